@@ -1,0 +1,66 @@
+# Visual Recommendation Workbook: two commands do all set-up.
+#   make lab   - create .venv if needed, open JupyterLab on the workbook
+#   make test  - create .venv if needed, lint, hygiene, unit tests, every notebook
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PORT ?= 8888
+JOBS ?= 2
+
+.PHONY: lab test venv lint hygiene unit notebooks bench book exercises clean strip
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=23.2" wheel
+	@# Where pip is capped at the torch/torchvision builds on local disk, take exactly those;
+	@# elsewhere the ranges in pyproject.toml decide.
+	@if grep -qs 'torch<=2.14.1' /etc/xdg/pip/constraints.txt; then \
+		echo "pip is capped here: installing torch==2.14.1 torchvision==0.29.1"; \
+		$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1; \
+	fi
+	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	@touch $(STAMP)
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.default_url=/lab/tree/00_start_here.ipynb \
+		--port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+lint: venv
+	$(BIN)/ruff check visrec_helpers tests notebooks scripts
+
+hygiene: venv
+	$(PY) -m visrec_helpers.hygiene notebooks
+
+unit: venv
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) tests
+
+# Every notebook in notebooks/ gets its CI parameters (from its own metadata) injected by
+# papermill, then nbval executes it cell by cell; one notebook stays on one worker.
+# ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
+notebooks: venv
+	rm -rf build/ci build/records
+	$(PY) -m visrec_helpers.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile build/ci
+
+test: venv lint hygiene unit notebooks
+
+bench: venv
+	$(PY) -m visrec_helpers.bench --out build/bench.md
+
+book: venv
+	$(PY) -m visrec_helpers.book --out build
+
+exercises: venv
+	$(PY) -m visrec_helpers.exercises --out build/exercises
+
+strip: venv
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,43 @@
+"""Small network definitions used across the workbook (CPU-sized)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class DigitCNN(nn.Module):
+    """A compact CNN for ``(n, 1, 28, 28)`` float images in [0, 1] (MNIST-sized).
+
+    Two conv blocks (32 and 64 channels, 3x3, batch norm, ReLU, max-pool) then a
+    third conv block with global average pooling gives a ``width``-channel feature,
+    projected to an ``embed_dim`` embedding; ``head`` maps the embedding to
+    ``n_classes`` logits. ``embed(x)`` returns the (unnormalised) embedding,
+    ``forward(x)`` the logits. About 60k parameters at the defaults.
+    """
+
+    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 64, in_channels: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # 7x7
+            nn.Conv2d(64, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.project = nn.Linear(width, embed_dim)
+        self.head = nn.Linear(embed_dim, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(self.features(x)).flatten(1)
+        return F.relu(self.project(h))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -435,8 +435,9 @@ def simulate_interactions(
     n_users: int = 500,
     events_per_user: int = 30,
     n_interests: tuple[int, int] = (1, 3),
-    popularity_weight: float = 0.5,
-    temperature: float = 0.35,
+    popularity_weight: float = 0.3,
+    temperature: float = 0.25,
+    tag_weight: float = 1.5,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, GroundTruth]:
     """Simulate implicit feedback from users whose taste is built on real item attributes.
@@ -449,7 +450,7 @@ def simulate_interactions(
     2. Each user has 1-3 interests (``n_interests``). An interest is a class label of the
        catalog plus one of that item's tags (for digits: "thick", "right-slant", ...),
        with a Dirichlet weight. Item utility for that interest is ``1`` for the label
-       plus ``0.5`` when the item also carries the tag.
+       plus ``tag_weight`` when the item also carries the tag.
     3. ``utility[u, i] = sum_k w_k * match_k(i) + popularity_weight * q_i + noise``
        (noise ``Normal(0, 0.1)`` fixed per user-item).
     4. The user views ``events_per_user`` distinct items, drawn without replacement
@@ -492,7 +493,7 @@ def simulate_interactions(
             tag = None
             if vocab:
                 tag = vocab[int(rng.integers(len(vocab)))]
-                match = match + 0.5 * ((labels == c) & has_tag[:, tag_index[tag]])
+                match = match + tag_weight * ((labels == c) & has_tag[:, tag_index[tag]])
             score = score + w * 2.0 * match
             mine.append((int(c), tag, float(w)))
         utility[u] = score
@@ -511,7 +512,8 @@ def simulate_interactions(
     df = pd.DataFrame(rows, columns=["user", "item", "weight", "timestamp"])
     df = df.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
     truth = GroundTruth(utility, interests, quality,
-                        {"popularity_weight": popularity_weight, "temperature": temperature, "seed": seed})
+                        {"popularity_weight": popularity_weight, "temperature": temperature,
+                         "tag_weight": tag_weight, "seed": seed})
     return df, truth
 
 

@@ -15,10 +15,19 @@ class DigitCNN(nn.Module):
     projected to an ``embed_dim`` embedding; ``head`` maps the embedding to
     ``n_classes`` logits. ``embed(x)`` returns the (unnormalised) embedding,
     ``forward(x)`` the logits. About 60k parameters at the defaults.
+
+    ``pool_size=1`` is global average pooling (any input size, translation-invariant);
+    ``pool_size=3`` keeps a coarse 3x3 layout of the last feature map before the
+    projection, which learns MNIST faster (the t01 network uses it).
     """
 
-    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 64, in_channels: int = 1):
+    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 64, in_channels: int = 1,
+                 pool_size: int = 1):
         super().__init__()
+        for name, v in (("n_classes", n_classes), ("embed_dim", embed_dim), ("width", width),
+                        ("in_channels", in_channels), ("pool_size", pool_size)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"DigitCNN: {name} must be a positive int, got {v!r}")
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),  # 14x14
@@ -26,11 +35,14 @@ class DigitCNN(nn.Module):
             nn.MaxPool2d(2),  # 7x7
             nn.Conv2d(64, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
         )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.project = nn.Linear(width, embed_dim)
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.project = nn.Linear(width * pool_size * pool_size, embed_dim)
         self.head = nn.Linear(embed_dim, n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n, in_channels, H, W)`` float -> ``(n, embed_dim)`` non-negative embedding."""
+        if x.ndim != 4:
+            raise ValueError(f"DigitCNN expects (n, C, H, W) input, got shape {tuple(x.shape)}")
         h = self.pool(self.features(x)).flatten(1)
         return F.relu(self.project(h))
 

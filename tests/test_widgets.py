@@ -1,0 +1,71 @@
+"""Specification of the click-to-recommend app (without a browser; see test_browser.py)."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visrec_helpers.widgets import BrowsingApp, thumbnail_png
+
+
+def _catalog(n=60, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = np.arange(n) % 3
+    centers = rng.normal(size=(3, d))
+    v = (centers[labels] + 0.1 * rng.normal(size=(n, d))).astype(np.float32)
+    return images, v / np.linalg.norm(v, axis=1, keepdims=True), labels
+
+
+def test_thumbnail_is_a_png_of_the_requested_width():
+    png = thumbnail_png(np.zeros((28, 28), dtype=np.uint8), size=56)
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG" and img.size == (56, 56)
+    assert Image.open(io.BytesIO(thumbnail_png(np.zeros((10, 20, 3), dtype=np.uint8), 40))).size == (40, 20)
+
+
+def test_thumbnail_rejects_bad_images():
+    with pytest.raises(ValueError, match="uint8"):
+        thumbnail_png(np.zeros((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="non-empty"):
+        thumbnail_png(np.zeros((4,), dtype=np.uint8))
+
+
+def test_app_builds_grid_and_cold_start_row():
+    images, v, labels = _catalog()
+    app = BrowsingApp(images, v, labels=labels, n_grid=12, k=5)
+    assert len(app.grid.children) == 12
+    assert len(app.rec_row.children) == 5
+    assert "visrec-app" in app.widget._dom_classes
+    assert "cold start" in app.rec_ids_label.value
+
+
+def test_clicking_a_view_button_updates_profile_row_and_latency():
+    images, v, labels = _catalog()
+    app = BrowsingApp(images, v, labels=labels, n_grid=12, k=5)
+    before = app.rec_ids_.tolist()
+    item = int(app.grid_items_[0])
+    button = app.grid.children[0].children[-1]
+    assert "visrec-view" in button._dom_classes
+    button.click()  # fires the same handler as a click in the browser
+    assert app.clicks_ == [item]
+    assert app.rec_ids_.tolist() != before
+    assert item not in app.rec_ids_
+    # recommendations follow the clicked item's class (the vectors cluster by class)
+    assert (labels[app.rec_ids_] == labels[item]).all()
+    assert "ms" in app.latency_label.value and "1 click" in app.latency_label.value
+    assert ", ".join(map(str, app.rec_ids_)) in app.rec_ids_label.value
+
+
+def test_app_rejects_mismatched_inputs_and_unknown_items():
+    images, v, _ = _catalog()
+    with pytest.raises(ValueError, match="one vector per image"):
+        BrowsingApp(images, v[:10])
+    with pytest.raises(ValueError, match="n_grid"):
+        BrowsingApp(images, v, n_grid=0)
+    with pytest.raises(ValueError, match="k="):
+        BrowsingApp(images, v, k=len(images))
+    app = BrowsingApp(images, v, n_grid=6, k=3)
+    with pytest.raises(ValueError, match="unknown item"):
+        app.click(len(images))

@@ -53,3 +53,39 @@ class DigitCNN(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class TinyCNN(nn.Module):
+    """A very small CNN (two 3x3 conv layers of ``c1``/``c2`` channels, global average
+    pooling, one linear head) for ``(n, in_channels, H, W)`` images: about 1.5k parameters
+    at the defaults. The student in knowledge distillation. ``embed`` and ``forward``
+    behave as in ``DigitCNN``.
+    """
+
+    def __init__(self, n_classes: int = 10, c1: int = 8, c2: int = 16, in_channels: int = 1):
+        super().__init__()
+        for name, v in (("n_classes", n_classes), ("c1", c1), ("c2", c2), ("in_channels", in_channels)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"TinyCNN: {name} must be a positive int, got {v!r}")
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.head = nn.Linear(c2 * 4, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"TinyCNN expects (n, C, H, W) input, got shape {tuple(x.shape)}")
+        return self.pool(self.features(x)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def model_size_bytes(model: nn.Module) -> int:
+    """Bytes of all parameters and buffers (what a float32 checkpoint of the model holds)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)

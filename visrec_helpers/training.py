@@ -45,7 +45,13 @@ def _keep_frozen_norms_in_eval(model: nn.Module) -> None:
                 m.eval()
 
 
+def _labels(y: torch.Tensor) -> torch.Tensor:
+    """Hard labels of a target batch: ``y`` itself, or column 0 of ``(n, 1 + k)`` targets."""
+    return y[:, 0].long() if y.ndim == 2 else y
+
+
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    y = _labels(y)
     return (logits.argmax(1) == y).float().mean().item()
 
 
@@ -84,6 +90,9 @@ def train_classifier(
     train_acc, val_loss, val_acc, seconds``. With ``patience``, training stops when the
     validation loss has not improved for that many epochs and the best weights are
     restored. ``augment`` is an optional function applied to each input batch.
+    ``y`` is ``(n,)`` int64 labels, or ``(n, 1 + k)`` float rows whose column 0 is the
+    label and the rest extra targets for a custom ``loss_fn`` (teacher logits in
+    distillation); accuracy always uses the label.
     ``scheduler``: ``None`` (constant rate), ``"onecycle"`` (warm up then anneal, the
     fastest way to a good model in a fixed number of epochs) or ``"cosine"``; it
     drives every parameter group of the optimizer, so per-group rates are kept in ratio.
@@ -145,7 +154,7 @@ def train_classifier(
         row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": tot_acc / seen}
         if X_val is not None:
             logits = torch.from_numpy(predict(model, X_val, device=dev))
-            yv = y_val.cpu()
+            yv = _labels(y_val.cpu())
             row["val_loss"] = nn.functional.cross_entropy(logits, yv).item()
             row["val_acc"] = _accuracy(logits, yv)
         row["seconds"] = time.perf_counter() - t0
@@ -314,3 +323,79 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
     if cache:
         save_checkpoint(model, path, {"history": {c: history[c].tolist() for c in history.columns}})
     return model, history
+
+
+# ---------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------
+
+def plot_history(history: pd.DataFrame, ax=None, title: str | None = None):
+    """Learning curves of a ``train_classifier`` history: loss (left axis) and accuracy
+    (right axis) per epoch, train solid and validation dashed. Returns the left axis."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(history, pd.DataFrame) or history.empty or "epoch" not in history:
+        raise ValueError("history must be a non-empty DataFrame from train_classifier (with an 'epoch' column)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    ax2 = ax.twinx()
+    for col, style in (("train_loss", "-"), ("val_loss", "--")):
+        if col in history:
+            ax.plot(history["epoch"], history[col], style, color="tab:red", label=col)
+    for col, style in (("train_acc", "-"), ("val_acc", "--")):
+        if col in history:
+            ax2.plot(history["epoch"], history[col], style, color="tab:blue", label=col)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss", color="tab:red")
+    ax2.set_ylabel("accuracy", color="tab:blue")
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """``(n_classes, n_classes)`` int64 counts; row = true class, column = predicted."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
+        raise ValueError(f"y_true and y_pred must be equal-length non-empty 1-D arrays, got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    if (y_true < 0).any() or (y_pred < 0).any():
+        raise ValueError("labels must be non-negative integers")
+    n = int(max(y_true.max(), y_pred.max()) + 1) if n_classes is None else n_classes
+    if max(y_true.max(), y_pred.max()) >= n:
+        raise ValueError(f"a label is >= n_classes={n}")
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    return cm
+
+
+def plot_confusion(y_true, y_pred, labels=None, ax=None, normalize: bool = False, title: str | None = None):
+    """Confusion matrix as an annotated heat map (rows true, columns predicted).
+
+    Returns ``(ax, cm)`` with ``cm`` the count matrix (row-normalised when ``normalize``).
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(labels) if labels is not None else None
+    cm = confusion_matrix(y_true, y_pred, n)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(shown, cmap="Blues")
+    names = labels if labels is not None else list(range(len(cm)))
+    ax.set_xticks(range(len(cm)), names, fontsize=8)
+    ax.set_yticks(range(len(cm)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    thresh = shown.max() / 2
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            if cm[i, j]:
+                txt = f"{shown[i, j]:.2f}" if normalize else str(cm[i, j])
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > thresh else "black")
+    if title:
+        ax.set_title(title)
+    return ax, shown

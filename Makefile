@@ -43,10 +43,10 @@ unit: venv
 # papermill, then nbval executes it cell by cell; one notebook stays on one worker.
 # ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
 notebooks: venv
-	rm -rf build/ci build/records
 	$(PY) -m visrec_helpers.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile build/ci
+		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
+		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
 
 test: venv lint hygiene unit notebooks
 

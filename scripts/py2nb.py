@@ -54,8 +54,6 @@ def convert(text: str) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     if meta:
         nb.metadata["visrec"] = meta
-    for c in nb.cells:
-        c.pop("id", None)
     return nb
 
 

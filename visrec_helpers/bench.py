@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import time
 from pathlib import Path
 

@@ -151,8 +151,9 @@ def main(argv=None) -> int:
             print(f"| {num} | [{stem}](notebooks/{stem}.ipynb) | {topic} | {measures} |")
         return 0
     out = Path(args.out)
-    for old in out.glob("*.ipynb"):
-        old.unlink()
+    if not args.only:  # a full run starts clean; a partial one leaves other notebooks alone
+        for old in list(out.glob("*.ipynb")) + list(Path(args.records).glob("*.json")):
+            old.unlink()
     for nb in list_notebooks():
         if args.only and nb.stem not in args.only:
             continue

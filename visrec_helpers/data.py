@@ -556,7 +556,7 @@ def validate_interactions(df: pd.DataFrame, n_items: int | None = None, source: 
             if vals.isna().any() or not np.isfinite(vals.to_numpy(dtype=float)).all():
                 raise DataError(f"{source}: column '{col}' has missing, non-numeric or infinite values")
     if n_items is not None and (df["item"] >= n_items).any():
-        bad = sorted(df.loc[df["item"] >= n_items, "item"].unique())[:5]
+        bad = sorted(int(i) for i in df.loc[df["item"] >= n_items, "item"].unique())[:5]
         raise DataError(f"{source}: unknown item ids {bad} (catalog has {n_items} items, ids 0..{n_items - 1})")
 
 

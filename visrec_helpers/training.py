@@ -275,6 +275,40 @@ def mnist_split(n_test: int = 1000, seed: int = 0) -> dict:
 T01_DEFAULTS = {"epochs": 12, "batch_size": 64, "lr": 2e-3, "width": 64, "embed_dim": 64, "pool_size": 3}
 
 
+def fit_image_classifier(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None = None,
+                         y_val: np.ndarray | None = None, epochs: int = T01_DEFAULTS["epochs"], seed: int = 0,
+                         augment: bool = True, width: int = T01_DEFAULTS["width"],
+                         embed_dim: int = T01_DEFAULTS["embed_dim"], n_classes: int | None = None,
+                         device: str = "auto", progress: bool = True):
+    """Train the t01 recipe on any small image set and return ``(model, history)``.
+
+    ``X_train``: ``(n, H, W)`` grayscale or ``(n, H, W, 3)`` RGB uint8; ``y_train``: ``(n,)``
+    int labels. A ``DigitCNN`` (3x3 pooled layout) with Adam, one-cycle learning rate,
+    label smoothing 0.05 and, with ``augment``, random small rotations, scalings and shifts.
+    ``X_val``/``y_val`` are only evaluated after each epoch (for the learning curves); no
+    choice is made with them. The model is returned in eval mode on the CPU.
+    """
+    from .models import DigitCNN
+
+    X_train, y_train = np.asarray(X_train), np.asarray(y_train)
+    if len(X_train) != len(y_train):
+        raise ValueError(f"X_train has {len(X_train)} images but y_train has {len(y_train)} labels")
+    if y_train.ndim != 1 or not np.issubdtype(y_train.dtype, np.integer) or (y_train < 0).any():
+        raise ValueError("y_train must be a 1-D array of non-negative integer labels")
+    n_classes = int(y_train.max()) + 1 if n_classes is None else n_classes
+    in_channels = 1 if X_train.ndim == 3 else X_train.shape[-1]
+    set_seed(seed)
+    model = DigitCNN(n_classes=n_classes, embed_dim=embed_dim, width=width, in_channels=in_channels,
+                     pool_size=T01_DEFAULTS["pool_size"])
+    val = (None, None) if X_val is None else (images_to_tensor(X_val), torch.from_numpy(np.asarray(y_val)))
+    history = train_classifier(
+        model, images_to_tensor(X_train), torch.from_numpy(y_train.astype(np.int64)), *val, epochs=epochs,
+        batch_size=T01_DEFAULTS["batch_size"], lr=T01_DEFAULTS["lr"], weight_decay=1e-4, seed=seed, device=device,
+        augment=RandomAffine(seed=seed) if augment else None, progress=progress, scheduler="onecycle",
+        label_smoothing=0.05)
+    return model.cpu().eval(), history
+
+
 def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, n_train: int | None = None,
                            augment: bool = True, width: int = T01_DEFAULTS["width"],
                            embed_dim: int = T01_DEFAULTS["embed_dim"], device: str = "auto",
@@ -311,15 +345,9 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
             return model.eval(), pd.DataFrame(extra.get("history", {}))
         except CheckpointError:
             path.unlink(missing_ok=True)  # a broken cache file is rebuilt, not trusted
-    set_seed(seed)
-    model = DigitCNN(embed_dim=embed_dim, width=width, pool_size=T01_DEFAULTS["pool_size"])
-    history = train_classifier(
-        model, images_to_tensor(X), torch.from_numpy(y), images_to_tensor(split["X_test"]),
-        torch.from_numpy(split["y_test"]), epochs=epochs, batch_size=T01_DEFAULTS["batch_size"],
-        lr=T01_DEFAULTS["lr"], weight_decay=1e-4, seed=seed, device=device,
-        augment=RandomAffine(seed=seed) if augment else None, progress=progress,
-        scheduler="onecycle", label_smoothing=0.05)
-    model = model.cpu().eval()
+    model, history = fit_image_classifier(X, y, split["X_test"], split["y_test"], epochs=epochs, seed=seed,
+                                          augment=augment, width=width, embed_dim=embed_dim, device=device,
+                                          progress=progress)
     if cache:
         save_checkpoint(model, path, {"history": {c: history[c].tolist() for c in history.columns}})
     return model, history

@@ -1,0 +1,270 @@
+"""Specification of visrec_helpers.generative: quality measures with known answers, the
+training program (shapes, history, exact resume), conditional sampling, latent search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from visrec_helpers import generative as g
+from visrec_helpers.models import DigitCNN
+from visrec_helpers.training import CheckpointError
+
+
+def _digits(n=64, seed=0):
+    """Tiny synthetic 'digits': a bright bar whose position depends on the class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 4
+    X = rng.integers(0, 30, (n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(y):
+        X[i, 4 + 5 * c: 8 + 5 * c, 4:24] = 255
+    return X, y.astype(np.int64)
+
+
+def _tiny(**kw):
+    base = dict(latent_dim=8, hidden=16, arch="mlp", batch_size=16, n_grid=4, seed=0, device="cpu")
+    base.update(kw)
+    return g.GAN(**base)
+
+
+# -- Frechet distance -------------------------------------------------------
+
+def test_frechet_of_identical_gaussians_is_zero():
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    assert g.gaussian_frechet([1.0, 2.0], cov, [1.0, 2.0], cov) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_of_shifted_gaussians_is_squared_shift():
+    cov = np.eye(3) * 0.5
+    assert g.gaussian_frechet([0, 0, 0], cov, [1, 2, 2], cov) == pytest.approx(9.0, abs=1e-9)
+
+
+def test_frechet_of_scaled_variance_golden_value():
+    # 1-D: (mu1 - mu2)^2 + (sigma1 - sigma2)^2 = 0 + (2 - 1)^2 = 1
+    assert g.gaussian_frechet([0.0], [[4.0]], [0.0], [[1.0]]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_frechet_handles_singular_covariances():
+    cov = np.diag([1.0, 0.0])  # a dead feature, as ReLU features have
+    assert g.gaussian_frechet([0, 0], cov, [0, 0], cov) == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_frechet_distance_is_symmetric_and_nonnegative(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(40, 3)), rng.normal(1.0, 2.0, size=(50, 3))
+    d_ab, d_ba = g.frechet_distance(a, b), g.frechet_distance(b, a)
+    assert d_ab >= 0 and d_ab == pytest.approx(d_ba, rel=1e-6, abs=1e-9)
+
+
+def test_frechet_distance_of_samples_estimates_the_shift():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20_000, 2))
+    assert g.frechet_distance(a, a + [3.0, 4.0]) == pytest.approx(25.0, abs=1e-6)
+
+
+def test_frechet_rejects_bad_input():
+    with pytest.raises(ValueError, match="same d"):
+        g.frechet_distance(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        g.frechet_distance(np.zeros((1, 2)), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        g.gaussian_frechet([np.nan], [[1.0]], [0.0], [[1.0]])
+
+
+# -- coverage, confidence, diversity ----------------------------------------
+
+def test_class_coverage_of_a_known_set():
+    assert g.class_coverage(np.array([0, 0, 1, 2]), 10) == pytest.approx(0.3)
+    assert g.class_coverage(np.arange(10), 10) == 1.0
+
+
+def test_class_coverage_min_share_drops_rare_classes():
+    pred = np.array([0] * 98 + [1, 2])
+    assert g.class_coverage(pred, 10, min_share=0.05) == pytest.approx(0.1)
+
+
+def test_class_coverage_rejects_bad_ids():
+    with pytest.raises(ValueError, match="class ids"):
+        g.class_coverage(np.array([0, 12]), 10)
+    with pytest.raises(ValueError, match="non-empty"):
+        g.class_coverage(np.array([], dtype=int), 10)
+
+
+def test_mean_confidence_golden_value():
+    assert g.mean_confidence([[0.9, 0.1], [0.4, 0.6]]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="NaN"):
+        g.mean_confidence([[np.nan, 1.0]])
+
+
+def test_pixel_diversity_is_zero_for_identical_images_and_one_for_opposites():
+    same = np.full((5, 28, 28), 77, np.uint8)
+    assert g.pixel_diversity(same) == 0.0
+    flip = np.stack([np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)])
+    assert g.pixel_diversity(flip) == pytest.approx(1.0)
+
+
+def test_sample_quality_of_real_against_itself():
+    X, _ = _digits(60)
+    clf = DigitCNN().eval()
+    q = g.sample_quality(X, clf, X)
+    assert q["frechet"] == pytest.approx(0.0, abs=1e-6)
+    assert 0.0 < q["confidence"] <= 1.0 and 0.0 < q["coverage"] <= 1.0
+
+
+# -- conversions ---------------------------------------------------------------
+
+def test_gan_range_round_trip():
+    X, _ = _digits(8)
+    x = g.to_gan_range(X)
+    assert x.shape == (8, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert np.array_equal(g.to_uint8(x), X)
+
+
+def test_to_gan_range_rejects_wrong_shape_and_dtype():
+    with pytest.raises(ValueError, match=r"\(n, 28, 28\)"):
+        g.to_gan_range(np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        g.to_gan_range(np.zeros((4, 28, 28), np.float32))
+
+
+# -- the training program --------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_fit_records_history_and_grids(arch):
+    X, _ = _digits(64)
+    gan = _tiny(arch=arch).fit(X, epochs=2, progress=False)
+    h = gan.history
+    assert list(h["epoch"]) == [1, 2] and gan.epochs_done_ == 2
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "seconds"} <= set(h.columns)
+    assert np.isfinite(h[["d_loss", "g_loss"]].to_numpy()).all()
+    assert len(gan.grids_) == 2 and gan.grids_[0].shape == (4, 28, 28) and gan.grids_[0].dtype == np.uint8
+    s = gan.sample(5, seed=3)
+    assert s.shape == (5, 28, 28) and s.dtype == np.uint8
+    assert np.array_equal(s, gan.sample(5, seed=3))
+
+
+def test_training_moves_the_generator():
+    X, _ = _digits(64)
+    gan = _tiny()
+    gan._build()
+    before = gan.sample(8, seed=1)
+    gan.fit(X, epochs=2, progress=False)
+    assert np.abs(gan.sample(8, seed=1).astype(int) - before).mean() > 1.0
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    X, _ = _digits(64)
+    straight = _tiny().fit(X, epochs=4, progress=False)
+    ckpt = tmp_path / "gan.pt"
+    _tiny().fit(X, epochs=2, checkpoint=ckpt, progress=False)  # "interrupted" after 2 epochs
+    resumed = _tiny().fit(X, epochs=4, checkpoint=ckpt, resume=True, progress=False)
+    assert resumed.epochs_done_ == 4 and len(resumed.history_) == 4
+    for a, b in zip(straight.generator_.state_dict().values(), resumed.generator_.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(straight.sample(6), resumed.sample(6))
+    assert np.allclose(straight.history["g_loss"], resumed.history["g_loss"])
+
+
+def test_resume_rejects_a_checkpoint_of_other_hyper_parameters(tmp_path):
+    X, _ = _digits(64)
+    ckpt = tmp_path / "gan.pt"
+    _tiny().fit(X, epochs=1, checkpoint=ckpt, progress=False)
+    with pytest.raises(CheckpointError, match="hyper-parameters"):
+        _tiny(lr=1e-3).fit(X, epochs=2, checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_load_rejects_a_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        _tiny().load(bad)
+
+
+def test_fit_rejects_bad_input():
+    X, y = _digits(64)
+    with pytest.raises(ValueError, match="batch_size"):
+        _tiny().fit(X[:4], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="needs labels"):
+        _tiny(n_classes=4).fit(X, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.3"):
+        _tiny(n_classes=4).fit(X, y + 1, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        _tiny().fit(X, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="checkpoint"):
+        _tiny().fit(X, epochs=1, resume=True, progress=False)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        _tiny().sample(3)
+
+
+def test_conditional_gan_samples_requested_labels_and_class_accuracy_shape():
+    X, y = _digits(64)
+    gan = _tiny(n_classes=4).fit(X, y, epochs=1, progress=False)
+    assert gan.sample(8, labels=np.array([0, 1, 2, 3] * 2)).shape == (8, 28, 28)
+    with pytest.raises(ValueError, match="labels"):
+        gan.sample(3, labels=np.array([0, 9, 1]))
+    clf = DigitCNN(n_classes=4).eval()
+    acc = g.class_accuracy(gan, clf, n_per_class=5)
+    assert list(acc["class"]) == [0, 1, 2, 3] and acc["accuracy"].between(0, 1).all()
+
+
+def test_train_gan_is_the_estimator_in_one_call():
+    X, _ = _digits(64)
+    a = g.train_gan(X, epochs=1, progress=False, latent_dim=8, hidden=16, arch="mlp", batch_size=16, n_grid=4)
+    b = _tiny().fit(X, epochs=1, progress=False)
+    assert np.array_equal(a.sample(4), b.sample(4))
+
+
+# -- mode collapse ------------------------------------------------------------------
+
+def test_collapse_generator_leaves_the_original_untouched():
+    X, _ = _digits(64)
+    gan = _tiny().fit(X, epochs=1, progress=False)
+    before = gan.sample(6)
+    collapsed = g.collapse_generator(gan, steps=5)
+    assert np.array_equal(gan.sample(6), before)
+    assert not np.array_equal(collapsed.sample(6), before)
+    assert all(p.requires_grad for p in gan.discriminator_.parameters())
+
+
+# -- user profile and latent search -------------------------------------------------
+
+def test_preference_profile_is_the_normalised_weighted_mean():
+    e = np.array([[2.0, 0.0], [0.0, 1.0]])
+    assert np.allclose(g.preference_profile(e), [np.sqrt(0.5), np.sqrt(0.5)])
+    assert np.allclose(g.preference_profile(e, weights=[1.0, 0.0]), [1.0, 0.0])
+
+
+def test_preference_profile_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        g.preference_profile(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        g.preference_profile(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="zero length"):
+        g.preference_profile(np.array([[1.0, 0.0], [-1.0, 0.0]]))
+
+
+def test_latent_search_finds_images_at_least_as_liked_as_random_ones():
+    X, _ = _digits(64)
+    gan = _tiny().fit(X, epochs=1, progress=False)
+    enc = DigitCNN(embed_dim=16).eval()
+    profile = np.random.default_rng(0).normal(size=16)
+    res = g.latent_search(gan, enc, profile, k=4, n_candidates=64, steps=5)
+    assert res.images.shape == (4, 28, 28) and res.scores.shape == (4,)
+    assert np.all(np.diff(res.scores) <= 1e-6)  # best first
+    assert res.scores.min() >= np.median(res.random_scores) - 1e-6
+    assert np.allclose(np.linalg.norm(res.z, axis=1), np.sqrt(8), atol=1e-4)
+
+
+def test_latent_search_rejects_bad_input():
+    X, _ = _digits(64)
+    gan = _tiny().fit(X, epochs=1, progress=False)
+    enc = DigitCNN(embed_dim=16).eval()
+    with pytest.raises(ValueError, match="between 1 and n_candidates"):
+        g.latent_search(gan, enc, np.ones(16), k=100, n_candidates=10)
+    with pytest.raises(ValueError, match="length 5"):
+        g.latent_search(gan, enc, np.ones(5), k=2, n_candidates=10)

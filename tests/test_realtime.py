@@ -293,3 +293,18 @@ def test_session_profile_follows_a_taste_shift_faster_than_long_term():
     assert reach["session"] < reach["long"]
     last = curve[curve.events_since_shift == 8].set_index("profile")["recall"]
     assert last["session"] == pytest.approx(1.0)
+
+
+def test_online_popularity_ranks_by_counts_and_skips_seen():
+    from visrec_helpers.realtime import OnlinePopularity
+
+    pop = OnlinePopularity(n_items=6, k=2)
+    for t, (u, i) in enumerate([(0, 3), (1, 3), (1, 5), (2, 5), (3, 5)]):
+        pop.on_event(Event(u, i, "view", float(t)))
+    assert pop.recommend(9).tolist() == [5, 3]
+    assert pop.recommend(1).tolist() == [0, 1]  # 3 and 5 seen; ties broken by id
+    rnd = OnlinePopularity(n_items=6, k=3, random=True)
+    recs = rnd.on_event(Event(0, 2, "view", 0.0))
+    assert len(set(recs.tolist())) == 3 and 2 not in recs
+    with pytest.raises(ValueError, match="k must be"):
+        OnlinePopularity(n_items=3, k=3)

@@ -137,7 +137,8 @@ class ProfileStore:
         self.session_gap = session_gap
         self.a_long_ = _decay(long_half_life)
         self.a_sess_ = _decay(session_half_life)
-        self.item_vectors_ = v
+        self._items = v  # not copied: the first add_items grows into a new buffer
+        self.n_items_ = len(v)
         self.dim_ = v.shape[1]
         self.rows_: dict[int, int] = {}
         self.long_ = np.zeros((16, self.dim_), dtype=np.float64)
@@ -150,15 +151,28 @@ class ProfileStore:
         return len(self.rows_)
 
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
-        """Append new items (``(m, d)``); returns their ids. Existing profiles are untouched."""
+        """Append new items (``(m, d)``); returns their ids. Existing profiles are untouched.
+
+        The vectors live in a buffer that doubles when full, so adding ``m`` items costs
+        O(m * d) amortised, not a copy of the whole catalog."""
         v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if v.shape[1] != self.dim_:
             raise ValueError(f"dimension mismatch: store has d={self.dim_}, new items d={v.shape[1]}")
         if not np.isfinite(v).all():
             raise ValueError("new item vectors contain NaN or infinite values")
-        start = len(self.item_vectors_)
-        self.item_vectors_ = np.vstack([self.item_vectors_, v])
+        start = self.n_items_
+        if start + len(v) > len(self._items):  # amortised O(m): grow the buffer geometrically
+            grown = np.empty((max(2 * len(self._items), start + len(v)), self.dim_), dtype=np.float32)
+            grown[:start] = self._items[:start]
+            self._items = grown
+        self._items[start : start + len(v)] = v
+        self.n_items_ = start + len(v)
         return np.arange(start, start + len(v))
+
+    @property
+    def item_vectors_(self) -> np.ndarray:
+        """The known item vectors, ``(n_items, d)`` float32 (a view, do not modify)."""
+        return self._items[: self.n_items_]
 
     def _row(self, user: int) -> int:
         row = self.rows_.get(user)
@@ -178,13 +192,13 @@ class ProfileStore:
         """Apply one event to its user's profiles: O(d) arithmetic, no pass over history."""
         if event.kind not in EVENT_WEIGHTS:
             raise ValueError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
-        if not 0 <= event.item < len(self.item_vectors_):
-            raise ValueError(f"unknown item id {event.item}: the store knows items 0..{len(self.item_vectors_) - 1}")
+        if not 0 <= event.item < self.n_items_:
+            raise ValueError(f"unknown item id {event.item}: the store knows items 0..{self.n_items_ - 1}")
         if not np.isfinite(event.timestamp):
             raise ValueError(f"event timestamp must be finite, got {event.timestamp}")
         r = self._row(int(event.user))
         w = EVENT_WEIGHTS[event.kind]
-        x = self.item_vectors_[event.item]
+        x = self._items[event.item]
         if event.timestamp - self.last_time_[r] > self.session_gap:
             self.session_[r] = 0.0  # a new session starts from nothing
         self.long_[r] *= self.a_long_
@@ -384,6 +398,45 @@ class RealtimeRecommender:
         if len(self.index) != len(self.store.item_vectors_):
             raise RuntimeError("index and profile store disagree on the number of items after add")
         return ids
+
+
+class OnlinePopularity:
+    """Baseline server: the ``k`` items with the most events so far, minus what the user saw.
+
+    Same ``on_event`` / ``recommend`` / ``latency_`` shape as ``RealtimeRecommender``, so
+    ``run_replay`` can compare them. Before any event, ties are broken by item id.
+    With ``random=True`` it recommends ``k`` seeded random unseen items instead.
+    """
+
+    def __init__(self, n_items: int, k: int = 10, random: bool = False, seed: int = 0):
+        if not isinstance(k, (int, np.integer)) or not 1 <= k < n_items:
+            raise ValueError(f"k must be an integer between 1 and n_items - 1 ({n_items - 1}), got {k!r}")
+        self.k = int(k)
+        self.random = random
+        self.counts_ = np.zeros(n_items)
+        self.seen_: dict[int, set] = {}
+        self.rng_ = np.random.default_rng(seed)
+        self.latency_ = LatencyRecorder()
+
+    def recommend(self, user: int) -> np.ndarray:
+        seen = self.seen_.get(int(user), set())
+        fetch = min(len(self.counts_), self.k + len(seen))
+        if self.random:
+            cand = self.rng_.choice(len(self.counts_), fetch, replace=False)
+        else:
+            cand = np.argpartition(-self.counts_, fetch - 1)[:fetch]
+            cand = cand[np.lexsort((cand, -self.counts_[cand]))]
+        return np.asarray([int(i) for i in cand if int(i) not in seen][: self.k], dtype=np.int64)
+
+    def on_event(self, event: Event) -> np.ndarray:
+        t0 = time.perf_counter()
+        if not 0 <= event.item < len(self.counts_):
+            raise ValueError(f"unknown item id {event.item}: items are 0..{len(self.counts_) - 1}")
+        self.counts_[event.item] += max(EVENT_WEIGHTS[event.kind], 0.0)
+        self.seen_.setdefault(int(event.user), set()).add(int(event.item))
+        recs = self.recommend(event.user)
+        self.latency_.add(time.perf_counter() - t0)
+        return recs
 
 
 def run_replay(server: RealtimeRecommender, events: pd.DataFrame, truth=None, limit: int | None = None,

@@ -1,0 +1,72 @@
+"""Splits: what goes to train and test, and how cold users/items are handled."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from visrec_helpers import splits
+from visrec_helpers.data import DataError
+
+
+def table():
+    return pd.DataFrame({
+        "user": [0, 0, 0, 1, 1, 2],
+        "item": [0, 1, 2, 2, 1, 4],
+        "weight": 1.0,
+        "timestamp": [1.0, 2.0, 9.0, 3.0, 8.0, 10.0],
+    })
+
+
+def test_leave_last_out_holds_each_users_latest():
+    train, test = splits.leave_last_out(table())
+    assert sorted(zip(test.user, test.item)) == [(0, 2), (1, 1)]
+    assert 2 in set(train.user)  # a one-event user stays in training
+
+
+def test_test_sets_gives_empty_set_for_users_without_test():
+    _, test = splits.leave_last_out(table())
+    assert splits.test_sets(test, [0, 2]) == [{2}, set()]
+
+
+def test_temporal_split_cuts_at_one_time_and_drops_cold():
+    train, test = splits.temporal_split(table(), test_fraction=0.5)
+    assert train.timestamp.max() <= test.attrs["cutoff"] < test.timestamp.min()
+    # user 2 and item 4 appear only after the cut: cold, dropped and counted
+    assert test.attrs["cold_users"] == 1 and test.attrs["cold_items"] == 1
+    assert sorted(zip(test.user, test.item)) == [(0, 2), (1, 1)]
+    assert set(test.user) <= set(train.user) and set(test.item) <= set(train.item)
+
+
+def test_temporal_split_can_keep_cold_rows():
+    _, test = splits.temporal_split(table(), test_fraction=0.5, drop_cold=False)
+    assert 2 in set(test.user)
+
+
+def test_cold_item_split_keeps_cold_items_out_of_training():
+    df = pd.DataFrame({"user": np.repeat(np.arange(20), 5), "item": np.tile(np.arange(10), 10)})
+    train, test, cold = splits.cold_item_split(df, 10, fraction=0.3, seed=1)
+    assert len(cold) == 3
+    assert not set(train.item) & set(cold) and set(test.item) == set(cold)
+    assert len(train) + len(test) == len(df)
+
+
+def test_cold_user_split_keeps_cold_users_out_of_training():
+    df = pd.DataFrame({"user": np.repeat(np.arange(10), 3), "item": np.tile([0, 1, 2], 10)})
+    train, test, cold = splits.cold_user_split(df, fraction=0.2)
+    assert len(cold) == 2 and set(test.user) == set(cold) and not set(train.user) & set(cold)
+
+
+@pytest.mark.parametrize("frac", [0.0, 1.0, -0.1])
+def test_bad_fractions_raise(frac):
+    with pytest.raises(ValueError, match="must be in"):
+        splits.temporal_split(table(), test_fraction=frac)
+
+
+def test_temporal_split_needs_timestamps():
+    with pytest.raises(ValueError, match="timestamp"):
+        splits.temporal_split(table().drop(columns="timestamp"))
+
+
+def test_unknown_items_raise_for_cold_item_split():
+    with pytest.raises(DataError, match="unknown item ids"):
+        splits.cold_item_split(table(), n_items=3)

@@ -223,6 +223,7 @@ class Onboarding:
         self.env = env
         self.queue = [int(items[0]) for items in env.arm_items if len(items)]
         self.liked = []
+        self.order = None
 
     def next_item(self, shown):
         while self.queue:
@@ -231,13 +232,15 @@ class Onboarding:
                 return item
         if not self.liked:
             return self.env.best_unshown(self.env.by_popularity, shown)
-        profile = self.embeddings[self.liked].mean(axis=0)
-        order = np.argsort(-(self.embeddings @ profile), kind="stable")
-        return self.env.best_unshown(order, shown)
+        if self.order is None:  # re-rank only when the profile changed
+            profile = self.embeddings[self.liked].mean(axis=0)
+            self.order = np.argsort(-(self.embeddings @ profile), kind="stable")
+        return self.env.best_unshown(self.order, shown)
 
     def observe(self, item, reward):
         if reward:
             self.liked.append(int(item))
+            self.order = None
 
 
 def simulate_new_users(policy, env: ClusterBanditEnv, n_rounds: int = 30, seed: int = 0,

@@ -98,9 +98,16 @@ def parameter_names(path: Path | str) -> set[str]:
     return set()
 
 
+GUARD_CELL = """# Added by the test harness: no network in this run (loopback only).
+import visrec_helpers.netguard as _netguard
+_netguard.install()
+"""
+
 HARNESS_CELL = """# Added by the test harness: every notebook must record its headline figures.
 import json as _json, pathlib as _pathlib
 import visrec_helpers as _vh
+import visrec_helpers.netguard as _netguard
+assert _netguard.is_installed(), "the network guard was removed during the run"
 _records = _vh.recorded()
 assert _records, "this notebook recorded no headline figures with visrec_helpers.record()"
 _out = _pathlib.Path({out!r})
@@ -109,10 +116,13 @@ _out.write_text(_json.dumps(_records, indent=1, sort_keys=True))
 """
 
 
-def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_dir: Path | None = None) -> Path:
+def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_dir: Path | None = None,
+            block_network: bool = True) -> Path:
     """Write a copy of notebook ``path`` into ``out_dir`` with ``parameters`` injected by papermill.
 
-    ``parameters=None`` uses the notebook's CI parameters. With ``records_dir``, a final
+    ``parameters=None`` uses the notebook's CI parameters. With ``block_network`` (default), a
+    first cell installs ``netguard`` so any attempt to reach another host fails the run. With
+    ``records_dir``, a final
     cell is appended that fails when the notebook recorded nothing and saves the records
     as ``records_dir/<name>.json``.
     """
@@ -128,11 +138,15 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
     out = out_dir / path.name
     pm.execute_notebook(str(path), str(out), parameters=params, prepare_only=True, kernel_name="python3",
                         progress_bar=False, log_output=False)
+    nb = nbformat.read(out, as_version=4)
+    if block_network:
+        guard = nbformat.v4.new_code_cell(GUARD_CELL)
+        guard.metadata["tags"] = ["netguard"]
+        nb.cells.insert(0, guard)
     if records_dir is not None:
-        nb = nbformat.read(out, as_version=4)
         target = (Path(records_dir).resolve() / f"{path.stem}.json").as_posix()
         nb.cells.append(nbformat.v4.new_code_cell(HARNESS_CELL.format(out=target)))
-        nbformat.write(nb, out)
+    nbformat.write(nb, out)
     return out
 
 

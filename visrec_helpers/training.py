@@ -245,7 +245,8 @@ class RandomAffine:
 
 
 def stratified_split(y: np.ndarray, test_size: float | int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train_idx, test_idx)`` with every class in the same share on both sides."""
+    """Indices ``(train_idx, test_idx)`` with every class in the same share on both sides,
+    each in a seeded random order (so any prefix of either side mixes the classes)."""
     from sklearn.model_selection import train_test_split
 
     y = np.asarray(y)
@@ -253,7 +254,7 @@ def stratified_split(y: np.ndarray, test_size: float | int, seed: int = 0) -> tu
         raise ValueError(f"y must be a non-empty 1-D label array, got shape {y.shape}")
     idx = np.arange(len(y))
     tr, te = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
-    return np.sort(tr), np.sort(te)
+    return tr, te
 
 
 def mnist_split(n_test: int = 1000, seed: int = 0) -> dict:
@@ -336,7 +337,7 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
         if n_train < len(y):
             keep, _ = stratified_split(y, len(y) - n_train, seed)
             X, y = X[keep], y[keep]
-    key = cache_key("t01-v1", epochs, seed, len(y), augment, width, embed_dim, T01_DEFAULTS)
+    key = cache_key("t01-v2", epochs, seed, len(y), augment, width, embed_dim, T01_DEFAULTS)
     path = cache_dir() / f"t01_cnn-{key}.pt"
     if cache and path.exists():
         model = DigitCNN(embed_dim=embed_dim, width=width, pool_size=T01_DEFAULTS["pool_size"])

@@ -268,3 +268,42 @@ def sampled_evaluate(scores, truth, negatives, k: int = 10) -> dict:
     if not hits:
         raise ValueError("no user has any relevant item: nothing to evaluate")
     return {f"hit_rate@{k}": float(np.mean(hits)), f"ndcg@{k}": float(np.mean(ndcgs)), "pairs": len(hits)}
+
+
+# ---------------------------------------------------------------------------
+# Comparing fitted models on one split
+# ---------------------------------------------------------------------------
+
+def evaluate_model(model, users, truth, k: int = 10, candidates=None, exclude_seen: bool = True) -> dict:
+    """Recommend with a fitted model (anything with ``recommend(users, k, exclude_seen, candidates)``)
+    and return ``evaluate`` plus ``coverage@k`` over the candidate set (whole catalog by default)."""
+    recs = model.recommend(np.asarray(users), k=k, exclude_seen=exclude_seen, candidates=candidates)
+    out = evaluate(recs, truth, k)
+    n = model.user_items_.shape[1] if candidates is None else len(np.unique(candidates))
+    out[f"coverage@{k}"] = float(len(np.unique(recs)) / n)
+    return out
+
+
+def compare_models(specs: dict, users, truth, k: int = 10, candidates=None, progress: bool = True):
+    """Fit and evaluate several models on one split: a ``pandas.DataFrame``, one row per model.
+
+    ``specs``: ``{name: (model, fit_args)}`` where ``model.fit(*fit_args)`` is called and
+    timed (``fit s``). Columns: ``NDCG@k``, ``Recall@k``, ``Precision@k``, ``MAP@k``,
+    ``HitRate@k``, ``MRR@k``, ``Coverage@k``, ``fit s``.
+    """
+    import time
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    rows = []
+    for name, (model, args) in tqdm(specs.items(), desc="models", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        model.fit(*args)
+        seconds = time.perf_counter() - t0
+        r = evaluate_model(model, users, truth, k, candidates)
+        rows.append({"model": name, f"NDCG@{k}": r[f"ndcg@{k}"], f"Recall@{k}": r[f"recall@{k}"],
+                     f"Precision@{k}": r[f"precision@{k}"], f"MAP@{k}": r[f"map@{k}"],
+                     f"HitRate@{k}": r[f"hit_rate@{k}"], f"MRR@{k}": r[f"mrr@{k}"],
+                     f"Coverage@{k}": r[f"coverage@{k}"], "fit s": seconds})
+    return pd.DataFrame(rows)

@@ -603,3 +603,44 @@ class VBPR(BPR):
         users = self._check_users(user_ids)
         visual = (self.user_visual_[users] @ self.projection_) @ self.item_features_.T
         return super().score(users) + visual + (self.item_features_ @ self.visual_bias_)[None, :]
+
+
+class ImplicitALS(Recommender):
+    """The ``implicit`` library's ALS behind this module's estimator shape (the reference in t03).
+
+    Same model as ``ALS``: the matrix handed to ``implicit`` holds the confidences
+    ``1 + alpha * r`` (``implicit`` uses the matrix values as ``c_ui`` directly), with its
+    own ``alpha=1``, conjugate-gradient solver and uniform random initialisation.
+    Needs ``pip install implicit`` (the ``dev`` extra).
+    """
+
+    def __init__(self, factors: int = 32, regularization: float = 0.05, alpha: float = 10.0,
+                 iterations: int = 15, seed: int = 0, num_threads: int = 1, progress: bool = False):
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.seed = seed
+        self.num_threads = num_threads
+        self.progress = progress
+
+    def fit(self, user_items):
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+        except ImportError as exc:  # an optional reference, not a dependency of the package
+            raise ImportError("ImplicitALS needs the 'implicit' package: pip install implicit "
+                              "(or install the workbook with the dev extra)") from exc
+        self.user_items_ = check_user_items(user_items)
+        c = self.user_items_.astype(np.float32)
+        c.data = 1.0 + self.alpha * c.data
+        model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=1.0,
+                                        iterations=self.iterations, random_state=self.seed,
+                                        num_threads=self.num_threads)
+        model.fit(c, show_progress=self.progress)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
+        return self
+
+    def score(self, user_ids):
+        users = self._check_users(user_ids)
+        return self.user_factors_[users] @ self.item_factors_.T

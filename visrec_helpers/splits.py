@@ -95,3 +95,25 @@ def cold_user_split(df: pd.DataFrame, fraction: float = 0.2, seed: int = 0
     cold = np.sort(rng.choice(users, size=max(1, round(fraction * len(users))), replace=False))
     is_cold = df["user"].isin(set(cold.tolist())).to_numpy()
     return df[~is_cold].reset_index(drop=True), df[is_cold].reset_index(drop=True), cold
+
+
+def spread_over_time(df: pd.DataFrame, span: float = 30 * 86_400.0, seed: int = 0) -> pd.DataFrame:
+    """Re-time a log so that every user's events are spread over ``[0, span)`` seconds.
+
+    Each user keeps the order of their events, at sorted uniform random times over the
+    whole period, so users come back again and again, as in a log of several weeks. The
+    simulator's sessions all fall within one day, which makes a global temporal split
+    hold out whole users instead of their later interactions.
+    """
+    validate_interactions(df)
+    if "timestamp" not in df:
+        raise ValueError("spread_over_time needs a 'timestamp' column")
+    if not span > 0:
+        raise ValueError(f"span must be > 0, got {span}")
+    rng = np.random.default_rng(seed)
+    out = df.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
+    times = rng.uniform(0.0, span, len(out))
+    # sort the random times within each user so the per-user order is kept
+    order = np.lexsort((times, out["user"].to_numpy()))
+    out["timestamp"] = times[order]
+    return out

@@ -54,7 +54,7 @@ bench: venv
 	$(PY) -m visrec_helpers.bench --out build/bench.md
 
 book: venv
-	$(PY) -m visrec_helpers.book --out build
+	$(PY) -m visrec_helpers.book --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
 
 exercises: venv
 	$(PY) -m visrec_helpers.exercises --out build/exercises

@@ -1,0 +1,125 @@
+"""Specification of retrieval: metrics on worked examples, the query never counts as its
+own result, TF-IDF ranking of the tag index, visual expansion, the joint embedding."""
+
+import numpy as np
+import pytest
+
+from visrec_helpers.retrieval import (
+    JointEmbedding,
+    TagIndex,
+    average_precision_at_k,
+    labelled_retrieval,
+    precision_at_k,
+    relevant_items,
+    tokenize,
+    visual_expansion,
+)
+
+
+def test_precision_at_k_golden():
+    assert precision_at_k([1, 0, 1, 1, 0], 4) == 0.75
+    with pytest.raises(ValueError, match="only 2 results"):
+        precision_at_k([1, 0], 3)
+
+
+def test_average_precision_golden():
+    # hits at ranks 1 and 3 of 3 reachable: (1/1 + 2/3) / min(3, 3)
+    assert average_precision_at_k([1, 0, 1], n_relevant=3, k=3) == pytest.approx((1 + 2 / 3) / 3)
+    assert average_precision_at_k([1, 1, 0, 0], n_relevant=2, k=4) == 1.0
+    assert average_precision_at_k([0, 0], n_relevant=0, k=2) == 0.0
+
+
+def test_query_is_excluded_from_its_own_results():
+    # Two tight pairs: with the query removed, each item's nearest other item shares its label.
+    emb = np.array([[1, 0], [0.99, 0.14], [0, 1], [0.14, 0.99]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    out = labelled_retrieval(emb, np.array([0, 0, 1, 1]), k=1)
+    assert out["precision@1"] == 1.0 and out["map@1"] == 1.0 and out["queries"] == 4
+    # If the query were counted it would fill rank 1 itself; a wrong label at rank 1 proves it is not.
+    out = labelled_retrieval(emb, np.array([0, 1, 0, 1]), k=1)
+    assert out["precision@1"] == 0.0
+
+
+def test_duplicate_images_still_count_as_results():
+    emb = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    out = labelled_retrieval(emb, np.array([0, 0, 1]), k=1, queries=[0])
+    assert out["precision@1"] == 1.0
+
+
+def test_labelled_retrieval_bad_input():
+    emb = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match="one row per item"):
+        labelled_retrieval(emb, np.array([0, 1]))
+    with pytest.raises(ValueError, match="larger than"):
+        labelled_retrieval(emb, np.array([0, 1, 1]), k=3)
+    with pytest.raises(IndexError, match="query ids"):
+        labelled_retrieval(emb, np.array([0, 1, 1]), k=1, queries=[5])
+
+
+TAGS = [["cat", "orange"], ["cat", "gray"], ["dog", "orange"], ["car"], []]
+
+
+def test_tag_index_ranks_items_matching_more_and_rarer_words_first():
+    idx = TagIndex().fit(TAGS)
+    scores, ids = idx.search("orange cat", k=5)
+    assert ids[0] == 0  # both words
+    assert set(ids[1:].tolist()) == {1, 2}  # one word each; the untagged item and "car" never appear
+    assert scores[0] > scores[1] >= scores[2] > 0
+
+
+def test_tag_index_idf_prefers_the_rarer_word():
+    idx = TagIndex().fit([["a", "common"], ["b", "common"], ["c", "common"], ["rare"]])
+    s = idx.scores("common rare")
+    assert s[3] > s[0]
+
+
+def test_tag_index_errors():
+    idx = TagIndex().fit(TAGS)
+    with pytest.raises(KeyError, match="zebra"):
+        idx.search("zebra", 3)
+    with pytest.raises(ValueError, match="no words"):
+        idx.search("  !! ", 3)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TagIndex().scores("cat")
+
+
+def test_tokenize_keeps_hyphenated_tags():
+    assert tokenize("Thick, RIGHT-slant seven") == ["thick", "right-slant", "seven"]
+
+
+def test_visual_expansion_finds_an_untagged_look_alike():
+    emb = np.array([[1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9], [0.98, 0.02]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    idx = TagIndex().fit(TAGS)
+    _, ids = visual_expansion(idx, emb, "orange cat", k=3, n_seeds=1, alpha=0.5)
+    assert 4 in ids.tolist()  # untagged, but it looks like the top hit (item 0)
+    with pytest.raises(ValueError, match="embeddings"):
+        visual_expansion(idx, emb[:3], "cat")
+
+
+def test_relevant_items_needs_every_word():
+    assert relevant_items(TAGS, "orange cat").tolist() == [0]
+
+
+def test_joint_embedding_composes_words_it_never_saw_together():
+    # Features: one axis per attribute; training never shows "big" with "red".
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 2, 400)  # 0 blue, 1 red
+    size = rng.integers(0, 2, 400)  # 0 small, 1 big
+    feats = np.stack([colour, size], 1) + 0.05 * rng.standard_normal((400, 2))
+    words = [["red" if c else "blue", "big" if s else "small"] for c, s in zip(colour, size)]
+    train = [w if w != ["red", "big"] else [] for w in words]
+    model = JointEmbedding(dim=16, hidden=64, epochs=40, batch_size=128, seed=0).fit(feats, train)
+    _, ids = model.search("big red", model.embed_images(feats), k=10)
+    assert np.mean([words[i] == ["red", "big"] for i in ids[0]]) >= 0.9
+    with pytest.raises(KeyError, match="purple"):
+        model.embed_text("purple")
+
+
+def test_joint_embedding_errors():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        JointEmbedding().embed_text("x")
+    with pytest.raises(ValueError, match="one row per item"):
+        JointEmbedding().fit(np.zeros((3, 2)), [["a"]])
+    with pytest.raises(ValueError, match="NaN"):
+        JointEmbedding().fit(np.full((2, 2), np.nan), [["a"], ["b"]])

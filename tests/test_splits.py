@@ -70,3 +70,21 @@ def test_temporal_split_needs_timestamps():
 def test_unknown_items_raise_for_cold_item_split():
     with pytest.raises(DataError, match="unknown item ids"):
         splits.cold_item_split(table(), n_items=3)
+
+
+def test_spread_over_time_keeps_each_users_order():
+    df = table()
+    out = splits.spread_over_time(df, span=100.0, seed=0)
+    for u, g in out.groupby("user"):
+        assert list(g["item"]) == list(df[df.user == u].sort_values("timestamp")["item"])
+        assert g["timestamp"].is_monotonic_increasing
+    assert out["timestamp"].between(0, 100).all()
+
+
+def test_subsample_keeps_a_share_of_each_user():
+    df = pd.DataFrame({"user": np.repeat([0, 1], 10), "item": np.arange(20)})
+    out = splits.subsample_interactions(df, 0.3, seed=0)
+    assert out.groupby("user").size().tolist() == [3, 3]
+    assert len(splits.subsample_interactions(df, 0.01)) == 2  # min_per_user = 1
+    with pytest.raises(ValueError, match="fraction"):
+        splits.subsample_interactions(df, 0.0)

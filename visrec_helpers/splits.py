@@ -117,3 +117,19 @@ def spread_over_time(df: pd.DataFrame, span: float = 30 * 86_400.0, seed: int = 
     order = np.lexsort((times, out["user"].to_numpy()))
     out["timestamp"] = times[order]
     return out
+
+
+def subsample_interactions(df: pd.DataFrame, fraction: float, seed: int = 0, min_per_user: int = 1) -> pd.DataFrame:
+    """Keep a random ``fraction`` of each user's rows (at least ``min_per_user``): a sparser log.
+
+    Used to measure what sparsity does to a model; the order of the kept rows is unchanged.
+    """
+    validate_interactions(df)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    key = pd.Series(rng.random(len(df)), index=df.index)
+    rank = key.groupby(df["user"]).rank(method="first") - 1
+    size = df.groupby("user")["item"].transform("size")
+    keep = rank < np.maximum(np.ceil(fraction * size), min_per_user)
+    return df[keep.to_numpy()].reset_index(drop=True)

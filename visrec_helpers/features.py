@@ -223,12 +223,16 @@ class SmallCNN(nn.Module):
     Three conv blocks (``width``, ``2*width``, ``4*width`` channels, 3x3, batch norm,
     ReLU; max-pool after the first two), global average pooling, a linear projection
     to ``embed_dim`` (the embedding) and a linear ``head`` to ``n_classes`` logits.
-    The module names match ``DigitCNN`` (``features``, ``project``, ``head``).
+    The module names match ``DigitCNN`` (``features``, ``project``, ``head``). With
+    ``cosine_head`` the logits are ``scale`` times the cosine between the embedding and
+    each class weight vector.
     """
 
-    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 16, in_channels: int = 1):
+    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 16, in_channels: int = 1,
+                 cosine_head: bool = True, scale: float = 16.0):
         super().__init__()
         w = width
+        self.cosine_head, self.scale = cosine_head, float(scale)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -236,7 +240,7 @@ class SmallCNN(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.project = nn.Linear(4 * w, embed_dim)
-        self.head = nn.Linear(embed_dim, n_classes)
+        self.head = nn.Linear(embed_dim, n_classes, bias=not cosine_head)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         # No ReLU on the embedding: a rectified embedding has many exact zeros, which
@@ -244,7 +248,13 @@ class SmallCNN(nn.Module):
         return self.project(self.pool(self.features(x)).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+        z = self.embed(x)
+        if not self.cosine_head:
+            return self.head(z)
+        # Cosine classifier (NormFace): logits are scaled cosines between the embedding and
+        # one unit vector per class, so training shapes exactly the geometry that cosine
+        # retrieval later uses.
+        return self.scale * nn.functional.normalize(z, dim=1) @ nn.functional.normalize(self.head.weight, dim=1).T
 
 
 CATALOG_SETTINGS = {"digits": {"channels": 1, "input_size": 28}, "photos": {"channels": 3, "input_size": 32}}
@@ -399,7 +409,7 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
         return ImageEncoder(SmallCNN(n_classes=n_classes, embed_dim=embed_dim, width=width,
                                      in_channels=cfg["channels"]), cfg["input_size"])
 
-    key = cache_key("ImageEncoder-v1", catalog, method, epochs, train_share, n_train, seed, embed_dim, width, batch_size,
+    key = cache_key("ImageEncoder-v2", catalog, method, epochs, train_share, n_train, seed, embed_dim, width, batch_size,
                     lr, temperature if method == "simclr" else None, len(cat))
     path = cache_dir() / f"encoder-{catalog}-{method}-{key}.pt"
     model = fresh()

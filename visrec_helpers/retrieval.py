@@ -292,3 +292,24 @@ def relevant_items(tags, query: str) -> np.ndarray:
     if not words:
         raise ValueError(f"query {query!r} has no words")
     return np.array([i for i, ts in enumerate(tags) if words <= set(ts)], dtype=np.int64)
+
+
+def compare_encoders(encoders: dict, images: np.ndarray, labels: np.ndarray, k: int = 10, device: str = "auto",
+                     cache: bool = True) -> pd.DataFrame:
+    """Precision@k and mAP@k of labelled retrieval for each named encoder on the same images.
+
+    ``encoders`` maps a display name to anything ``features.embed`` accepts. Embeddings
+    go through ``features.cached_embed`` (keyed by encoder weights and image bytes).
+    Returns one row per encoder: ``representation, dim, precision@k, map@k``.
+    """
+    from .features import cached_embed
+
+    if not encoders:
+        raise ValueError("no encoders to compare")
+    rows = []
+    for name, enc in encoders.items():
+        emb = cached_embed(enc, images, device=device, cache=cache)
+        res = labelled_retrieval(emb, labels, k=k)
+        rows.append({"representation": name, "dim": emb.shape[1], f"precision@{k}": res[f"precision@{k}"],
+                     f"map@{k}": res[f"map@{k}"]})
+    return pd.DataFrame(rows)

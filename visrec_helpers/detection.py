@@ -348,17 +348,33 @@ def crop_to_mnist(image: np.ndarray, box, level: int) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+def naive_crop(image: np.ndarray, box) -> np.ndarray:
+    """The object in ``box`` squeezed to ``(28, 28) uint8`` with no background removal or centring.
+
+    The shortcut the MNIST model was never trained for (kept to measure what it costs).
+    """
+    import cv2
+
+    img = _check_image(image)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if not (0 <= x0 < x1 <= img.shape[1] and 0 <= y0 < y1 <= img.shape[0]):
+        raise ValueError(f"box {box} lies outside the image of shape {img.shape}")
+    return cv2.resize(img[y0:y1, x0:x1], (28, 28), interpolation=cv2.INTER_AREA)
+
+
 class SceneRecognizer:
     """Detector + digit classifier: ``predict(image) -> (boxes (k, 4), labels (k,))``.
 
     ``classifier`` is an ``nn.Module`` taking ``(b, 1, 28, 28)`` floats in [0, 1] and
-    returning logits (for example the workbook's ``DigitCNN``). Crops are prepared with
-    ``crop_to_mnist`` using the detector's threshold level (Otsu of the blurred scene).
+    returning logits (for example the workbook's ``DigitCNN``). With ``prepare="mnist"``
+    crops are prepared with ``crop_to_mnist`` at the scene's Otsu level; ``"naive"`` uses
+    ``naive_crop`` (a plain resize, for comparison).
     """
 
-    def __init__(self, detector, classifier, device: str = "cpu"):
+    def __init__(self, detector, classifier, prepare: str = "mnist", device: str = "cpu"):
         self.detector = detector
         self.classifier = classifier
+        self.prepare = prepare
         self.device = device
 
     def fit(self, scenes=None):
@@ -372,8 +388,13 @@ class SceneRecognizer:
         boxes = _check_boxes(boxes)
         if len(boxes) == 0:
             return np.zeros(0, dtype=np.int64)
-        _, level = foreground_mask(image)
-        crops = np.stack([crop_to_mnist(image, b, level) for b in boxes])
+        if self.prepare == "mnist":
+            _, level = foreground_mask(image)
+            crops = np.stack([crop_to_mnist(image, b, level) for b in boxes])
+        elif self.prepare == "naive":
+            crops = np.stack([naive_crop(image, b) for b in boxes])
+        else:
+            raise ValueError(f"prepare must be 'mnist' or 'naive', got {self.prepare!r}")
         return predict(self.classifier, images_to_tensor(crops), device=self.device).argmax(1).astype(np.int64)
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

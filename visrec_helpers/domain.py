@@ -295,6 +295,25 @@ def embed_images(model: nn.Module, X: np.ndarray, device: str = "auto") -> np.nd
     return embed(model, X, device=device)
 
 
+@torch.no_grad()
+def embed_and_predict(model: nn.Module, X: np.ndarray, device: str = "auto", batch_size: int = 512):
+    """One forward pass: L2-normalised embeddings ``(n, d) float32`` and class predictions ``(n,)``.
+
+    ``model`` has ``embed(x)`` and ``head(embedding)`` (a ``DigitCNN``).
+    """
+    from .features import l2_normalize
+
+    dev = get_device(device)
+    model = model.to(dev).eval()
+    Xt = images_to_tensor(X)
+    embs, preds = [], []
+    for s in range(0, len(Xt), batch_size):
+        e = model.embed(Xt[s : s + batch_size].to(dev))
+        embs.append(e.float().cpu().numpy())
+        preds.append(model.head(e).argmax(1).cpu().numpy())
+    return l2_normalize(np.concatenate(embs)), np.concatenate(preds)
+
+
 def retrieval_map(query_emb: np.ndarray, query_labels: np.ndarray, gallery_emb: np.ndarray,
                   gallery_labels: np.ndarray, k: int | None = None, exclude_self: bool = False) -> float:
     """Mean average precision of cosine retrieval, relevance = same label.
@@ -337,3 +356,40 @@ def retrieval_map(query_emb: np.ndarray, query_labels: np.ndarray, gallery_emb: 
         prec = hits / np.arange(1, k + 1)
         aps.append((prec * rel).sum(1) / np.minimum(n_rel, k))
     return float(np.concatenate(aps).mean())
+
+
+def domain_scores(model: nn.Module, source_test: tuple[np.ndarray, np.ndarray], target_test: tuple[np.ndarray, np.ndarray],
+                  k: int = 10, device: str = "auto") -> dict:
+    """Accuracy on both domains and retrieval mAP@k of ``model`` (a ``DigitCNN``-like module).
+
+    ``target mAP@k``: target queries against the other target images (query excluded);
+    ``cross mAP@k``: target queries against the source gallery (the cross-domain case:
+    query in one domain, results from the other).
+    """
+    Xs, ys = source_test
+    Xt, yt = target_test
+    es, ps = embed_and_predict(model, Xs, device)
+    et, pt = embed_and_predict(model, Xt, device)
+    return {
+        "source acc": float((ps == np.asarray(ys)).mean()),
+        "target acc": float((pt == np.asarray(yt)).mean()),
+        f"target mAP@{k}": retrieval_map(et, yt, et, yt, k=k, exclude_self=True),
+        f"cross mAP@{k}": retrieval_map(et, yt, es, ys, k=k),
+    }
+
+
+def load_target_folder(path) -> tuple[np.ndarray, np.ndarray]:
+    """Your own digit images as a target domain: sub-folders named ``0`` .. ``9`` hold the images.
+
+    Returns ``(X (n, 28, 28) uint8, y (n,) int64)``; images become grayscale, 28x28. Raises
+    ``ValueError`` naming the folder when a sub-folder name is not a digit.
+    """
+    from .data import load_image_folder
+
+    cat = load_image_folder(path, size=28)
+    bad = [n for n in cat.label_names if not (n.isdigit() and 0 <= int(n) <= 9)]
+    if bad:
+        raise ValueError(f"{path}: sub-folders must be named 0..9 (the digit class), found {bad}")
+    names = np.array([int(n) for n in cat.label_names])
+    gray = cat.images.astype(np.float32).mean(axis=-1).round().astype(np.uint8)
+    return gray, names[cat.labels].astype(np.int64)

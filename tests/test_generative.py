@@ -151,7 +151,7 @@ def test_fit_records_history_and_grids(arch):
 def test_training_moves_the_generator():
     X, _ = _digits(64)
     gan = _tiny()
-    gan._build()
+    gan.reset()
     before = gan.sample(8, seed=1)
     gan.fit(X, epochs=2, progress=False)
     assert np.abs(gan.sample(8, seed=1).astype(int) - before).mean() > 1.0
@@ -268,3 +268,42 @@ def test_latent_search_rejects_bad_input():
         g.latent_search(gan, enc, np.ones(16), k=100, n_candidates=10)
     with pytest.raises(ValueError, match="length 5"):
         g.latent_search(gan, enc, np.ones(5), k=2, n_candidates=10)
+
+
+def test_nearest_items_finds_each_reference_image_itself():
+    X, _ = _digits(40)
+    assert np.array_equal(g.nearest_items(X[:8], X)[:, 0], np.arange(8))
+    assert g.nearest_items(X[:3], X, k=4).shape == (3, 4)
+    with pytest.raises(ValueError, match="k=99"):
+        g.nearest_items(X[:2], X[:10], k=99)
+    with pytest.raises(ValueError, match="one size"):
+        g.nearest_items(X[:2, :20], X)
+
+
+def test_utility_percentile_golden_values():
+    u = np.array([0.1, 0.5, 0.3, 0.9, 0.7])  # ranks 0, 2, 1, 4, 3 -> percentiles 0, .5, .25, 1, .75
+    assert g.utility_percentile(u, [3]) == 1.0
+    assert g.utility_percentile(u, [0]) == 0.0
+    assert g.utility_percentile(u, np.array([[1], [2]])) == pytest.approx(0.375)
+    assert g.utility_percentile(u, np.arange(5)) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="item ids"):
+        g.utility_percentile(u, [5])
+
+
+def test_centred_profile_and_search_check_the_centre_shape():
+    with pytest.raises(ValueError, match="center has shape"):
+        g.preference_profile(np.eye(3), center=np.zeros(2))
+    e = np.array([[1.0, 0.0], [0.8, 0.6]])
+    assert np.allclose(g.preference_profile(e, center=[0.5, 0.0]), g.preference_profile(e - [0.5, 0.0]))
+
+
+def test_load_training_images_from_a_folder(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((40, 40, 3), 50 * i, np.uint8)).save(tmp_path / label / f"{i}.png")
+    X, y, names = g.load_training_images(tmp_path)
+    assert X.shape == (6, 28, 28) and X.dtype == np.uint8
+    assert names == ["a", "b"] and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]

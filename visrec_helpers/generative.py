@@ -60,6 +60,53 @@ def _check_labels(labels, n: int, n_classes: int) -> torch.Tensor:
     return torch.from_numpy(y.astype(np.int64))
 
 
+def load_training_images(data_dir=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images the GAN learns from: ``(n, 28, 28)`` uint8, labels ``(n,)`` int64, label names.
+
+    ``data_dir=None`` gives the 5,000 real MNIST digits of ``data.digits_catalog()``; a
+    folder (sub-folders = labels) is read with ``data.load_image_folder``, resized to
+    28x28 and turned to grayscale (the GAN's networks are sized for 28x28x1).
+    """
+    from .data import digits_catalog, load_image_folder
+
+    if data_dir is None:
+        cat = digits_catalog()
+        return cat.images, cat.labels, list(cat.label_names)
+    cat = load_image_folder(data_dir, size=28)
+    rgb = cat.images.astype(np.float32)
+    gray = np.round(rgb[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+    return np.clip(gray, 0, 255).astype(np.uint8), cat.labels, list(cat.label_names)
+
+
+def nearest_items(images, ref_images, k: int = 1) -> np.ndarray:
+    """Indices ``(n, k)`` of the ``k`` nearest reference images of each image in *pixel* space
+    (Euclidean over [0, 1] pixels), nearest first. Turns generated images into real catalog
+    items, with a distance that shares no weights with any network: a fair check of a search
+    that optimised against a network. Images ``(n, H, W)`` uint8, one size."""
+    from sklearn.neighbors import NearestNeighbors
+
+    a, r = np.asarray(images), np.asarray(ref_images)
+    if a.ndim != 3 or r.ndim != 3 or a.shape[1:] != r.shape[1:] or len(a) == 0:
+        raise ValueError(f"images {a.shape} and ref_images {r.shape} must be non-empty (n, H, W) of one size")
+    if not 1 <= k <= len(r):
+        raise ValueError(f"k={k} must be between 1 and the number of reference images {len(r)}")
+    nn_index = NearestNeighbors(n_neighbors=k).fit(r.reshape(len(r), -1) / 255.0)
+    return nn_index.kneighbors(a.reshape(len(a), -1) / 255.0, return_distance=False)
+
+
+def utility_percentile(utility, items) -> float:
+    """Mean percentile rank (0 = the user's worst item, 1 = their best) of ``items`` under one
+    user's true ``utility`` ``(n_items,)``: comparable across users, 0.5 for random items."""
+    u = np.asarray(utility, dtype=np.float64)
+    idx = np.asarray(items).ravel()
+    if u.ndim != 1 or len(u) < 2:
+        raise ValueError(f"utility must be a 1-D array of at least 2 items, got shape {u.shape}")
+    if len(idx) == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= len(u):
+        raise ValueError(f"items must be a non-empty array of item ids in 0..{len(u) - 1}")
+    ranks = np.argsort(np.argsort(u, kind="stable"), kind="stable")
+    return float((ranks[idx] / (len(u) - 1)).mean())
+
+
 # ---------------------------------------------------------------------------
 # Networks
 # ---------------------------------------------------------------------------
@@ -199,6 +246,11 @@ class GAN:
         self._grid_z = torch.randn(self.n_grid, self.latent_dim, generator=fixed)
         self._grid_y = torch.arange(self.n_grid) % self.n_classes if self.n_classes else None
         self.history_, self.grids_, self.epochs_done_ = [], [], 0
+
+    def reset(self) -> GAN:
+        """Build fresh, untrained networks (the "epoch 0" baseline); returns ``self``."""
+        self._build()
+        return self
 
     def _state(self) -> tuple[_Pair, dict]:
         extra = {
@@ -536,15 +588,23 @@ def collapse_generator(gan: GAN, steps: int = 200, lr: float = 1e-3, batch_size:
 # Latent-space search for one user
 # ---------------------------------------------------------------------------
 
-def preference_profile(history_embeddings, weights=None) -> np.ndarray:
+def preference_profile(history_embeddings, weights=None, center=None) -> np.ndarray:
     """A user's taste as one unit vector: the (weighted) mean of their history's L2-normalised
-    embeddings ``(n, d)``, normalised again. ``weights`` ``(n,)`` >= 0 (e.g. 3 for a like)."""
+    embeddings ``(n, d)``, normalised again. ``weights`` ``(n,)`` >= 0 (e.g. 3 for a like).
+    ``center`` ``(d,)``: subtracted from each normalised embedding first (then renormalised);
+    with ReLU features all cosines are high, and centring on the catalog mean spreads them."""
     e = np.asarray(history_embeddings, dtype=np.float64)
     if e.ndim != 2 or len(e) == 0:
         raise ValueError(f"history_embeddings must be a non-empty (n, d) array, got shape {e.shape}")
     if not np.isfinite(e).all():
         raise ValueError("history_embeddings contain NaN or infinite values")
     e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    if center is not None:
+        c = np.asarray(center, dtype=np.float64)
+        if c.shape != (e.shape[1],):
+            raise ValueError(f"center has shape {c.shape}, expected ({e.shape[1]},)")
+        e = e - c
+        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     w = np.ones(len(e)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(e),) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"weights must be ({len(e)},) non-negative with a positive sum")
@@ -555,9 +615,11 @@ def preference_profile(history_embeddings, weights=None) -> np.ndarray:
     return (p / norm).astype(np.float32)
 
 
-def _scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor) -> torch.Tensor:
-    x = gan.generate(z)
-    e = F.normalize(encoder.embed(x), dim=1)
+def _scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor,
+            center: torch.Tensor | None = None) -> torch.Tensor:
+    e = F.normalize(encoder.embed(gan.generate(z)), dim=1)
+    if center is not None:
+        e = F.normalize(e - center, dim=1)
     return e @ profile
 
 
@@ -565,23 +627,30 @@ def _scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor
 class LatentSearchResult:
     """``images`` ``(k, 28, 28)`` uint8 best first with their ``scores`` (cosine to the
     profile); ``random_scores`` of every random candidate before search; ``z`` the latent
-    points ``(k, latent_dim)``; ``refined_gain`` the mean score added by gradient ascent."""
+    points ``(k, latent_dim)``; ``refined_gain`` the mean score added by gradient ascent;
+    ``start_images`` / ``start_scores`` the best ``k`` random candidates before refinement."""
 
     images: np.ndarray
     scores: np.ndarray
     z: np.ndarray
     random_scores: np.ndarray
     refined_gain: float
+    start_images: np.ndarray
+    start_scores: np.ndarray
 
 
 def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidates: int = 1000,
-                  steps: int = 30, lr: float = 0.05, seed: int = 0, progress: bool = False) -> LatentSearchResult:
+                  steps: int = 30, lr: float = 0.05, center=None, seed: int = 0,
+                  progress: bool = False) -> LatentSearchResult:
     """Find ``k`` generated images that maximise one user's preference score
     ``cos(profile, embed(G(z)))``: draw ``n_candidates`` random ``z``, keep the best ``k``,
     then refine them by ``steps`` of gradient ascent on ``z``, projecting back onto the
     sphere of radius ``sqrt(latent_dim)`` after each step (where Gaussian latents live) so
     the search stays where the generator was trained and does not drift to adversarial
-    corners. An unconditional GAN only; ``encoder`` needs ``.embed``."""
+    corners. ``center`` (optional, ``(d,)``): a vector subtracted from every normalised
+    embedding before the cosine, e.g. the catalog's mean embedding (then ``profile`` must be
+    built from centred embeddings too, see ``preference_profile``). An unconditional GAN
+    only; ``encoder`` needs ``.embed``."""
     from tqdm.auto import tqdm
 
     gan._check_fitted()
@@ -595,22 +664,28 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
     dev = gan._dev
     encoder = encoder.to(dev).eval()
     prof = F.normalize(torch.from_numpy(p).to(dev), dim=0)
+    if center is not None:
+        center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(dev)
+        if center.shape != prof.shape:
+            raise ValueError(f"center has shape {tuple(center.shape)}, expected {tuple(prof.shape)}")
     z = torch.randn(n_candidates, gan.latent_dim, generator=torch.Generator().manual_seed(seed)).to(dev)
     with torch.no_grad():
         dim = encoder.embed(gan.generate(z[:1])).shape[1]
         if prof.numel() != dim:
             raise ValueError(f"profile has length {prof.numel()} but the encoder's embeddings have {dim}")
-        rand = torch.cat([_scores(gan, encoder, z[s:s + 500], prof) for s in range(0, len(z), 500)])
+        rand = torch.cat([_scores(gan, encoder, z[s:s + 500], prof, center) for s in range(0, len(z), 500)])
     top = torch.argsort(rand, descending=True)[:k]
     zk = z[top].clone().requires_grad_(True)
     start = rand[top].mean().item()
+    with torch.no_grad():
+        start_images = to_uint8(gan.generate(z[top]) * 2 - 1)
     radius = float(np.sqrt(gan.latent_dim))
     opt = torch.optim.Adam([zk], lr=lr)
     for p_ in list(gan.generator_.parameters()) + list(encoder.parameters()):
         p_.requires_grad_(False)
     try:
         for _ in tqdm(range(steps), desc="latent search", disable=not progress, leave=False):
-            loss = -_scores(gan, encoder, zk, prof).sum()
+            loss = -_scores(gan, encoder, zk, prof, center).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -620,11 +695,12 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
         for p_ in list(gan.generator_.parameters()) + list(encoder.parameters()):
             p_.requires_grad_(True)
     with torch.no_grad():
-        final = _scores(gan, encoder, zk, prof)
+        final = _scores(gan, encoder, zk, prof, center)
         order = torch.argsort(final, descending=True)
         imgs = to_uint8(gan.generate(zk[order]) * 2 - 1)
     return LatentSearchResult(imgs, final[order].cpu().numpy(), zk[order].detach().cpu().numpy(),
-                              rand.cpu().numpy(), float(final.mean().item() - start))
+                              rand.cpu().numpy(), float(final.mean().item() - start), start_images,
+                              rand[top].cpu().numpy())
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,224 @@
+"""Specification of visrec_helpers.segmentation on small synthetic scenes with known masks."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis.extra.numpy import arrays
+
+from visrec_helpers import segmentation as S
+
+
+def disk_scene(size=40, radius=10, fg=200, bg=40, colour=False):
+    """A bright disk on a dark background and its exact mask."""
+    yy, xx = np.mgrid[:size, :size]
+    mask = (yy - size // 2) ** 2 + (xx - size // 2) ** 2 <= radius**2
+    img = np.where(mask, fg, bg).astype(np.uint8)
+    if colour:
+        img = np.stack([np.where(mask, 220, 30), np.where(mask, 40, 160), np.where(mask, 40, 60)], -1).astype(np.uint8)
+    return img, mask
+
+
+# --- scores ---------------------------------------------------------------
+
+def test_iou_and_dice_golden_values():
+    pred = np.zeros((4, 4), bool)
+    true = np.zeros((4, 4), bool)
+    pred[0, :2] = True          # 2 pixels
+    true[0, 1:4] = True         # 3 pixels, overlap 1
+    assert S.iou(pred, true) == pytest.approx(1 / 4)
+    assert S.dice(pred, true) == pytest.approx(2 * 1 / 5)
+
+
+def test_scores_of_identical_and_disjoint_masks():
+    a = np.eye(5, dtype=bool)
+    assert S.iou(a, a) == 1.0 and S.dice(a, a) == 1.0
+    assert S.iou(a, ~a) == 0.0 and S.dice(a, ~a) == 0.0
+
+
+def test_two_empty_masks_agree_perfectly():
+    z = np.zeros((3, 3), bool)
+    assert S.iou(z, z) == 1.0 and S.dice(z, z) == 1.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(bool, (6, 6)), arrays(bool, (6, 6)))
+def test_dice_is_a_function_of_iou(p, t):
+    j = S.iou(p, t)
+    assert S.dice(p, t) == pytest.approx(2 * j / (1 + j))
+    assert 0.0 <= j <= 1.0
+    assert S.iou(p, t) == pytest.approx(S.iou(t, p))
+
+
+@pytest.mark.parametrize("a, b, match", [
+    (np.zeros((3, 3), bool), np.zeros((3, 4), bool), "different shapes"),
+    (np.zeros((0, 3), bool), np.zeros((0, 3), bool), "non-empty"),
+    (np.full((3, 3), 2), np.zeros((3, 3), bool), "only 0 and 1"),
+    (np.zeros((2, 3, 3), bool), np.zeros((2, 3, 3), bool), "2-D"),
+])
+def test_bad_masks_raise(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        S.iou(a, b)
+
+
+def test_score_masks_averages_over_the_stack():
+    a = np.ones((2, 3, 3), bool)
+    b = a.copy()
+    b[1] = False
+    assert S.score_masks(a, b) == {"iou": 0.5, "dice": 0.5}
+
+
+# --- input checking ---------------------------------------------------------
+
+def test_image_checks_name_the_problem():
+    with pytest.raises(ValueError, match="empty"):
+        S.as_rgb_uint8(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match="shape"):
+        S.as_rgb_uint8(np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(TypeError, match="int32"):
+        S.as_rgb_uint8(np.zeros((4, 4), np.int32))
+    with pytest.raises(ValueError, match="NaN"):
+        S.otsu_mask(np.full((4, 4), np.nan))
+
+
+# --- classical methods --------------------------------------------------------
+
+def test_otsu_finds_a_bright_disk_exactly():
+    img, mask = disk_scene()
+    assert S.iou(S.otsu_mask(img, "bright"), mask) == 1.0
+
+
+def test_otsu_auto_polarity_uses_the_border():
+    img, mask = disk_scene(fg=30, bg=220)  # dark object on a bright background
+    assert S.iou(S.otsu_mask(img, "auto"), mask) == 1.0
+    assert S.iou(S.otsu_mask(img, "bright"), mask) == 0.0
+
+
+def test_otsu_on_a_flat_image_finds_nothing():
+    assert not S.otsu_mask(np.full((8, 8), 100, np.uint8)).any()
+
+
+def test_watershed_separates_and_counts_two_disks():
+    img = np.full((40, 80), 30, np.uint8)
+    yy, xx = np.mgrid[:40, :80]
+    for cx in (20, 60):
+        img[(yy - 20) ** 2 + (xx - cx) ** 2 <= 81] = 210
+    labels = S.watershed_labels(img, min_size=10)
+    assert labels.max() == 2
+    assert labels[20, 20] != labels[20, 60] and labels[20, 20] > 0 and labels[0, 0] == 0
+
+
+def test_watershed_rejects_inverted_thresholds():
+    img, _ = disk_scene()
+    with pytest.raises(ValueError, match="low < high"):
+        S.watershed_labels(img, low=0.8, high=0.2)
+
+
+def test_kmeans_colour_clusters_recover_a_colour_disk():
+    img, mask = disk_scene(colour=True)
+    assert S.iou(S.kmeans_mask(img), mask) == 1.0
+    labels = S.kmeans_labels(img, k=2)
+    assert labels.shape == mask.shape and set(np.unique(labels)) == {0, 1}
+
+
+def test_kmeans_rejects_bad_k():
+    img, _ = disk_scene(size=4, radius=1)
+    with pytest.raises(ValueError, match="k="):
+        S.kmeans_labels(img, k=100)
+    with pytest.raises(ValueError, match="k must be"):
+        S.kmeans_labels(img, k=1)
+
+
+def test_grabcut_finds_a_colour_disk():
+    img, mask = disk_scene(size=48, radius=12, colour=True)
+    assert S.iou(S.grabcut_mask(img), mask) > 0.9
+
+
+def test_grabcut_rejects_a_rectangle_outside_the_image():
+    img, _ = disk_scene()
+    with pytest.raises(ValueError, match="rect"):
+        S.grabcut_mask(img, rect=(30, 30, 20, 20))
+
+
+def test_overlay_paints_only_the_mask():
+    img, mask = disk_scene(colour=True)
+    out = S.overlay(img, mask, alpha=1.0)
+    assert (out[mask] == [255, 0, 0]).all() and (out[~mask] == img[~mask]).all()
+
+
+# --- composite scenes and the U-Net --------------------------------------------
+
+def fake_digits(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    d = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+        y, x = rng.integers(4, 14, 2)
+        d[i, y : y + 10, x : x + 10] = 255
+    return d
+
+
+def test_composite_masks_are_where_the_digit_was_painted():
+    imgs, masks = S.composite_digits(fake_digits(), 6, size=32, seed=1, textures=("brick",), scale=(0.9, 0.9))
+    assert imgs.shape == (6, 32, 32, 3) and imgs.dtype == np.uint8 and masks.dtype == bool
+    # a 10x10 square of a 28x28 digit, drawn at 29 pixels, covers about 10.4^2 = 107 pixels
+    assert all(80 <= m.sum() <= 140 for m in masks)
+
+
+def test_a_digit_that_fills_its_frame_paints_the_whole_scene_one_colour():
+    full = np.full((1, 28, 28), 255, np.uint8)
+    imgs, masks = S.composite_digits(full, 3, size=32, seed=2, textures=("gravel",), scale=(1.0, 1.0))
+    assert masks.all()
+    for img in imgs:
+        assert len(np.unique(img.reshape(-1, 3), axis=0)) == 1
+
+
+def test_composites_are_reproducible():
+    a = S.composite_digits(fake_digits(), 3, size=32, seed=5, textures=("grass",))
+    b = S.composite_digits(fake_digits(), 3, size=32, seed=5, textures=("grass",))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_composite_rejects_float_digits():
+    with pytest.raises(ValueError, match="uint8"):
+        S.composite_digits(np.zeros((2, 28, 28)), 2)
+
+
+def test_unet_keeps_spatial_size_and_rejects_odd_sizes():
+    import torch
+
+    net = S.SmallUNet(base=4)
+    assert net(torch.zeros(2, 3, 16, 24)).shape == (2, 2, 16, 24)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        net(torch.zeros(1, 3, 18, 16))
+
+
+def test_unet_segmenter_learns_a_simple_scene():
+    rng = np.random.default_rng(0)
+    imgs, masks = [], []
+    for _ in range(64):
+        img, mask = disk_scene(size=16, radius=int(rng.integers(3, 6)), colour=True)
+        shift = rng.integers(-3, 4, 2)
+        imgs.append(np.roll(img, shift, (0, 1)))
+        masks.append(np.roll(mask, shift, (0, 1)))
+    imgs, masks = np.stack(imgs), np.stack(masks)
+    seg = S.UNetSegmenter(base=4, epochs=12, batch_size=8, progress=False, device="cpu").fit(imgs, masks)
+    assert seg.history_["train_loss"].iloc[-1] < seg.history_["train_loss"].iloc[0]
+    assert S.score_masks(seg.predict(imgs), masks)["iou"] > 0.8
+
+
+def test_unet_segmenter_errors():
+    seg = S.UNetSegmenter(epochs=1, progress=False)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        seg.predict(np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="masks must have shape"):
+        seg.fit(np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 4, 4), bool))
+    with pytest.raises(TypeError, match="uint8"):
+        seg.fit(np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 8), bool))
+
+
+def test_compare_methods_ranks_a_perfect_method_first():
+    img, mask = disk_scene()
+    imgs, masks = np.stack([img, img]), np.stack([mask, mask])
+    table = S.compare_methods(imgs, masks, {"nothing": lambda im: np.zeros(mask.shape, bool),
+                                            "oracle": masks.copy()}, progress=False)
+    assert list(table["method"]) == ["oracle", "nothing"]
+    assert table["iou"].tolist() == [1.0, 0.0]

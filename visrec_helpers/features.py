@@ -612,3 +612,131 @@ def cached_embed(encoder, images, batch_size: int = 256, device: str = "auto", p
     np.save(tmp, out, allow_pickle=False)
     os.replace(tmp, path)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Looking inside a CNN (q11): receptive fields, shifts, filters and feature maps
+# ---------------------------------------------------------------------------
+
+def receptive_field(model: nn.Module):
+    """Receptive field of every conv/pool layer of ``model``, in input pixels, from the layer
+    hyper-parameters: ``r_out = r_in + (k - 1) * j_in`` and ``j_out = j_in * stride`` (j =
+    distance in input pixels between neighbouring outputs). Returns a DataFrame with
+    ``layer, type, kernel, stride, receptive_field, jump`` in forward order (modules in
+    registration order, which is the forward order of sequential CNNs like ``SmallCNN``).
+    """
+    import pandas as pd
+
+    r, j, rows = 1, 1, []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            dil = getattr(m, "dilation", 1)
+            dil = dil if isinstance(dil, int) else dil[0]
+            r, j = r + (k - 1) * dil * j, j * s
+            rows.append({"layer": name, "type": type(m).__name__, "kernel": k, "stride": s,
+                         "receptive_field": r, "jump": j})
+    if not rows:
+        raise ValueError(f"{type(model).__name__} has no convolution or pooling layers")
+    return pd.DataFrame(rows)
+
+
+def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 28)) -> int:
+    """Width in pixels of the input region that can change one central unit of ``layer``.
+
+    Measured, not computed: the gradient of that unit with respect to a random input is
+    non-zero exactly inside its receptive field (batch norm in eval mode, so units do not
+    mix across the batch).
+    """
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        raise KeyError(f"unknown layer {layer!r}; the model has: {[n for n in modules if n]}")
+    model = model.eval()
+    x = torch.rand(1, *input_shape, requires_grad=True)
+    grabbed = {}
+    h = modules[layer].register_forward_hook(lambda _m, _i, out: grabbed.__setitem__("out", out))
+    try:
+        model.embed(x) if hasattr(model, "embed") else model(x)
+    finally:
+        h.remove()
+    out = grabbed["out"]
+    # A unit whose field lies inside the image; 0.5 keeps a positive pre-activation path.
+    cy, cx = out.shape[2] // 2, out.shape[3] // 2
+    out[0, :, cy, cx].sum().backward()
+    nz = (x.grad[0].abs().sum(0) > 0).numpy()
+    rows, cols = np.where(nz.any(1))[0], np.where(nz.any(0))[0]
+    return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+
+
+def shift_images(images: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
+    """Images translated by ``dx`` pixels right and ``dy`` down, filling with zeros (no wrap)."""
+    arr = _check_images(images)
+    out = np.zeros_like(arr)
+    h, w = arr.shape[1:3]
+    if abs(dx) >= w or abs(dy) >= h:
+        raise ValueError(f"shift ({dx}, {dy}) is as large as the image ({h}x{w})")
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = arr[:, ys, xs]
+    return out
+
+
+def shift_robustness(encoders: dict, images: np.ndarray, labels: np.ndarray, shifts=(0, 1, 2, 3, 4), k: int = 10,
+                     device: str = "auto"):
+    """How retrieval survives translation: shifted images query the unshifted ones.
+
+    For each encoder and shift s (pixels, right and down), returns ``precision@k`` of
+    labels when the shifted copy of each image searches the unshifted set (its own
+    original excluded), and the mean cosine between each image's shifted and original
+    embedding. DataFrame columns: ``representation, shift, precision@k, cosine_to_original``.
+    """
+    import pandas as pd
+
+    from .index import topk_cosine
+
+    labels = np.asarray(labels)
+    rows = []
+    for name, enc in encoders.items():
+        base = embed(enc, images, device=device)
+        for s in shifts:
+            q = embed(enc, shift_images(images, s, s), device=device)
+            ex = [[i] for i in range(len(q))]
+            _, ids = topk_cosine(q, base, k, exclude=ex)
+            rows.append({"representation": name, "shift": s,
+                         f"precision@{k}": float((labels[ids] == labels[:, None]).mean()),
+                         "cosine_to_original": float((q * base).sum(1).mean())})
+    return pd.DataFrame(rows)
+
+
+def plot_filters(conv: nn.Conv2d, ncols: int = 8, size: float = 0.9):
+    """Show the first input channel of each filter of a conv layer as a small image grid."""
+    import matplotlib.pyplot as plt
+
+    w = conv.weight.detach().cpu().numpy()[:, 0]
+    n = len(w)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    lim = np.abs(w).max()
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.suptitle(f"{n} learned {w.shape[1]}x{w.shape[2]} filters (red +, blue -)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: torch.Tensor, title: str, n: int = 8, size: float = 1.1):
+    """Show the first ``n`` channels of one ``(C, H, W)`` feature map."""
+    import matplotlib.pyplot as plt
+
+    m = maps.detach().cpu().numpy()
+    n = min(n, len(m))
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(m[i], cmap="viridis")
+        ax.axis("off")
+    fig.suptitle(f"{title}: {m.shape[0]} channels of {m.shape[1]}x{m.shape[2]}")
+    fig.tight_layout()
+    return fig

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: lab test venv lint hygiene unit notebooks bench book exercises clean strip
+.PHONY: lab test venv lint hygiene unit notebooks determinism gpu bench book exercises clean strip
 
 venv: $(STAMP)
 
@@ -37,7 +37,7 @@ hygiene: venv
 	$(PY) -m visrec_helpers.hygiene notebooks
 
 unit: venv
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
 
 # Every notebook in notebooks/ gets its CI parameters (from its own metadata) injected by
 # papermill, then nbval executes it cell by cell; one notebook stays on one worker.
@@ -48,7 +48,16 @@ notebooks: venv
 		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
 		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
 
-test: venv lint hygiene unit notebooks
+# Re-runs each training notebook with an empty model cache; figures must match the notebooks run.
+determinism: venv
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m determinism \
+		tests/test_determinism.py
+
+# The GPU path (skips without CUDA): training notebooks with DEVICE="cuda" and larger settings.
+gpu: venv
+	$(PY) -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py -rs
+
+test: venv lint hygiene unit notebooks determinism
 
 bench: venv
 	$(PY) -m visrec_helpers.bench --out build/bench.md

@@ -85,6 +85,39 @@ def ci_parameters(path: Path | str) -> dict:
     return dict(nb.get("metadata", {}).get("visrec", {}).get("ci_parameters", {}))
 
 
+def is_training_notebook(path: Path | str) -> bool:
+    """A notebook that trains a model: its parameters cell has an epochs knob (``EPOCHS``,
+    ``ENCODER_EPOCHS``, ...) and a ``DEVICE``."""
+    names = parameter_names(path)
+    return "DEVICE" in names and any("EPOCH" in n for n in names)
+
+
+def execute(path: Path | str, out: Path | str, parameters: dict | None = None, timeout: int = 1800,
+            env: dict | None = None) -> dict:
+    """Prepare (CI parameters by default, network blocked) and execute a notebook with papermill;
+    return its recorded figures. ``env`` temporarily updates ``os.environ`` for the kernel."""
+    import os
+
+    import papermill as pm
+
+    from .records import read_records
+
+    out = Path(out)
+    prepared = prepare(Path(path), out.parent / "prepared", parameters=parameters)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        pm.execute_notebook(str(prepared), str(out), kernel_name="python3", progress_bar=False,
+                            execution_timeout=timeout)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return read_records(out)
+
+
 def parameter_names(path: Path | str) -> set[str]:
     """Names assigned in the cell tagged ``parameters``."""
     import ast

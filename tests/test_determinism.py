@@ -1,0 +1,51 @@
+"""Running a training notebook again with the same seed gives the same recorded figures.
+
+Runs after `make notebooks` (which leaves build/records/<notebook>.json): each training notebook
+is executed once more with an empty model cache, so its models are trained again from scratch,
+and the figures must match the first run within float tolerance. Timing figures (names with
+"ms", "seconds", "per_s", "latency", "throughput", "time") are machine noise and are skipped.
+"""
+
+import json
+import math
+import os
+import re
+
+import pytest
+
+from visrec_helpers.workbook import ROOT, execute, is_training_notebook, list_notebooks
+
+RECORDS = ROOT / "build" / "records"
+TRAINING = [p for p in list_notebooks() if is_training_notebook(p)]
+NOISY = re.compile(r"(^|[._])(ms|seconds?|s|per_s|latency|throughput|time|speedup|p50|p95|p99|qps|wall)([._@]|$)")
+
+pytestmark = pytest.mark.determinism
+
+
+def _close(a, b, rel=1e-3, abs_=1e-6):
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y, rel, abs_) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], rel, abs_) for k in a)
+    return a == b
+
+
+def test_timing_names_are_recognised():
+    assert NOISY.search("q01.ms_per_query.naive") and NOISY.search("q06.latency_p99_ms")
+    assert not NOISY.search("q01.ndcg@10.cnn_mean") and not NOISY.search("t01.test_accuracy")
+
+
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
+def test_same_seed_same_figures(path, tmp_path):
+    first_file = RECORDS / f"{path.stem}.json"
+    if not first_file.exists():
+        pytest.skip(f"no first run in {RECORDS}: run `make notebooks` before this test")
+    first = json.loads(first_file.read_text())
+    env = {"VISREC_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    second = execute(path, tmp_path / path.name, env=env)
+    compared = [k for k in first if not NOISY.search(k)]
+    assert compared, f"{path.name} records only timing figures"
+    differ = {k: (first[k], second.get(k)) for k in compared if not _close(first[k], second.get(k))}
+    assert not differ, f"{path.name}: figures changed between two runs with the same seed: {differ}"

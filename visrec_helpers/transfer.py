@@ -8,8 +8,9 @@ Strategies (``TransferClassifier(strategy=...)``), from least to most adapted:
 - ``"finetune"``: every layer trained from the source weights at one learning rate.
 - ``"discriminative"``: every layer trained, earlier layers at smaller learning rates
   (``lr * lr_decay**depth``, depth counted back from the head).
-- ``"gradual"``: probe first (``probe_epochs``), then unfreeze everything with
-  discriminative rates: the head is no longer random when the backbone starts moving.
+- ``"gradual"``: probe first (``probe_epochs`` epochs at ``probe_lr``), then unfreeze
+  everything with discriminative rates: the head is no longer random when the backbone
+  starts moving.
 """
 
 from __future__ import annotations
@@ -159,15 +160,17 @@ class TransferClassifier:
 
     def __init__(self, source: nn.Module, strategy: str = "finetune", epochs: int = 10, lr: float = 1e-3,
                  batch_size: int = 32, lr_decay: float = 0.3, probe_epochs: int | None = None,
-                 weight_decay: float = 1e-4, augment=None, scheduler: str | None = "onecycle",
+                 probe_lr: float | None = None, weight_decay: float = 1e-4, augment=None, scheduler: str | None = "onecycle",
                  seed: int = 0, device: str = "auto", progress: bool = False):
         self.source, self.strategy, self.epochs, self.lr = source, strategy, epochs, lr
         self.batch_size, self.lr_decay, self.probe_epochs = batch_size, lr_decay, probe_epochs
+        self.probe_lr = probe_lr
         self.weight_decay, self.augment, self.scheduler = weight_decay, augment, scheduler
         self.seed, self.device, self.progress = seed, device, progress
 
-    def _train(self, model, X, y, X_val, y_val, epochs, optimizer=None):
-        return train_classifier(model, X, y, X_val, y_val, epochs=epochs, batch_size=self.batch_size, lr=self.lr,
+    def _train(self, model, X, y, X_val, y_val, epochs, optimizer=None, lr=None):
+        return train_classifier(model, X, y, X_val, y_val, epochs=epochs, batch_size=self.batch_size,
+                                lr=self.lr if lr is None else lr,
                                 weight_decay=self.weight_decay, seed=self.seed, device=self.device,
                                 augment=self.augment, optimizer=optimizer, progress=self.progress,
                                 scheduler=self.scheduler)
@@ -207,7 +210,7 @@ class TransferClassifier:
             if not 1 <= k < self.epochs:
                 raise ValueError(f"probe_epochs must be between 1 and epochs - 1, got {k}")
             freeze(model)
-            h1 = self._train(model, X, y, X_val, y_val, k)
+            h1 = self._train(model, X, y, X_val, y_val, k, lr=self.probe_lr)
             unfreeze(model)
             h2 = self._train(model, X, y, X_val, y_val, self.epochs - k, self._discriminative_opt(model))
             h2["epoch"] += k
@@ -277,3 +280,45 @@ def distill(teacher: nn.Module, student: nn.Module, X, y, X_val=None, y_val=None
     return train_classifier(student, X, target, X_val, y_val, epochs=epochs, batch_size=batch_size, lr=lr,
                             seed=seed, device=device, loss_fn=distillation_loss(temperature, alpha),
                             progress=progress, scheduler="onecycle")
+
+
+# Learning rates that work for each strategy on the workbook's small CNNs (Adam, one-cycle):
+# a frozen backbone tolerates a large rate on the head; moving pretrained weights needs a small one.
+DEFAULT_LR = {"scratch": 3e-3, "probe": 1e-2, "finetune": 1e-3, "discriminative": 3e-3, "gradual": 3e-3}
+DEFAULT_PROBE_LR = 1e-2  # the probe phase of "gradual"
+
+
+def learning_curve(source: nn.Module, X_pool, y_pool, X_test, y_test, sizes, strategies=("scratch", "probe",
+                   "finetune"), steps: int = 60, batch_size: int = 32, lr: dict | None = None, seed: int = 0,
+                   device: str = "auto", progress: bool = True) -> pd.DataFrame:
+    """Test accuracy of each strategy when only ``n`` labelled images are available, for
+    each ``n`` in ``sizes``.
+
+    The ``n`` images are a class-stratified subset of the pool (nested: a larger subset
+    contains the smaller ones' classes in the same shares); every run gets at least
+    ``steps`` optimizer steps, so small sets are not under-trained. Returns one row per
+    (strategy, n): ``strategy, n_labelled, test_acc, seconds``.
+    """
+    from tqdm.auto import tqdm
+
+    from .training import stratified_split
+
+    y_pool = np.asarray(y_pool)
+    lr = {**DEFAULT_LR, **(lr or {})}
+    sizes = sorted(int(n) for n in sizes)
+    n_classes = len(np.unique(y_pool))
+    if not sizes or sizes[0] < n_classes or sizes[-1] > len(y_pool):
+        raise ValueError(f"sizes must lie between {n_classes} (one per class) and the pool size {len(y_pool)}")
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown:
+        raise ValueError(f"unknown strategies {sorted(unknown)}; choose from {STRATEGIES}")
+    rows = []
+    runs = [(n, s) for n in sizes for s in strategies]
+    for n, strategy in tqdm(runs, desc="learning curve", disable=not progress, leave=False):
+        idx = np.arange(len(y_pool)) if n == len(y_pool) else stratified_split(y_pool, len(y_pool) - n, seed)[0]
+        epochs = epochs_for_steps(n, batch_size, steps, min_epochs=2)
+        clf = TransferClassifier(source, strategy, epochs=epochs, lr=lr[strategy], batch_size=batch_size,
+                                 probe_lr=DEFAULT_PROBE_LR, seed=seed, device=device).fit(X_pool[idx], y_pool[idx])
+        rows.append({"strategy": strategy, "n_labelled": n, "test_acc": clf.score(X_test, y_test),
+                     "seconds": clf.fit_seconds_})
+    return pd.DataFrame(rows)

@@ -15,7 +15,9 @@ from visrec_helpers.index import (
     augment_vectors,
     build_index,
     compression_recall,
+    dims_for_variance,
     explained_variance_curve,
+    knn_label_agreement,
     pca_basis,
     recall_at_k_vs_exact,
     relative_contrast,
@@ -177,3 +179,16 @@ def test_relative_contrast_shrinks_with_dimension():
     low = relative_contrast(rng.random((500, 2)))
     high = relative_contrast(rng.random((500, 500)))
     assert high < 0.5 < low
+
+
+def test_dims_for_variance_golden():
+    assert dims_for_variance(np.array([0.5, 0.85, 0.95, 1.0]), 0.9) == 3
+    assert dims_for_variance(np.array([0.5, 0.9, 1.0]), 0.9) == 2
+
+
+def test_knn_label_agreement_golden():
+    pts = np.array([[0, 0], [0, 1], [10, 0], [10, 1]], dtype=np.float32)
+    assert knn_label_agreement(pts, np.array([0, 0, 1, 1]), k=1) == 1.0
+    assert knn_label_agreement(pts, np.array([0, 1, 0, 1]), k=1) == 0.0
+    with pytest.raises(ValueError, match="larger than"):
+        knn_label_agreement(pts, np.array([0, 0, 1, 1]), k=4)

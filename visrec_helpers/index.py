@@ -147,6 +147,8 @@ class FaissIndex:
         self.nprobe = self.nprobe or int(max(1, min(self.nlist, max(8, self.nlist // 8))))
         quantizer = faiss.IndexFlatIP(d)
         ivf = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.m, self.nbits, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.min_points_per_centroid = 5  # the size checks above already refuse too little data
+        ivf.pq.cp.min_points_per_centroid = 5
         ivf.train(v)
         ivf.nprobe = self.nprobe
         self.quantizer_ = quantizer  # faiss does not own it: keep it alive
@@ -300,6 +302,7 @@ def compression_recall(items: np.ndarray, queries: np.ndarray, sizes=(4, 8, 16, 
                          f"recall@{k}": recall_at_k_vs_exact(ids, exact)})
         if d % size == 0 and len(items) >= 256:
             pq = faiss.IndexPQ(d, size, 8, faiss.METRIC_INNER_PRODUCT)
+            pq.pq.cp.min_points_per_centroid = 5  # small catalogs: train anyway, without the warning
             pq.train(items)
             pq.add(items)
             _, ids = pq.search(queries, k)
@@ -325,3 +328,29 @@ def relative_contrast(points: np.ndarray, n_queries: int = 100, seed: int = 0) -
     dist = np.sqrt(np.maximum(d2, 0))
     near, far = np.nanmin(dist, axis=1), np.nanmax(dist, axis=1)
     return float(np.mean((far - near) / np.maximum(near, 1e-12)))
+
+
+def dims_for_variance(curve: np.ndarray, share: float = 0.9) -> int:
+    """Smallest number of components whose cumulative explained variance reaches ``share``."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share={share} must be in (0, 1]")
+    curve = np.asarray(curve)
+    return int(np.searchsorted(curve, share - 1e-12) + 1)
+
+
+def knn_label_agreement(points: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Share of each point's ``k`` nearest other points (Euclidean) that share its label.
+
+    Used to score 2-D maps (PCA, t-SNE): how much of the label neighbourhood structure the
+    map keeps.
+    """
+    p = _check_vectors(points, None, "points").astype(np.float64)
+    labels = np.asarray(labels)
+    if len(p) != len(labels):
+        raise ValueError(f"{len(p)} points but {len(labels)} labels")
+    _check_k(k, len(p) - 1)
+    sq = (p**2).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2 * p @ p.T
+    np.fill_diagonal(d2, np.inf)
+    nn_ids = np.argpartition(d2, k - 1, axis=1)[:, :k]
+    return float((labels[nn_ids] == labels[:, None]).mean())

@@ -108,6 +108,8 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
                 raise ImageLoadError(f"{name}: not an image (format not recognised)") from None
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ImageLoadError(f"{name}: image is too large ({exc})") from None
+            except Exception as exc:  # a recognised format whose header is broken: Pillow raises many types
+                raise ImageLoadError(f"{name}: corrupt image header ({type(exc).__name__}: {exc})") from None
             width, height = img.size
             if width == 0 or height == 0:
                 raise ImageLoadError(f"{name}: zero-size image ({width}x{height})")

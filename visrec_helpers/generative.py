@@ -549,7 +549,7 @@ def class_accuracy(gan: GAN, classifier: nn.Module, n_per_class: int = 100, seed
 # Mode collapse, shown
 # ---------------------------------------------------------------------------
 
-def collapse_generator(gan: GAN, steps: int = 200, lr: float = 1e-3, batch_size: int = 64,
+def collapse_generator(gan: GAN, steps: int = 100, lr: float = 3e-3, batch_size: int = 64,
                        progress: bool = False) -> GAN:
     """A copy of ``gan`` whose generator was trained ``steps`` more steps against a *frozen*
     discriminator: the generator's best reply to a fixed critic is to put every sample on

@@ -111,7 +111,7 @@ def test_joint_embedding_composes_words_it_never_saw_together():
     train = [w if w != ["red", "big"] else [] for w in words]
     model = JointEmbedding(dim=16, hidden=64, epochs=40, batch_size=128, seed=0).fit(feats, train)
     _, ids = model.search("big red", model.embed_images(feats), k=10)
-    assert np.mean([words[i] == ["red", "big"] for i in ids[0]]) >= 0.9
+    assert np.mean([words[i] == ["red", "big"] for i in ids]) >= 0.9
     with pytest.raises(KeyError, match="purple"):
         model.embed_text("purple")
 
@@ -123,3 +123,21 @@ def test_joint_embedding_errors():
         JointEmbedding().fit(np.zeros((3, 2)), [["a"]])
     with pytest.raises(ValueError, match="NaN"):
         JointEmbedding().fit(np.full((2, 2), np.nan), [["a"], ["b"]])
+
+
+def test_candidates_restrict_results_and_k_is_checked():
+    emb = np.eye(5, dtype=np.float32)
+    idx = TagIndex().fit(TAGS)
+    _, ids = visual_expansion(idx, emb, "cat", k=2, candidates=[3, 4])
+    assert set(ids.tolist()) == {3, 4}
+    with pytest.raises(ValueError, match="larger than"):
+        visual_expansion(idx, emb, "cat", k=3, candidates=[3, 4])
+
+
+def test_keyword_table_scores_each_method():
+    from visrec_helpers.retrieval import keyword_table
+
+    methods = {"perfect": lambda q: [0], "wrong": lambda q: [1], "unknown": lambda q: (_ for _ in ()).throw(KeyError(q))}
+    t = keyword_table(["orange cat"], TAGS, methods, k=1)
+    assert t.loc[0, "perfect P@1"] == 1.0 and t.loc[0, "wrong P@1"] == 0.0 and t.loc[0, "unknown P@1"] == 0.0
+    assert t.loc[0, "relevant items"] == 1

@@ -147,13 +147,26 @@ class TagIndex:
         return s[ids].astype(np.float32), ids.astype(np.int64)
 
 
+def _restrict(final: np.ndarray, candidates, k: int):
+    ids = np.arange(len(final)) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(final)):
+        raise IndexError(f"candidate ids must be in [0, {len(final)})")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > len(ids):
+        raise ValueError(f"k={k} is larger than the number of candidate items ({len(ids)})")
+    top = ids[np.argsort(-final[ids], kind="stable")[:k]]
+    return final[top].astype(np.float32), top.astype(np.int64)
+
+
 def visual_expansion(tag_index: TagIndex, embeddings: np.ndarray, query: str, k: int = 10, n_seeds: int = 5,
-                     alpha: float = 0.5):
+                     alpha: float = 0.5, candidates=None):
     """Keyword search whose top ``n_seeds`` hits become a visual query (their mean embedding).
 
-    Final score = ``alpha * tag score + (1 - alpha) * cosine to the seed centroid`` over
-    all items, so untagged items that look like the hits can be returned. Returns
-    ``(scores, ids)`` of the top ``k``.
+    Final score = ``alpha * tag score + (1 - alpha) * cosine to the seed centroid``, so
+    untagged items that look like the hits can be returned. ``candidates`` (item ids)
+    restricts the results, for example to untagged items. Returns ``(scores, ids)`` of the
+    top ``k``.
     """
     emb = np.asarray(embeddings, dtype=np.float32)
     if len(emb) != tag_index.n_items_:
@@ -168,10 +181,7 @@ def visual_expansion(tag_index: TagIndex, embeddings: np.ndarray, query: str, k:
     centroid = emb[seeds].mean(axis=0)
     centroid /= max(np.linalg.norm(centroid), 1e-12)
     final = alpha * tag_scores + (1 - alpha) * (emb @ centroid)
-    if k > len(final):
-        raise ValueError(f"k={k} is larger than the number of items ({len(final)})")
-    ids = np.argsort(-final, kind="stable")[:k]
-    return final[ids].astype(np.float32), ids.astype(np.int64)
+    return _restrict(final, candidates, k)
 
 
 # ---------------------------------------------------------------------------
@@ -281,9 +291,13 @@ class JointEmbedding:
             raise KeyError(f"none of the query words {words} was seen in training; vocabulary: {sorted(self.vocab_)}")
         return self.text_(*self._bag([known]))[0].numpy()
 
-    def search(self, query: str, image_vectors: np.ndarray, k: int = 10):
-        """Top ``k`` images (rows of ``image_vectors`` from ``embed_images``) for a text query."""
-        return build_index(image_vectors).search(self.embed_text(query)[None], k)
+    def search(self, query: str, image_vectors: np.ndarray, k: int = 10, candidates=None):
+        """Top ``k`` images (rows of ``image_vectors`` from ``embed_images``) for a text query,
+        best first, as ``(scores (k,), ids (k,))``; ``candidates`` restricts the ids."""
+        vecs = np.asarray(image_vectors, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+            raise ValueError(f"image_vectors must be (n, {self.dim}) from embed_images, got {vecs.shape}")
+        return _restrict(vecs @ self.embed_text(query), candidates, k)
 
 
 def relevant_items(tags, query: str) -> np.ndarray:
@@ -312,4 +326,26 @@ def compare_encoders(encoders: dict, images: np.ndarray, labels: np.ndarray, k: 
         res = labelled_retrieval(emb, labels, k=k)
         rows.append({"representation": name, "dim": emb.shape[1], f"precision@{k}": res[f"precision@{k}"],
                      f"map@{k}": res[f"map@{k}"]})
+    return pd.DataFrame(rows)
+
+
+def keyword_table(queries, true_tags, methods: dict, k: int = 10) -> pd.DataFrame:
+    """Precision@k of each keyword-search method for each query.
+
+    ``methods`` maps a name to ``fn(query) -> ids`` (ranked item ids); a relevant item carries
+    every query word in ``true_tags``. A method that raises ``KeyError`` (a word it does
+    not know) or returns fewer than ``k`` ids is scored on what it returned, counting the
+    missing ranks as misses. Returns one row per query with the number of relevant items.
+    """
+    rows = []
+    for q in queries:
+        rel = set(relevant_items(true_tags, q).tolist())
+        row = {"query": q, "relevant items": len(rel)}
+        for name, fn in methods.items():
+            try:
+                ids = list(fn(q))[:k]
+            except KeyError:
+                ids = []
+            row[f"{name} P@{k}"] = sum(i in rel for i in ids) / k
+        rows.append(row)
     return pd.DataFrame(rows)

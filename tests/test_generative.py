@@ -307,3 +307,24 @@ def test_load_training_images_from_a_folder(tmp_path):
     X, y, names = g.load_training_images(tmp_path)
     assert X.shape == (6, 28, 28) and X.dtype == np.uint8
     assert names == ["a", "b"] and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_keep_all_writes_one_checkpoint_per_epoch_and_resuming_from_one_matches(tmp_path):
+    import shutil
+
+    X, _ = _digits(64)
+    ckpt = tmp_path / "run.pt"
+    straight = _tiny().fit(X, epochs=3, checkpoint=ckpt, keep_all=True, progress=False)
+    copies = [g.epoch_checkpoint(ckpt, e) for e in (1, 2, 3)]
+    assert all(p.exists() for p in copies) and copies[0].name == "run.epoch001.pt"
+    restart = tmp_path / "restart.pt"
+    shutil.copyfile(copies[0], restart)
+    resumed = _tiny().fit(X, epochs=3, checkpoint=restart, resume=True, progress=False)
+    assert np.array_equal(straight.sample(5), resumed.sample(5))
+
+
+def test_conditional_discriminator_has_a_class_head():
+    D = g.Discriminator(hidden=16, arch="conv", n_classes=10)
+    logit, cls = D(torch.zeros(3, 1, 28, 28))
+    assert logit.shape == (3,) and cls.shape == (3, 10)
+    assert g.Discriminator(hidden=16, arch="mlp")(torch.zeros(2, 1, 28, 28))[1] is None

@@ -13,6 +13,7 @@ feature vector, for ``x`` of shape ``(b, 1, 28, 28)`` float in ``[0, 1]`` (``Dig
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +152,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Image in ``[-1, 1]`` -> one real/fake logit per image (no sigmoid: use BCE with logits).
-
-    Conditional (``n_classes > 0``) by projection (Miyato & Koyama 2018): the logit gets
-    ``<embed(label), features>`` added, so the critic judges "a real image of this class".
+    """Image in ``[-1, 1]`` -> ``(logit, class_logits)``: one real/fake logit per image (no
+    sigmoid: use BCE with logits) and, when ``n_classes > 0``, an auxiliary classifier head
+    ``(b, n_classes)`` (AC-GAN, Odena et al. 2017; ``None`` otherwise). The head learns the
+    classes of real images and the conditional generator is trained to make images it
+    assigns to the requested class.
     """
 
     def __init__(self, hidden: int = 256, arch: str = "mlp", n_classes: int = 0):
@@ -176,16 +178,11 @@ class Discriminator(nn.Module):
             )
             d = 2 * c * 7 * 7
         self.out = nn.Linear(d, 1)
-        self.label_embed = nn.Embedding(n_classes, d) if n_classes else None
+        self.classify = nn.Linear(d, n_classes) if n_classes else None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.body(x)
-        logit = self.out(h).squeeze(1)
-        if self.label_embed is not None:
-            if labels is None:
-                raise ValueError("this discriminator is conditional: pass labels")
-            logit = logit + (self.label_embed(labels) * h).sum(1)
-        return logit
+        return self.out(h).squeeze(1), (self.classify(h) if self.classify is not None else None)
 
 
 # ---------------------------------------------------------------------------
@@ -290,13 +287,14 @@ class GAN:
 
     # -- training ---------------------------------------------------------
     def fit(self, images, labels=None, epochs: int = 10, checkpoint=None, resume: bool = False,
-            on_epoch=None, progress: bool = True) -> GAN:
+            keep_all: bool = False, on_epoch=None, progress: bool = True) -> GAN:
         """Train until ``epochs`` epochs in total have run; returns ``self``.
 
         images: ``(n, 28, 28)`` uint8. labels: ``(n,)`` ints in ``0..n_classes-1``
         (required when conditional, ignored otherwise). ``checkpoint``: a path written
         after every epoch. ``resume=True`` continues from that file when it exists (the
-        continuation equals an uninterrupted run). ``on_epoch(gan, epoch)`` is called
+        continuation equals an uninterrupted run). ``keep_all=True`` also keeps a copy per
+        epoch, ``<stem>.epoch003<suffix>`` (see ``epoch_checkpoint``). ``on_epoch(gan, epoch)`` is called
         after each epoch (for example to measure sample quality during training).
         """
         from tqdm.auto import tqdm
@@ -335,17 +333,21 @@ class GAN:
                 y_fake = (torch.randint(0, self.n_classes, (len(idx),), generator=self._rng).to(dev)
                           if self.n_classes else None)
                 fake = G(z, y_fake)
-                # Discriminator step: real -> 1 (smoothed), fake -> 0.
-                d_real = D(real, y_real if self.n_classes else None)
-                d_fake = D(fake.detach(), y_fake)
+                # Discriminator step: real -> 1 (smoothed), fake -> 0; conditional: also classify real.
+                d_real, c_real = D(real)
+                d_fake, _ = D(fake.detach())
                 d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_target))
                           + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+                if self.n_classes:
+                    d_loss = d_loss + F.cross_entropy(c_real, y_real)
                 self._opt_d.zero_grad()
                 d_loss.backward()
                 self._opt_d.step()
                 # Generator step, non-saturating: maximise log D(G(z)) instead of minimising log(1 - D(G(z))).
-                g_out = D(fake, y_fake)
+                g_out, c_fake = D(fake)
                 g_loss = F.binary_cross_entropy_with_logits(g_out, torch.ones_like(g_out))
+                if self.n_classes:  # ... and make D's class head see the requested class
+                    g_loss = g_loss + F.cross_entropy(c_fake, y_fake)
                 self._opt_g.zero_grad()
                 g_loss.backward()
                 self._opt_g.step()
@@ -359,6 +361,8 @@ class GAN:
             bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
             if checkpoint is not None:
                 self.save(checkpoint)
+                if keep_all:
+                    shutil.copyfile(checkpoint, epoch_checkpoint(checkpoint, epoch + 1))
             if on_epoch is not None:
                 on_epoch(self, epoch + 1)
         G.eval()
@@ -408,15 +412,21 @@ class GAN:
                                    for s in range(0, n, 500)])
 
 
+def epoch_checkpoint(checkpoint, epoch: int) -> Path:
+    """Path of the per-epoch copy that ``fit(..., keep_all=True)`` writes after ``epoch``."""
+    p = Path(checkpoint)
+    return p.with_name(f"{p.stem}.epoch{epoch:03d}{p.suffix}")
+
+
 def train_gan(images, labels=None, epochs: int = 10, checkpoint=None, resume: bool = False,
-              on_epoch=None, progress: bool = True, **hyper) -> GAN:
+              keep_all: bool = False, on_epoch=None, progress: bool = True, **hyper) -> GAN:
     """The complete training program in one call: ``GAN(**hyper).fit(images, labels, ...)``.
 
     Progress bar, per-epoch loss history (``gan.history``), a sample grid of fixed latent
     points per epoch (``gan.grids_``), a checkpoint after every epoch and exact resume.
     """
     return GAN(**hyper).fit(images, labels, epochs=epochs, checkpoint=checkpoint, resume=resume,
-                            on_epoch=on_epoch, progress=progress)
+                            keep_all=keep_all, on_epoch=on_epoch, progress=progress)
 
 
 # ---------------------------------------------------------------------------
@@ -572,7 +582,7 @@ def collapse_generator(gan: GAN, steps: int = 100, lr: float = 3e-3, batch_size:
             z = torch.randn(batch_size, gan.latent_dim, generator=rng).to(gan._dev)
             y = (torch.randint(0, gan.n_classes, (batch_size,), generator=rng).to(gan._dev)
                  if gan.n_classes else None)
-            logit = D(out.generator_(z, y), y)
+            logit, _ = D(out.generator_(z, y))
             loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
             opt.zero_grad()
             loss.backward()

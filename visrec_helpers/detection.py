@@ -287,7 +287,7 @@ class MSERDetector:
     ``detect(image) -> (k, 4) int64`` boxes.
     """
 
-    def __init__(self, delta: int = 30, max_variation: float = 0.5, min_area: int = 60, max_area: int = 1600,
+    def __init__(self, delta: int = 30, max_variation: float = 1.0, min_area: int = 60, max_area: int = 1600,
                  overlap: float = 0.7):
         self.delta = delta
         self.max_variation = max_variation

@@ -262,26 +262,35 @@ def adapt_batchnorm(model: nn.Module, X_target: np.ndarray, batch_size: int = 25
         raise ValueError(f"{type(model).__name__} has no batch-norm layers: AdaBN has nothing to adapt")
     adapted = copy.deepcopy(model).cpu()
     X = images_to_tensor(X_target)
-    for m in adapted.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over every batch below
+    bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over every batch below
     adapted.train()
     for s in range(0, len(X), batch_size):
         adapted(X[s : s + batch_size])
+    for m, mom in zip(bns, momenta):  # later training must update the statistics as usual
+        m.momentum = mom
     return adapted.eval()
 
 
-def fine_tune(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int = 20, lr: float = 3e-4,
-              batch_size: int = 32, seed: int = 0, device: str = "auto", progress: bool = False) -> nn.Module:
-    """A copy of ``model`` fine-tuned (all layers, small learning rate) on a few labelled target images."""
+def fine_tune(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int = 30, lr: float = 5e-4,
+              batch_size: int = 16, X_unlabelled: np.ndarray | None = None, seed: int = 0, device: str = "auto",
+              progress: bool = False) -> nn.Module:
+    """A copy of ``model`` fine-tuned (all layers, small learning rate) on a few labelled target images.
+
+    Batch-norm statistics are then re-estimated on ``X_unlabelled`` (the unlabelled target
+    pool, when there is one) or on ``X``: running averages over a few dozen tiny batches are
+    too noisy to trust.
+    """
     y = np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
     tuned = copy.deepcopy(model)
     train_classifier(tuned, images_to_tensor(X), torch.as_tensor(y, dtype=torch.long), epochs=epochs, lr=lr,
                      batch_size=batch_size, seed=seed, device=device, progress=progress)
-    return tuned.cpu().eval()
+    return adapt_batchnorm(tuned.cpu(), X if X_unlabelled is None else X_unlabelled)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,183 @@
+"""Specification of visrec_helpers.sequence: the supervised contrastive loss, the
+classify-and-embed network, the session simulator, next-item baselines and the GRU."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from visrec_helpers import sequence as S
+from visrec_helpers.data import load_mnist
+
+# --- Supervised contrastive loss ------------------------------------------------
+
+
+def test_supcon_golden_value_for_two_pairs():
+    # two classes, two unit vectors each; anchors see 1 positive and 2 negatives
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    t = 0.5
+    # for every anchor: sim to positive 1/t, to negatives 0
+    expected = -np.log(np.exp(2.0) / (np.exp(2.0) + 2 * np.exp(0.0)))
+    assert S.supervised_contrastive_loss(z, y, t).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_supcon_prefers_clustered_embeddings():
+    y = torch.tensor([0, 0, 1, 1])
+    clustered = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert S.supervised_contrastive_loss(clustered, y) < S.supervised_contrastive_loss(mixed, y)
+
+
+def test_supcon_without_positives_is_zero_and_differentiable():
+    z = torch.nn.functional.normalize(torch.randn(3, 4, requires_grad=True), dim=1)
+    loss = S.supervised_contrastive_loss(z, torch.tensor([0, 1, 2]))
+    assert loss.item() == 0.0
+    loss.backward()
+
+
+def test_supcon_rejects_bad_input():
+    with pytest.raises(ValueError, match="one label per row"):
+        S.supervised_contrastive_loss(torch.zeros(3, 2), torch.zeros(2))
+    with pytest.raises(ValueError, match="temperature"):
+        S.supervised_contrastive_loss(torch.zeros(2, 2), torch.zeros(2), temperature=0.0)
+
+
+# --- MetricDigitNet ---------------------------------------------------------------
+
+
+def test_metric_net_embeds_unit_vectors_and_predicts():
+    X, y = load_mnist()
+    net = S.MetricDigitNet(epochs=1, batch_size=32, progress=False, device="cpu").fit(X[:96], y[:96])
+    e = net.embed(X[:10])
+    assert e.shape == (10, 64) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    assert net.predict(X[:10]).shape == (10,)
+    assert list(net.history_.columns) == ["epoch", "ce_loss", "metric_loss"]
+    assert net.history_["metric_loss"].iloc[0] > 0
+
+
+def test_metric_net_rejects_bad_input():
+    X, y = load_mnist()
+    with pytest.raises(ValueError, match="metric_weight"):
+        S.MetricDigitNet(metric_weight=-1, progress=False).fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match="labels"):
+        S.MetricDigitNet(epochs=1, progress=False).fit(X[:10], y[:9])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        S.MetricDigitNet().embed(X[:2])
+
+
+# --- Sessions -------------------------------------------------------------------------
+
+LABELS = np.repeat(np.arange(10), 12)
+
+
+def test_sessions_have_distinct_items_and_follow_the_successor():
+    sessions, info = S.simulate_sessions(LABELS, n_sessions=400, length=6, p_next=0.7, p_stay=0.2, seed=0)
+    assert sessions.shape == (400, 6)
+    assert all(len(set(s)) == 6 for s in sessions)
+    cls = LABELS[sessions]
+    moved = cls[:, 1:] == info["successor"][cls[:, :-1]]
+    stayed = cls[:, 1:] == cls[:, :-1]
+    assert abs(moved.mean() - (0.7 + 0.1 * 0.1)) < 0.04
+    assert abs(stayed.mean() - (0.2 + 0.1 * 0.1)) < 0.04
+
+
+def test_successor_is_a_single_cycle_and_transition_rows_sum_to_one():
+    _, info = S.simulate_sessions(LABELS, n_sessions=1, length=2, seed=3)
+    c, seen = 0, set()
+    for _ in range(10):
+        seen.add(c)
+        c = int(info["successor"][c])
+    assert seen == set(range(10)) and c == 0
+    np.testing.assert_allclose(info["transition"].sum(1), 1.0)
+
+
+def test_simulate_sessions_rejects_bad_input():
+    with pytest.raises(ValueError, match="p_next"):
+        S.simulate_sessions(LABELS, p_next=0.9, p_stay=0.2)
+    with pytest.raises(ValueError, match="at least length"):
+        S.simulate_sessions(LABELS, length=13)
+    with pytest.raises(ValueError, match="length"):
+        S.simulate_sessions(LABELS, length=1)
+    with pytest.raises(ValueError, match="non-empty"):
+        S.simulate_sessions(np.array([]))
+
+
+# --- Baselines, metrics and the GRU ---------------------------------------------------
+
+
+def _unit(x):
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_mean_and_last_item_scores_golden():
+    emb = _unit(np.eye(3))
+    hist = np.array([[0, 1]])
+    np.testing.assert_allclose(S.mean_profile_scores(hist, emb), [[0.7071, 0.7071, 0.0]], atol=1e-4)
+    np.testing.assert_allclose(S.last_item_scores(hist, emb), [[0.0, 1.0, 0.0]])
+
+
+def test_unknown_item_ids_raise():
+    emb = _unit(np.eye(3))
+    with pytest.raises(ValueError, match="unknown item ids"):
+        S.mean_profile_scores(np.array([[0, 5]]), emb)
+    with pytest.raises(ValueError, match="integer"):
+        S.last_item_scores(np.array([[0.0, 1.0]]), emb)
+
+
+def test_top_k_excludes_and_orders():
+    scores = np.array([[0.1, 0.9, 0.5, 0.7]])
+    np.testing.assert_array_equal(S.top_k(scores, 2), [[1, 3]])
+    np.testing.assert_array_equal(S.top_k(scores, 2, exclude=np.array([[1]])), [[3, 2]])
+    with pytest.raises(ValueError, match="larger than"):
+        S.top_k(scores, 4, exclude=np.array([[1]]))
+
+
+def test_hit_rate_golden_and_bad_k():
+    rec = np.array([[1, 2, 3], [4, 5, 6]])
+    assert S.hit_rate_at_k(rec, np.array([3, 9]), 3) == 0.5
+    assert S.hit_rate_at_k(rec, np.array([3, 4]), 1) == 0.5
+    with pytest.raises(ValueError, match="k must be"):
+        S.hit_rate_at_k(rec, np.array([3, 4]), 4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_hit_rate_grows_with_k(seed):
+    rng = np.random.default_rng(seed)
+    rec, truth = rng.integers(0, 30, (20, 10)), rng.integers(0, 30, 20)
+    vals = [S.hit_rate_at_k(rec, truth, k) for k in range(1, 11)]
+    assert all(a <= b for a, b in zip(vals, vals[1:]))
+
+
+def test_markov_oracle_scores_follow_the_transition_matrix():
+    labels = np.array([0, 0, 1, 1])
+    trans = np.array([[0.1, 0.9], [0.6, 0.4]])
+    np.testing.assert_allclose(S.markov_oracle_scores(np.array([[2, 0]]), labels, trans), [[0.1, 0.1, 0.9, 0.9]])
+
+
+def test_gru_learns_the_successor_signal():
+    rng = np.random.default_rng(0)
+    emb = _unit(np.eye(10)[LABELS] + 0.05 * rng.normal(size=(len(LABELS), 10)))
+    sessions, info = S.simulate_sessions(LABELS, n_sessions=600, length=6, p_next=0.9, p_stay=0.0, seed=1)
+    gru = S.GRURecommender(hidden=32, epochs=8, lr=1e-2, progress=False, device="cpu").fit(sessions[:500], emb)
+    hist, nxt = sessions[500:, :-1], sessions[500:, -1]
+    hr_gru = S.hit_rate_at_k(gru.recommend(hist, 10), nxt, 10)
+    hr_mean = S.hit_rate_at_k(S.top_k(S.mean_profile_scores(hist, emb), 10, hist), nxt, 10)
+    assert hr_gru > 0.5 and hr_gru > 2 * hr_mean
+    assert gru.recommend(hist, 10).shape == (100, 10)
+    recs = gru.recommend(hist, 10)
+    assert not any(np.isin(r, h).any() for r, h in zip(recs, hist))
+
+
+def test_gru_rejects_bad_input():
+    emb = _unit(np.eye(3))
+    with pytest.raises(ValueError, match="unknown item ids"):
+        S.GRURecommender(epochs=1, progress=False).fit(np.array([[0, 3]]), emb)
+    with pytest.raises(ValueError, match="finite"):
+        S.GRURecommender(epochs=1, progress=False).fit(np.array([[0, 1]]), np.full((3, 3), np.nan))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        S.GRURecommender().score(np.array([[0, 1]]))

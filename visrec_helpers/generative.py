@@ -264,11 +264,13 @@ class GAN:
         pair, extra = self._state()
         return save_checkpoint(pair, path, extra)
 
-    def load(self, path) -> GAN:
+    def load(self, path, restore_state: bool = True) -> GAN:
         """Restore a checkpoint written by ``save`` into this (freshly built) GAN; returns ``self``.
 
         Loads with ``weights_only=True``. Raises ``CheckpointError`` when the file's
-        hyper-parameters differ from this object's.
+        hyper-parameters differ from this object's. ``restore_state=False`` restores the
+        weights, history and epoch count only, with fresh optimisers and random stream: the
+        common "resume" mistake, kept for demonstrating why it is one.
         """
         self._build()
         pair = _Pair(self.generator_, self.discriminator_)
@@ -277,9 +279,10 @@ class GAN:
         if extra.get("config") != self._config():
             raise CheckpointError(f"{path}: saved with hyper-parameters {extra.get('config')}, "
                                   f"this GAN has {self._config()}")
-        self._opt_g.load_state_dict(extra["opt_g"])
-        self._opt_d.load_state_dict(extra["opt_d"])
-        self._rng.set_state(extra["rng"])
+        if restore_state:
+            self._opt_g.load_state_dict(extra["opt_g"])
+            self._opt_d.load_state_dict(extra["opt_d"])
+            self._rng.set_state(extra["rng"])
         self.epochs_done_ = int(extra["epochs_done"])
         self.history_ = list(extra["history"])
         self.grids_ = [g.numpy() for g in extra["grids"]]
@@ -293,7 +296,8 @@ class GAN:
         images: ``(n, 28, 28)`` uint8. labels: ``(n,)`` ints in ``0..n_classes-1``
         (required when conditional, ignored otherwise). ``checkpoint``: a path written
         after every epoch. ``resume=True`` continues from that file when it exists (the
-        continuation equals an uninterrupted run). ``keep_all=True`` also keeps a copy per
+        continuation equals an uninterrupted run), or else from this object's current state
+        when it has been fitted or loaded already. ``keep_all=True`` also keeps a copy per
         epoch, ``<stem>.epoch003<suffix>`` (see ``epoch_checkpoint``). ``on_epoch(gan, epoch)`` is called
         after each epoch (for example to measure sample quality during training).
         """
@@ -310,10 +314,12 @@ class GAN:
             Y = torch.zeros(len(X), dtype=torch.long)
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        if resume and checkpoint is None:
-            raise ValueError("resume=True needs a checkpoint path")
-        if resume and Path(checkpoint).exists():
+        if resume and checkpoint is not None and Path(checkpoint).exists():
             self.load(checkpoint)
+        elif resume and hasattr(self, "generator_"):
+            pass  # continue in memory
+        elif resume and checkpoint is None:
+            raise ValueError("resume=True needs a checkpoint path or a GAN that was fitted or loaded")
         else:
             self._build()
         G, D, dev = self.generator_, self.discriminator_, self._dev

@@ -296,13 +296,19 @@ def measure_losses(image, content, style, net: FeatureNetwork) -> dict:
 
 def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_weight: float = 10.0,
                    content_weight: float = 1.0, lr: float = 0.02, init: str = "content", seed: int = 0,
-                   device: str = "auto", progress: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+                   balance: bool = True, device: str = "auto",
+                   progress: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
     """Gatys-style transfer: optimise the pixels of an image to minimise
-    ``style_weight * style_loss + content_weight * content_loss`` with Adam.
+    ``style_weight * style_loss / s0 + content_weight * content_loss`` with Adam.
+
+    With ``balance`` (default), ``s0`` is the style loss of the content photo itself, so
+    ``style_weight`` means the same trade-off for every style pair (a grey texture and a
+    colourful photo start with style losses 100x apart); with ``balance=False``, ``s0 = 1``.
 
     ``init``: ``"content"`` (start from the content photo, the usual choice) or ``"noise"``.
     Pixels stay in [0, 1] (clamped after each step). Returns ``(image uint8, history)`` with
-    history columns ``step, style_loss, content_loss, total`` (step 0 = the starting image).
+    history columns ``step, style_loss, content_loss, total`` (step 0 = the starting image;
+    the two losses are unweighted, ``total`` is the objective).
     """
     from tqdm.auto import tqdm
 
@@ -320,6 +326,10 @@ def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_
     c, s = image_to_tensor(content).to(dev), image_to_tensor(style).to(dev)
     ct, st = _targets(net, c, s)
     x = c.clone() if init == "content" else torch.rand(c.shape, generator=torch.Generator().manual_seed(seed)).to(dev)
+    with torch.no_grad():
+        f0 = net(c)
+        s0 = float(style_loss([f0[i] for i in net.style_layers], st)) if balance else 1.0
+    s0 = max(s0, 1e-12)
     x.requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     rows = []
@@ -327,7 +337,7 @@ def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_
         f = net(x)
         ls = style_loss([f[i] for i in net.style_layers], st)
         lc = content_loss([f[i] for i in net.content_layers], ct)
-        total = style_weight * ls + content_weight * lc
+        total = style_weight * ls / s0 + content_weight * lc
         rows.append({"step": step, "style_loss": ls.item(), "content_loss": lc.item(), "total": total.item()})
         if step == steps:
             break

@@ -153,10 +153,30 @@ def test_hit_rate_grows_with_k(seed):
     assert all(a <= b for a, b in zip(vals, vals[1:]))
 
 
-def test_markov_oracle_scores_follow_the_transition_matrix():
+def test_next_item_probabilities_golden():
     labels = np.array([0, 0, 1, 1])
     trans = np.array([[0.1, 0.9], [0.6, 0.4]])
-    np.testing.assert_allclose(S.markov_oracle_scores(np.array([[2, 0]]), labels, trans), [[0.1, 0.1, 0.9, 0.9]])
+    # history [2, 0]: last class 0; class 0 has one unseen item (1), class 1 one unseen item (3)
+    np.testing.assert_allclose(S.next_item_probabilities(np.array([[2, 0]]), labels, trans), [[0.0, 0.1, 0.0, 0.9]])
+    np.testing.assert_allclose(S.markov_oracle_scores(np.array([[1]]), labels, trans), [[0.1, 0.0, 0.45, 0.45]])
+
+
+def test_next_item_probabilities_sum_to_one_on_simulated_sessions():
+    sessions, info = S.simulate_sessions(LABELS, n_sessions=50, length=6, seed=2)
+    p = S.next_item_probabilities(sessions[:, :-1], LABELS, info["transition"], info["classes"])
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (p[np.arange(50)[:, None], sessions[:, :-1]] == 0).all()
+
+
+def test_oracle_maximises_expected_hit_rate():
+    sessions, info = S.simulate_sessions(LABELS, n_sessions=80, length=6, seed=4)
+    hist = sessions[:, :-1]
+    p = S.next_item_probabilities(hist, LABELS, info["transition"], info["classes"])
+    best = S.expected_hit_rate(S.top_k(p, 10, hist), p, 10)
+    rng = np.random.default_rng(0)
+    other = S.expected_hit_rate(S.top_k(rng.random(p.shape), 10, hist), p, 10)
+    assert best > other
+    assert S.expected_hit_rate(S.top_k(p, 10, hist), p, 1) <= best
 
 
 def test_gru_learns_the_successor_signal():

@@ -325,15 +325,49 @@ class GRURecommender:
         return top_k(self.score(histories), k, np.asarray(histories) if exclude_seen else None)
 
 
-def markov_oracle_scores(histories: np.ndarray, labels: np.ndarray, transition: np.ndarray,
-                         classes: np.ndarray | None = None) -> np.ndarray:
-    """The ceiling: each item scored by the true probability of its class following the last item's class.
+def next_item_probabilities(histories: np.ndarray, labels: np.ndarray, transition: np.ndarray,
+                            classes: np.ndarray | None = None) -> np.ndarray:
+    """The simulator's true ``P(next item | history)``: ``(n, n_items)``, rows sum to 1.
 
-    Uses the simulator's ``transition`` matrix (from ``simulate_sessions``' info), which a
-    real system never sees; ties inside a class are broken by item id.
+    ``P(class c follows the last item's class) / (items of c not yet in the history)`` for
+    unseen items, 0 for seen ones (``simulate_sessions`` never repeats an item). Uses the
+    ``transition`` matrix from ``simulate_sessions``' info, which a real system never sees.
     """
     labels = np.asarray(labels)
     h = _check_sessions(histories, len(labels))
     classes = np.unique(labels) if classes is None else np.asarray(classes)
     pos = np.searchsorted(classes, labels)
-    return np.asarray(transition)[pos[h[:, -1]]][:, pos]
+    n_c = len(classes)
+    seen = np.zeros((len(h), len(labels)), dtype=bool)
+    np.put_along_axis(seen, h, True, axis=1)
+    unseen_per_class = np.stack([(~seen[:, pos == c]).sum(1) for c in range(n_c)], axis=1)  # (n, n_c)
+    p_class = np.asarray(transition)[pos[h[:, -1]]]  # (n, n_c)
+    per_item = p_class / np.maximum(unseen_per_class, 1)
+    probs = per_item[:, pos]
+    probs[seen] = 0.0
+    return probs
+
+
+def markov_oracle_scores(histories: np.ndarray, labels: np.ndarray, transition: np.ndarray,
+                         classes: np.ndarray | None = None) -> np.ndarray:
+    """The ceiling: every item scored by its true next-item probability (``next_item_probabilities``).
+
+    Its top-k maximises the expected HitRate@k; ties inside a class are broken by item id.
+    """
+    return next_item_probabilities(histories, labels, transition, classes)
+
+
+def expected_hit_rate(recommended: np.ndarray, probabilities: np.ndarray, k: int = 10) -> float:
+    """Mean over rows of the true probability that the next item is in ``recommended[i, :k]``.
+
+    A noise-free version of ``hit_rate_at_k`` for simulated sessions: it averages over every
+    possible next item instead of the one that was drawn. ``recommended`` must not repeat ids
+    within a row.
+    """
+    rec = np.asarray(recommended)
+    p = np.asarray(probabilities)
+    if rec.ndim != 2 or p.ndim != 2 or len(rec) != len(p):
+        raise ValueError(f"recommended {rec.shape} and probabilities {p.shape} need one row per history")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
+        raise ValueError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
+    return float(np.take_along_axis(p, rec[:, :k], axis=1).sum(1).mean())

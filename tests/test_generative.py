@@ -345,3 +345,16 @@ def test_weights_only_restart_diverges_from_a_true_resume(tmp_path):
     naive = _tiny().load(ckpt, restore_state=False).fit(X, epochs=2, resume=True, progress=False)
     assert naive.epochs_done_ == 2
     assert not np.array_equal(straight.sample(6), naive.sample(6))
+
+
+def test_from_checkpoint_rebuilds_the_hyper_parameters(tmp_path):
+    X, y = _digits(64)
+    ckpt = tmp_path / "c.pt"
+    gan = _tiny(n_classes=4).fit(X, y, epochs=1, checkpoint=ckpt, progress=False)
+    back = g.GAN.from_checkpoint(ckpt, device="cpu")
+    assert back.n_classes == 4 and back.hidden == 16
+    assert np.array_equal(back.sample(4), gan.sample(4))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a GAN checkpoint"):
+        g.GAN.from_checkpoint(bad)

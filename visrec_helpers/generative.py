@@ -288,6 +288,20 @@ class GAN:
         self.grids_ = [g.numpy() for g in extra["grids"]]
         return self
 
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "auto") -> GAN:
+        """A GAN rebuilt with the hyper-parameters stored in a ``save`` checkpoint, then loaded
+        (both reads use ``weights_only=True``)."""
+        path = Path(path)
+        if not path.exists():
+            raise CheckpointError(f"{path}: checkpoint file does not exist")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            config = dict(payload["extra"]["config"])
+        except Exception as exc:  # unreadable file or not a GAN checkpoint
+            raise CheckpointError(f"{path}: not a GAN checkpoint ({type(exc).__name__}: {exc})") from None
+        return cls(**config, device=device).load(path)
+
     # -- training ---------------------------------------------------------
     def fit(self, images, labels=None, epochs: int = 10, checkpoint=None, resume: bool = False,
             keep_all: bool = False, on_epoch=None, progress: bool = True) -> GAN:

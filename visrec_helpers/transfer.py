@@ -261,17 +261,19 @@ def distillation_loss(temperature: float = 4.0, alpha: float = 0.7):
     return loss
 
 
-def distill(teacher: nn.Module, student: nn.Module, X, y, X_val=None, y_val=None, temperature: float = 4.0,
+def distill(teacher: nn.Module, student: nn.Module, X, y=None, X_val=None, y_val=None, temperature: float = 4.0,
             alpha: float = 0.7, epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
             device: str = "auto", progress: bool = False) -> pd.DataFrame:
     """Train ``student`` in place to match ``teacher``'s softened outputs (and the labels).
 
     The teacher's logits are computed once (no augmentation, so they match the inputs
-    exactly). Returns the ``train_classifier`` history of the student.
+    exactly). ``y=None`` distils on unlabelled images (a "transfer set"): the teacher's
+    top class stands in for the label, so use ``alpha=1`` to learn from soft targets only.
+    Returns the ``train_classifier`` history of the student.
     """
     X = _as_tensor(X)
-    y = _as_labels(y, len(X))
     t_logits = torch.from_numpy(predict(teacher, X, device=device))
+    y = t_logits.argmax(1) if y is None else _as_labels(y, len(X))
     if t_logits.shape[1] != student.head.out_features:
         raise ValueError(f"teacher has {t_logits.shape[1]} classes, student {student.head.out_features}")
     target = torch.cat([y.float()[:, None], t_logits], 1)

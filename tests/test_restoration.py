@@ -218,3 +218,71 @@ def test_noise_augment_keeps_range_and_shape():
     out = aug(x)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert (out != x).any()
+
+
+# --- the digit classifier pieces (on a tiny fake split, cache in a temp folder) -----------
+
+def fake_split(n_train=320, n_test=20):
+    def make(n):
+        y = np.arange(n) % 10
+        X = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(y):  # class c = a bright bar in row band c
+            X[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
+        return X, y.astype(np.int64)
+
+    Xtr, ytr = make(n_train)
+    Xte, yte = make(n_test)
+    return {"X_train": Xtr, "y_train": ytr, "X_test": Xte, "y_test": yte}
+
+
+def test_digit_split_is_cached_as_npz(tmp_path, monkeypatch):
+    import visrec_helpers.training as training
+
+    calls = []
+    monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(training, "mnist_split", lambda: calls.append(1) or fake_split())
+    a = R.digit_split()
+    b = R.digit_split()
+    assert len(calls) == 1, "the second call must read the cache"
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert list(tmp_path.glob("mnist_split-*.npz"))
+
+
+def test_digit_classifier_learns_trains_once_and_reloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(R, "digit_split", fake_split)
+    m1 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
+    assert list(tmp_path.glob("q02_digit_cnn-*.pt"))
+    m2 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
+    for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch_equal(v1, v2), k
+    split = fake_split()
+    assert R.accuracy(m1, split["X_test"], split["y_test"], device="cpu") >= 0.8
+    with pytest.raises(ValueError, match="n_train"):
+        R.digit_classifier(0.0, n_train=5, progress=False)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_denoise_digits_removes_impulses_and_checks_method():
+    d = np.zeros((2, 9, 9), np.uint8)
+    d[:, 4, 4] = 255
+    assert R.denoise_digits(d, "median").max() == 0
+    with pytest.raises(ValueError, match="unknown method"):
+        R.denoise_digits(d, "wavelet")
+
+
+def test_accuracy_checks_lengths():
+    with pytest.raises(ValueError, match="labels"):
+        R.accuracy(None, np.zeros((3, 28, 28), np.uint8), np.zeros(2))
+
+
+def test_resized_photos_are_square_uint8():
+    out = R.resized_photos(["coins"], size=32)
+    assert out["coins"].shape == (32, 32, 3) and out["coins"].dtype == np.uint8
+    with pytest.raises(ValueError, match="size"):
+        R.resized_photos(["coins"], size=4)

@@ -286,3 +286,19 @@ def test_resized_photos_are_square_uint8():
     assert out["coins"].shape == (32, 32, 3) and out["coins"].dtype == np.uint8
     with pytest.raises(ValueError, match="size"):
         R.resized_photos(["coins"], size=4)
+
+
+def test_quality_table_scores_each_named_image():
+    ref = smooth_image(16)
+    table = R.quality_table(ref, {"same": ref, "noisy": R.add_gaussian_noise(ref, 0.1)})
+    assert list(table["name"]) == ["same", "noisy"]
+    assert table["psnr"].iloc[0] == float("inf") and table["ssim"].iloc[0] == pytest.approx(1.0)
+    assert table["psnr"].iloc[1] < 25
+    with pytest.raises(ValueError, match="empty"):
+        R.quality_table(ref, {})
+
+
+def test_to_uint8_rounds_and_keeps_uint8():
+    np.testing.assert_array_equal(R.to_uint8(np.array([[0.0, 0.5, 1.0]])), [[0, 128, 255]])
+    img = np.array([[3, 250]], np.uint8)
+    np.testing.assert_array_equal(R.to_uint8(img), img)

@@ -188,3 +188,21 @@ def test_histogram_distance_golden_values():
     black, white = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)
     assert ST.histogram_distance(black, black) == 0.0
     assert ST.histogram_distance(black, white) == 2.0
+
+
+def test_tensor_to_image_rejects_batches_and_wrong_channels():
+    with pytest.raises(ValueError, match="single image"):
+        ST.tensor_to_image(torch.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+        ST.tensor_to_image(torch.zeros(1, 4, 4, 4))
+
+
+def test_balance_makes_the_style_weight_scale_free():
+    net = ST.RandomMultiScaleNet(width=4, seed=0)
+    content, style = gradient_image(16, 16, seed=1), gradient_image(16, 16, seed=2)
+    _, h = ST.style_transfer(content, style, net, steps=1, style_weight=2.0, progress=False, device="cpu")
+    # at step 0 the image is the content photo: style term = 2 * s0 / s0 = 2, content term = 0
+    assert h["total"].iloc[0] == pytest.approx(2.0, rel=1e-5)
+    _, h_raw = ST.style_transfer(content, style, net, steps=1, style_weight=2.0, balance=False, progress=False,
+                                 device="cpu")
+    assert h_raw["total"].iloc[0] == pytest.approx(2.0 * h_raw["style_loss"].iloc[0], rel=1e-5)

@@ -661,7 +661,8 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 
     finally:
         h.remove()
     out = grabbed["out"]
-    # A unit whose field lies inside the image; 0.5 keeps a positive pre-activation path.
+    # A central position, so its field lies inside the image; summing over channels makes a
+    # pixel count when any channel's path to it is active.
     cy, cx = out.shape[2] // 2, out.shape[3] // 2
     out[0, :, cy, cx].sum().backward()
     nz = (x.grad[0].abs().sum(0) > 0).numpy()

@@ -167,3 +167,25 @@ def test_distill_teaches_a_tiny_student():
     assert hist["val_acc"].iloc[-1] >= 0.9
     with pytest.raises(ValueError, match="classes"):
         tf.distill(teacher.model_, TinyCNN(n_classes=3), X, y)
+
+
+def test_distill_without_labels_uses_teacher_outputs(bar_source):
+    X, y = _bars(80)
+    student = TinyCNN(n_classes=2, c1=4, c2=4)
+    hist = tf.distill(bar_source, student, X, None, X, y, alpha=1.0, epochs=10, batch_size=16, lr=1e-2,
+                      device="cpu")
+    assert hist["val_acc"].iloc[-1] >= 0.9  # learned the true classes without seeing a label
+
+
+def test_learning_curve_rows_and_errors(bar_source):
+    X, y = _bars(60)
+    Xt, yt = _bars(20, seed=3)
+    lc = tf.learning_curve(bar_source, X, y, Xt, yt, sizes=[10, 60], strategies=("probe", "finetune"), steps=5,
+                           device="cpu", progress=False)
+    assert lc[["strategy", "n_labelled"]].values.tolist() == [["probe", 10], ["finetune", 10], ["probe", 60],
+                                                               ["finetune", 60]]
+    assert lc["test_acc"].between(0, 1).all()
+    with pytest.raises(ValueError, match="sizes"):
+        tf.learning_curve(bar_source, X, y, Xt, yt, sizes=[1], progress=False)
+    with pytest.raises(ValueError, match="unknown strategies"):
+        tf.learning_curve(bar_source, X, y, Xt, yt, sizes=[10], strategies=("magic",), progress=False)

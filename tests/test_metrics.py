@@ -155,3 +155,17 @@ def test_sampled_evaluate_ranks_against_negatives_only():
 def test_sample_negatives_raises_when_too_few_candidates():
     with pytest.raises(ValueError, match="candidate negatives"):
         M.sample_negatives([[0, 1]], [{2}], 4, n_negatives=2)
+
+
+def test_evaluate_model_and_compare_models_on_a_fitted_popularity():
+    import scipy.sparse as sp
+
+    from visrec_helpers.recommenders import Popularity
+
+    m = sp.csr_matrix(np.array([[1.0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0]]))
+    model = Popularity().fit(m)  # popularity order: 0, 1 (2 each), then 2, then 3
+    out = M.evaluate_model(model, [1, 2], [{1}, {3}], k=1)
+    assert out["hit_rate@1"] == pytest.approx(0.5) and out["coverage@1"] == pytest.approx(2 / 4)
+    table = M.compare_models({"pop": (Popularity(), (m,))}, [1, 2], [{1}, {3}], k=1, progress=False)
+    assert list(table["model"]) == ["pop"] and table["HitRate@1"].iloc[0] == pytest.approx(0.5)
+    assert table["fit s"].iloc[0] >= 0

@@ -165,3 +165,25 @@ def test_vbpr_rejects_misshaped_features():
 def test_bad_hyper_parameters_raise(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         BPR(**kw).fit(blocks())
+
+
+def test_implicit_reference_ranks_like_our_als():
+    pytest.importorskip("implicit")
+    from visrec_helpers.recommenders import ImplicitALS
+
+    m = blocks()
+    ours = ALS(factors=4, iterations=10).fit(m).recommend(np.arange(40), 3)
+    ref = ImplicitALS(factors=4, iterations=10).fit(m).recommend(np.arange(40), 3)
+    in_group = [(ref[u] < 15).mean() if u < 20 else (ref[u] >= 15).mean() for u in range(40)]
+    assert np.mean(in_group) > 0.9
+    assert np.mean([len(set(a) & set(b)) / 3 for a, b in zip(ours, ref)]) > 0.3
+
+
+def test_implicit_reference_refuses_nan():
+    pytest.importorskip("implicit")
+    from visrec_helpers.recommenders import ImplicitALS
+
+    bad = blocks().toarray()
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ImplicitALS().fit(bad)

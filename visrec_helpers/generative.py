@@ -231,6 +231,11 @@ class GAN:
                              f"{self.latent_dim}, {self.hidden}, {self.batch_size}")
         torch.manual_seed(self.seed)
         self._dev = get_device(self.device)
+        if self._dev.type == "cuda":
+            # Exact resume needs deterministic kernels; cuDNN's transposed-convolution backward
+            # is not deterministic by default.
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         self.generator_ = Generator(self.latent_dim, self.hidden, self.arch, self.n_classes).to(self._dev)
         self.discriminator_ = Discriminator(self.hidden, self.arch, self.n_classes).to(self._dev)
         betas = (self.beta1, 0.999)

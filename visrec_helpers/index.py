@@ -104,14 +104,16 @@ class FaissIndex:
     ``kind``: ``"faiss-flat"`` (exact, ``IndexFlatIP``), ``"faiss-ivfpq"`` (inverted file
     of ``nlist`` coarse cells, vectors compressed by product quantisation into ``m``
     codes of ``nbits`` bits, ``nprobe`` cells visited per query; with ``refine`` the
-    ``refine_factor * k`` best PQ candidates are re-scored with the full vectors) or
+    ``refine_factor * k`` best PQ candidates are re-scored with the full vectors; on the
+    benchmark's 100,000 near-duplicate-rich vectors a factor of 10 reached recall@10 0.90 and
+    30 reached 0.98, so 30 is the default) or
     ``"hnsw"`` (``IndexHNSWFlat`` with ``M`` links per node, ``ef_construction`` and
     ``ef_search``). ``None`` parameters are chosen from the data size at the first ``add``.
     ``search(queries, k) -> (scores (q, k) float32, ids (q, k) int64)``, best first.
     """
 
     def __init__(self, dim: int, kind: str = "faiss-flat", nlist: int | None = None, m: int | None = None,
-                 nbits: int = 8, nprobe: int | None = None, refine: bool = True, refine_factor: int = 10,
+                 nbits: int = 8, nprobe: int | None = None, refine: bool = True, refine_factor: int = 30,
                  M: int = 32, ef_construction: int = 80, ef_search: int = 128):
         if kind not in INDEX_KINDS[1:]:
             raise ValueError(f"unknown faiss index kind {kind!r}; available: {list(INDEX_KINDS[1:])}")

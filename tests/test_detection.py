@@ -7,13 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers import detection as T
-from visrec_helpers.data import load_mnist
+from visrec_helpers.data import digits_catalog
 
 
 @pytest.fixture(scope="module")
 def digits():
-    X, y = load_mnist()
-    return X[-300:], y[-300:]
+    cat = digits_catalog()  # the MNIST 5k, cached on disk after the first load
+    return cat.images[-300:], cat.labels[-300:]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers import sequence as S
-from visrec_helpers.data import load_mnist
+from visrec_helpers.data import digits_catalog
 
 # --- Supervised contrastive loss ------------------------------------------------
 
@@ -47,8 +47,14 @@ def test_supcon_rejects_bad_input():
 # --- MetricDigitNet ---------------------------------------------------------------
 
 
-def test_metric_net_embeds_unit_vectors_and_predicts():
-    X, y = load_mnist()
+@pytest.fixture(scope="module")
+def mnist():
+    cat = digits_catalog()  # the MNIST 5k, cached on disk after the first load
+    return cat.images, cat.labels
+
+
+def test_metric_net_embeds_unit_vectors_and_predicts(mnist):
+    X, y = mnist
     net = S.MetricDigitNet(epochs=1, batch_size=32, progress=False, device="cpu").fit(X[:96], y[:96])
     e = net.embed(X[:10])
     assert e.shape == (10, 64) and e.dtype == np.float32
@@ -58,8 +64,8 @@ def test_metric_net_embeds_unit_vectors_and_predicts():
     assert net.history_["metric_loss"].iloc[0] > 0
 
 
-def test_metric_net_rejects_bad_input():
-    X, y = load_mnist()
+def test_metric_net_rejects_bad_input(mnist):
+    X, y = mnist
     with pytest.raises(ValueError, match="metric_weight"):
         S.MetricDigitNet(metric_weight=-1, progress=False).fit(X[:10], y[:10])
     with pytest.raises(ValueError, match="labels"):

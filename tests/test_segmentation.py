@@ -222,3 +222,23 @@ def test_compare_methods_ranks_a_perfect_method_first():
                                             "oracle": masks.copy()}, progress=False)
     assert list(table["method"]) == ["oracle", "nothing"]
     assert table["iou"].tolist() == [1.0, 0.0]
+
+
+def test_unet_cache_reloads_the_same_weights_without_training(tmp_path, monkeypatch):
+    import visrec_helpers.training as training
+
+    monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
+    img, mask = disk_scene(size=16, radius=4, colour=True)
+    imgs, masks = np.stack([img] * 8), np.stack([mask] * 8)
+    a = S.UNetSegmenter(base=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
+    assert len(list(tmp_path.glob("unet-*.pt"))) == 1
+    monkeypatch.setattr(training, "train_classifier", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    b = S.UNetSegmenter(base=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
+    assert all(torch_equal(u, v) for u, v in zip(a.model_.state_dict().values(), b.model_.state_dict().values()))
+    assert list(b.history_["epoch"]) == [1]
+
+
+def torch_equal(u, v):
+    import torch
+
+    return torch.equal(u, v)

@@ -335,12 +335,16 @@ class UNetSegmenter:
     ``fit(images, masks)``: ``(n, H, W, 3) uint8`` and ``(n, H, W) bool``; returns ``self``.
     Learned state: ``model_`` (in eval mode) and ``history_`` (per-epoch DataFrame).
     ``predict(images)`` returns ``(n, H, W) bool`` masks.
+
+    With ``cache=True`` the trained weights and history are stored in ``runtime.cache_dir()``
+    under a key of the hyper-parameters and a hash of the training arrays, and loaded back
+    (``weights_only=True``) by a later ``fit`` on the same data: notebooks re-run in seconds.
     """
 
     def __init__(self, base: int = 8, epochs: int = 6, lr: float = 3e-3, batch_size: int = 8, seed: int = 0,
-                 device: str = "auto", progress: bool = True):
+                 device: str = "auto", progress: bool = True, cache: bool = False):
         self.base, self.epochs, self.lr, self.batch_size = base, epochs, lr, batch_size
-        self.seed, self.device, self.progress = seed, device, progress
+        self.seed, self.device, self.progress, self.cache = seed, device, progress, cache
 
     @staticmethod
     def _tensor(images) -> torch.Tensor:
@@ -357,7 +361,7 @@ class UNetSegmenter:
 
     def fit(self, images, masks) -> UNetSegmenter:
         from .runtime import set_seed
-        from .training import train_classifier
+        from .training import CheckpointError, load_checkpoint, save_checkpoint, train_classifier
 
         X = self._tensor(images)
         masks = np.asarray(masks)
@@ -367,12 +371,35 @@ class UNetSegmenter:
             raise TypeError(f"masks must be bool, got {masks.dtype}")
         set_seed(self.seed)
         self.model_ = SmallUNet(base=self.base)
+        path = self._cache_path(images, masks) if self.cache else None
+        if path is not None and path.exists():
+            try:
+                extra = load_checkpoint(self.model_, path)
+                self.history_ = pd.DataFrame(extra.get("history", {}))
+                self.model_ = self.model_.cpu().eval()
+                return self
+            except CheckpointError:
+                path.unlink(missing_ok=True)  # a broken cache file is rebuilt, not trusted
+                set_seed(self.seed)
+                self.model_ = SmallUNet(base=self.base)
         self.history_ = train_classifier(self.model_, X, torch.from_numpy(masks.astype(np.int64)),
                                          epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
                                          seed=self.seed, device=self.device, scheduler="onecycle",
                                          progress=self.progress)
         self.model_ = self.model_.cpu().eval()
+        if path is not None:
+            save_checkpoint(self.model_, path, {"history": {c: self.history_[c].tolist() for c in self.history_}})
         return self
+
+    def _cache_path(self, images, masks):
+        import hashlib
+
+        from .runtime import cache_dir, cache_key
+
+        digest = hashlib.sha1(np.ascontiguousarray(images).tobytes())
+        digest.update(np.ascontiguousarray(masks).tobytes())
+        key = cache_key("unet-v1", self.base, self.epochs, self.lr, self.batch_size, self.seed, digest.hexdigest())
+        return cache_dir() / f"unet-{key}.pt"
 
     def predict_proba(self, images) -> np.ndarray:
         """Foreground probability per pixel, ``(n, H, W) float32``."""

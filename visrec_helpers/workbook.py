@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +170,9 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
     if unknown:
         raise ValueError(f"{path.name}: CI parameters {sorted(unknown)} are not in its 'parameters' cell")
     out = out_dir / path.name
+    # papermill's own parameter inference trips over comments in the parameters cell and warns
+    # about "unknown" parameters; names were checked above with Python's parser instead.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     pm.execute_notebook(str(path), str(out), parameters=params, prepare_only=True, kernel_name="python3",
                         progress_bar=False, log_output=False)
     nb = nbformat.read(out, as_version=4)

@@ -116,14 +116,30 @@ def test_corrupt_vgg_weights_are_refused(tmp_path):
         ST.VGGFeatures("vgg19", weights_path=bad)
 
 
-def test_vgg_reads_weights_from_disk(tmp_path):
+class TinyVGG16(torch.nn.Module):
+    """VGG16's layer pattern with 1/16 of the channels and no classifier: same layer indices."""
+
+    def __init__(self, weights=None):
+        super().__init__()
+        from torchvision.models.vgg import make_layers
+
+        self.features = make_layers([4, 4, "M", 8, 8, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32, "M"])
+
+
+def test_vgg_reads_weights_from_disk_and_taps_the_gatys_layers(tmp_path, monkeypatch):
     from torchvision import models
 
+    monkeypatch.setattr(models, "vgg16", TinyVGG16)
+    saved = TinyVGG16()
     path = tmp_path / "vgg16.pth"
-    torch.save(models.vgg16(weights=None).state_dict(), path)
+    torch.save(saved.state_dict(), path)
     net = ST.VGGFeatures("vgg16", weights_path=path)
+    torch.testing.assert_close(net.layers[0][0].weight, saved.features[0].weight)  # the file's weights
     feats = net(torch.rand(1, 3, 32, 32))
-    assert len(feats) == 6 and feats[0].shape[1] == 64 and feats[-1].shape[1] == 512
+    # relu1_1, relu2_1, relu3_1, relu4_1, relu4_2, relu5_1
+    assert [f.shape[1] for f in feats] == [4, 8, 16, 32, 32, 32]
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 4, 2]
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in net.modules())  # average pooling instead
     assert "VGG16" in net.description
 
 

@@ -227,9 +227,9 @@ class VGGFeatures(FeatureNetwork):
                 f"ImageNet {arch.upper()} weights not found at {path}. This workbook never downloads "
                 f"weights. To use VGG, copy torchvision's '{VGG_FILES[arch]}' there (or pass weights_path=); "
                 "otherwise use the substitute network (feature_network('random')).")
-        net = getattr(models, arch)(weights=None)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
+            net = getattr(models, arch)(weights=None)
             net.load_state_dict(state)
         except Exception as exc:  # corrupt file or another architecture's weights
             raise WeightsNotFoundError(f"{path}: not usable {arch} weights ({type(exc).__name__}: {exc})") from None

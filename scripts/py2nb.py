@@ -54,6 +54,8 @@ def convert(text: str) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     if meta:
         nb.metadata["visrec"] = meta
+    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small when a notebook is regenerated
+        cell["id"] = f"cell-{i:03d}"
     return nb
 
 

@@ -138,7 +138,8 @@ def embed_job(spark, frame, model_factory, model, image_shape: tuple, batch_size
 
         torch.set_num_threads(1)
         net = model_factory()
-        net.load_state_dict(torch.load(io.BytesIO(weights.value), weights_only=True))
+        buffer = io.BytesIO(weights.value)
+        net.load_state_dict(torch.load(buffer, weights_only=True))
         net.eval()
         for pdf in batches:
             imgs = np.stack([np.frombuffer(b, dtype=np.uint8).reshape(shape) for b in pdf["image"]])

@@ -202,7 +202,8 @@ def load_checkpoint(model: nn.Module, path, device: str = "cpu") -> dict:
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
     try:
-        payload = torch.load(path, map_location=get_device(device), weights_only=True)
+        map_location = get_device(device)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:

@@ -34,6 +34,31 @@ def results_markdown(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _short(value) -> str:
+    """A figure in a few characters: 3 significant digits, dicts and lists shortened."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in list(value.items())[:6]) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value[:6]) + (", ..." if len(value) > 6 else "") + "]"
+    return str(value)
+
+
+def results_compact(records: dict[str, dict], max_chars: int = 600) -> str:
+    """One Markdown row per notebook with its figures as ``name = value`` (the notebook's own
+    prefix dropped), for the README."""
+    lines = ["| notebook | recorded figures |", "|---|---|"]
+    for stem, recs in sorted(records.items()):
+        prefix = stem.split("_")[0] + "."
+        parts = []
+        for name, value in sorted(recs.items()):
+            parts.append(f"{name.removeprefix(prefix)} = {_short(value)}")
+        cell = "; ".join(parts)
+        lines.append(f"| {stem} | {cell[:max_chars] + (' ...' if len(cell) > max_chars else '')} |")
+    return "\n".join(lines)
+
+
 def write_index(out: Path, entries: list[dict], records: dict[str, dict]) -> Path:
     rows = "".join(
         f"<tr><td>{html.escape(TOPICS.get(e['stem'], ('', ''))[0])}</td>"

@@ -20,34 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data import as_float_image  # noqa: F401 - part of this module's API
+
 # ---------------------------------------------------------------------------
 # Checking and converting images
 # ---------------------------------------------------------------------------
-
-
-def as_float_image(image, name: str = "image") -> np.ndarray:
-    """``image`` as a ``float64`` array in [0, 1], shape ``(H, W)`` or ``(H, W, 3)``.
-
-    ``uint8`` is divided by 255; ``bool`` becomes 0/1; other integer dtypes are refused
-    (their range is ambiguous); float input must be finite and within [0, 1].
-    """
-    arr = np.asarray(image)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"{name} must have shape (H, W) or (H, W, 3), got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
-    if arr.dtype == bool:
-        return arr.astype(np.float64)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1e-6 or hi > 1 + 1e-6:
-        raise ValueError(f"{name}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
-    return np.clip(arr.astype(np.float64), 0.0, 1.0)
 
 
 def to_uint8(image) -> np.ndarray:

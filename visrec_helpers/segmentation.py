@@ -19,6 +19,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .data import as_float_image
+
 # ---------------------------------------------------------------------------
 # Checking inputs
 # ---------------------------------------------------------------------------
@@ -27,18 +29,10 @@ from torch import nn
 def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
     """``image`` as ``(H, W, 3) uint8``; grayscale is repeated, [0, 1] floats are scaled by 255."""
     arr = np.asarray(image)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise ValueError(f"{name} must have shape (H, W) or (H, W, 3), got {arr.shape}")
     if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise TypeError(f"{name} must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
-            raise ValueError(f"{name}: float images must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]")
-        arr = np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        arr = np.round(as_float_image(arr, name) * 255).astype(np.uint8)
+    else:
+        as_float_image(arr, name)  # shape and emptiness checks
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     return np.ascontiguousarray(arr)

@@ -26,6 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .data import as_float_image
+
 # ---------------------------------------------------------------------------
 # Images <-> tensors
 # ---------------------------------------------------------------------------
@@ -34,19 +36,9 @@ from torch import nn
 def check_rgb(image, name: str = "image") -> np.ndarray:
     """``image`` as ``(H, W, 3) float64`` in [0, 1]; errors name the problem."""
     arr = np.asarray(image)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.ndim != 3 or arr.shape[2] != 3:
+    if arr.size and (arr.ndim != 3 or arr.shape[2] != 3):
         raise ValueError(f"{name} must be an RGB array of shape (H, W, 3), got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
-        raise ValueError(f"{name}: float images must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]")
-    return np.clip(arr.astype(np.float64), 0, 1)
+    return as_float_image(arr, name)
 
 
 def to_uint8(image) -> np.ndarray:

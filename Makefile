@@ -34,7 +34,7 @@ lint: venv
 	$(BIN)/ruff check visrec_helpers tests notebooks scripts
 
 hygiene: venv
-	$(PY) -m visrec_helpers.hygiene notebooks
+	$(PY) -m visrec_helpers.book.hygiene notebooks
 
 unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
@@ -43,7 +43,7 @@ unit: venv
 # papermill, then nbval executes it cell by cell; one notebook stays on one worker.
 # ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
 notebooks: venv
-	$(PY) -m visrec_helpers.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
+	$(PY) -m visrec_helpers.book.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
 		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
@@ -60,13 +60,13 @@ gpu: venv
 test: venv lint hygiene unit notebooks determinism
 
 bench: venv
-	$(PY) -m visrec_helpers.bench --out build/bench.md
+	$(PY) -m visrec_helpers.book.bench --out build/bench.md
 
 book: venv
-	$(PY) -m visrec_helpers.book --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m visrec_helpers.book.site --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
 
 exercises: venv
-	$(PY) -m visrec_helpers.exercises --out build/exercises
+	$(PY) -m visrec_helpers.book.exercises --out build/exercises
 
 strip: venv
 	$(BIN)/nbstripout notebooks/*.ipynb

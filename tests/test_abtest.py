@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from visrec_helpers import abtest as A
+from visrec_helpers.recsys import abtest as A
 
 
 def test_ztest_golden_value():

@@ -84,7 +84,7 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
 @pytest.fixture
 def jupyterlab(tmp_path):
     """A JupyterLab server on a free port serving a CI-parameterised copy of t08."""
-    from visrec_helpers.workbook import prepare
+    from visrec_helpers.book.workbook import prepare
 
     work = tmp_path / "lab"
     prepare(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", work)

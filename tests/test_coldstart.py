@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from visrec_helpers import coldstart as C
-from visrec_helpers.recommenders import ALS
+from visrec_helpers.recsys import coldstart as C
+from visrec_helpers.recsys.recommenders import ALS
 
 
 def test_feature_to_factor_recovers_a_linear_map():

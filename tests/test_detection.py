@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.detection: scenes, detectors, IoU, matching, scores."""
+"""Specification of visrec_helpers.vision.detection: scenes, detectors, IoU, matching, scores."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import detection as T
 from visrec_helpers.data import digits_catalog
+from visrec_helpers.vision import detection as T
 
 
 @pytest.fixture(scope="module")

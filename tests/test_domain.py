@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.domain: the two domains, gradient reversal, AdaBN,
+"""Specification of visrec_helpers.vision.domain: the two domains, gradient reversal, AdaBN,
 fine-tuning and retrieval mAP (in one domain and across domains)."""
 
 import numpy as np
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import domain as D
-from visrec_helpers.models import DigitCNN
+from visrec_helpers.vision import domain as D
+from visrec_helpers.vision.models import DigitCNN
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_retrieval_map_golden_value():
 
 
 def test_retrieval_map_matches_in_domain_labelled_retrieval():
-    from visrec_helpers.retrieval import labelled_retrieval
+    from visrec_helpers.search.retrieval import labelled_retrieval
 
     rng = np.random.default_rng(0)
     e = rng.normal(size=(60, 5)).astype(np.float32)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from visrec_helpers.data import digits_catalog, photo_catalog
-from visrec_helpers.features import (
+from visrec_helpers.vision.features import (
     HANDCRAFTED,
     FeatureEncoder,
     ImageEncoder,
@@ -30,7 +30,7 @@ from visrec_helpers.features import (
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     """An empty weights/embeddings cache that still sees the (slow to build) catalogs."""
-    from visrec_helpers.runtime import cache_dir
+    from visrec_helpers.core.runtime import cache_dir
 
     digits_catalog(), photo_catalog()
     for f in list(cache_dir().glob("digits_catalog-*.pkl")) + list(cache_dir().glob("photo_catalog-*.pkl")):

@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.generative: quality measures with known answers, the
+"""Specification of visrec_helpers.vision.generative: quality measures with known answers, the
 training program (shapes, history, exact resume), conditional sampling, latent search."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import generative as g
-from visrec_helpers.models import DigitCNN
-from visrec_helpers.training import CheckpointError
+from visrec_helpers.vision import generative as g
+from visrec_helpers.vision.models import DigitCNN
+from visrec_helpers.vision.training import CheckpointError
 
 
 def _digits(n=64, seed=0):

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers.data import load_digits_8x8
-from visrec_helpers.features import l2_normalize
-from visrec_helpers.index import (
+from visrec_helpers.search.index import (
     INDEX_KINDS,
     ExactIndex,
     FaissIndex,
@@ -23,6 +22,7 @@ from visrec_helpers.index import (
     relative_contrast,
     topk_cosine,
 )
+from visrec_helpers.vision.features import l2_normalize
 
 
 def _unit(rng, n, d):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from visrec_helpers.workbook import NOTEBOOK_DIR
+from visrec_helpers.book.workbook import NOTEBOOK_DIR
 
 
 def _free_port() -> int:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
-from visrec_helpers import metrics as M
+from visrec_helpers.recsys import metrics as M
 
 REC = [5, 1, 7, 3, 9]  # hits at ranks 2 and 4 when relevant = {1, 3, 8}
 REL = {1, 3, 8}
@@ -160,7 +160,7 @@ def test_sample_negatives_raises_when_too_few_candidates():
 def test_evaluate_model_and_compare_models_on_a_fitted_popularity():
     import scipy.sparse as sp
 
-    from visrec_helpers.recommenders import Popularity
+    from visrec_helpers.recsys.recommenders import Popularity
 
     m = sp.csr_matrix(np.array([[1.0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0]]))
     model = Popularity().fit(m)  # popularity order: 0, 1 (2 each), then 2, then 3

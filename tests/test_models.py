@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from visrec_helpers.models import DigitCNN, TinyCNN, count_parameters, model_size_bytes
+from visrec_helpers.vision.models import DigitCNN, TinyCNN, count_parameters, model_size_bytes
 
 
 @pytest.mark.parametrize("pool_size", [1, 3])

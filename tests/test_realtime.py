@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.realtime: events, profiles, serving, latency, taste shift."""
+"""Specification of visrec_helpers.serving.realtime: events, profiles, serving, latency, taste shift."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers.data import DataError
-from visrec_helpers.realtime import (
+from visrec_helpers.serving.realtime import (
     Event,
     LatencyRecorder,
     ProfileStore,
@@ -296,7 +296,7 @@ def test_session_profile_follows_a_taste_shift_faster_than_long_term():
 
 
 def test_online_popularity_ranks_by_counts_and_skips_seen():
-    from visrec_helpers.realtime import OnlinePopularity
+    from visrec_helpers.serving.realtime import OnlinePopularity
 
     pop = OnlinePopularity(n_items=6, k=2)
     for t, (u, i) in enumerate([(0, 3), (1, 3), (1, 5), (2, 5), (3, 5)]):

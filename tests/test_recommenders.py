@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from visrec_helpers.recommenders import (
+from visrec_helpers.recsys.recommenders import (
     ALS,
     BPR,
     VBPR,
@@ -169,7 +169,7 @@ def test_bad_hyper_parameters_raise(kw):
 
 def test_implicit_reference_ranks_like_our_als():
     pytest.importorskip("implicit")
-    from visrec_helpers.recommenders import ImplicitALS
+    from visrec_helpers.recsys.recommenders import ImplicitALS
 
     m = blocks()
     ours = ALS(factors=4, iterations=10).fit(m).recommend(np.arange(40), 3)
@@ -181,7 +181,7 @@ def test_implicit_reference_ranks_like_our_als():
 
 def test_implicit_reference_refuses_nan():
     pytest.importorskip("implicit")
-    from visrec_helpers.recommenders import ImplicitALS
+    from visrec_helpers.recsys.recommenders import ImplicitALS
 
     bad = blocks().toarray()
     bad[1, 1] = np.nan

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from visrec_helpers import read_records, record, recorded
-from visrec_helpers.records import MIME
+from visrec_helpers.core.records import MIME
 
 
 def test_record_converts_numpy_and_keeps_in_process():

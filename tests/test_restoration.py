@@ -1,11 +1,11 @@
-"""Specification of visrec_helpers.restoration on small synthetic images with known answers."""
+"""Specification of visrec_helpers.vision.restoration on small synthetic images with known answers."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import restoration as R
+from visrec_helpers.vision import restoration as R
 
 
 def smooth_image(n=48, seed=0):
@@ -236,7 +236,7 @@ def fake_split(n_train=320, n_test=20):
 
 
 def test_digit_split_is_cached_as_npz(tmp_path, monkeypatch):
-    import visrec_helpers.training as training
+    import visrec_helpers.vision.training as training
 
     calls = []
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))

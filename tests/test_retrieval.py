@@ -4,7 +4,7 @@ own result, TF-IDF ranking of the tag index, visual expansion, the joint embeddi
 import numpy as np
 import pytest
 
-from visrec_helpers.retrieval import (
+from visrec_helpers.search.retrieval import (
     JointEmbedding,
     TagIndex,
     average_precision_at_k,
@@ -135,7 +135,7 @@ def test_candidates_restrict_results_and_k_is_checked():
 
 
 def test_keyword_table_scores_each_method():
-    from visrec_helpers.retrieval import keyword_table
+    from visrec_helpers.search.retrieval import keyword_table
 
     methods = {"perfect": lambda q: [0], "wrong": lambda q: [1], "unknown": lambda q: (_ for _ in ()).throw(KeyError(q))}
     t = keyword_table(["orange cat"], TAGS, methods, k=1)

@@ -16,8 +16,11 @@ import scipy.sparse as sp
 import torch
 from PIL import Image
 
-from visrec_helpers import data, features, index, metrics, recommenders, splits, training
-from visrec_helpers.data import DataError, ImageLoadError
+from visrec_helpers import data
+from visrec_helpers.data import DataError, ImageLoadError, splits
+from visrec_helpers.recsys import metrics, recommenders
+from visrec_helpers.search import index
+from visrec_helpers.vision import features, training
 
 RNG = np.random.default_rng(0)
 VECTORS = features.l2_normalize(RNG.normal(size=(50, 8)).astype(np.float32))
@@ -127,7 +130,7 @@ CASES = [
 
 
 def _cnn():
-    from visrec_helpers.models import DigitCNN
+    from visrec_helpers.vision.models import DigitCNN
 
     return DigitCNN()
 

@@ -1,11 +1,11 @@
-"""Specification of visrec_helpers.segmentation on small synthetic scenes with known masks."""
+"""Specification of visrec_helpers.vision.segmentation on small synthetic scenes with known masks."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 
-from visrec_helpers import segmentation as S
+from visrec_helpers.vision import segmentation as S
 
 
 def disk_scene(size=40, radius=10, fg=200, bg=40, colour=False):
@@ -225,7 +225,7 @@ def test_compare_methods_ranks_a_perfect_method_first():
 
 
 def test_unet_cache_reloads_the_same_weights_without_training(tmp_path, monkeypatch):
-    import visrec_helpers.training as training
+    import visrec_helpers.vision.training as training
 
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
     img, mask = disk_scene(size=16, radius=4, colour=True)

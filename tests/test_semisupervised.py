@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers.semisupervised import (
+from visrec_helpers.vision.semisupervised import (
     UNLABELLED,
     KNNLabeler,
     LabelSpreader,

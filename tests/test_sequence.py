@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.sequence: the supervised contrastive loss, the
+"""Specification of visrec_helpers.recsys.sequence: the supervised contrastive loss, the
 classify-and-embed network, the session simulator, next-item baselines and the GRU."""
 
 import numpy as np
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import sequence as S
 from visrec_helpers.data import digits_catalog
+from visrec_helpers.recsys import sequence as S
 
 # --- Supervised contrastive loss ------------------------------------------------
 

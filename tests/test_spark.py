@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.spark and visrec_helpers.architecture.
+"""Specification of visrec_helpers.serving.spark and visrec_helpers.serving.architecture.
 
 The Spark tests start one local session for the module and skip cleanly, with the
 reason, when no Java runtime or no PySpark is available.
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from visrec_helpers import architecture as arch
-from visrec_helpers import spark as vs
+from visrec_helpers.serving import architecture as arch
+from visrec_helpers.serving import spark as vs
 
 JAVA_OK, JAVA_MESSAGE = vs.java_status()
 
@@ -104,8 +104,8 @@ def spark():
 def test_embed_job_matches_in_process_embeddings(spark):
     import torch
 
-    from visrec_helpers.features import embed
-    from visrec_helpers.models import DigitCNN
+    from visrec_helpers.vision.features import embed
+    from visrec_helpers.vision.models import DigitCNN
 
     torch.manual_seed(0)
     model = DigitCNN(embed_dim=16, width=8).eval()

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from visrec_helpers import splits
-from visrec_helpers.data import DataError
+from visrec_helpers.data import DataError, splits
 
 
 def table():

@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.style on small tensors and images with known answers."""
+"""Specification of visrec_helpers.vision.style on small tensors and images with known answers."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers import style as ST
+from visrec_helpers.vision import style as ST
 
 
 def gradient_image(h=24, w=24, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from visrec_helpers import tags as T
+from visrec_helpers.recsys import tags as T
 
 TAGS = [["cat", "orange"], ["cat", "grey"], ["dog", "grey"], ["dog", "orange"], ["cat", "orange"], []]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from visrec_helpers import training as tr
-from visrec_helpers.models import DigitCNN
+from visrec_helpers.vision import training as tr
+from visrec_helpers.vision.models import DigitCNN
 
 
 def _blobs(n=120, seed=0):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from visrec_helpers import transfer as tf
-from visrec_helpers.models import DigitCNN, TinyCNN
+from visrec_helpers.vision import transfer as tf
+from visrec_helpers.vision.models import DigitCNN, TinyCNN
 
 
 def _source():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visrec_helpers.widgets import BrowsingApp, thumbnail_png
+from visrec_helpers.serving.widgets import BrowsingApp, thumbnail_png
 
 
 def _catalog(n=60, d=8, seed=0):

@@ -1,18 +1,24 @@
-"""Helper package of the Visual Recommendation Workbook.
+"""Helper package of the Visual Recommendation Workbook, in layers.
 
-Modules are named for what they hold, and a reader can find the helper behind a notebook by
-topic: ``data`` (bundled images, catalogs, simulated interactions, your own files),
-``features`` (encoders, embeddings), ``index`` (nearest-neighbour search), ``retrieval``
-(labelled and keyword retrieval), ``recommenders``, ``metrics``, ``splits``, ``coldstart``,
-``abtest``, ``tags``, ``models`` and ``training`` (networks and the one training loop),
-``transfer``, ``semisupervised``, ``domain``, ``sequence``, ``detection``, ``restoration``,
-``segmentation``, ``style``, ``generative``, ``realtime``, ``widgets``, ``spark`` and
-``architecture`` (q15), ``viz``; the workbook's own machinery is in ``workbook``, ``records``,
-``hygiene``, ``netguard``, ``book``, ``bench``, ``exercises`` and ``flashcards``.
-Data flows one way: data -> features -> index/recommenders -> metrics -> viz.
+Each sub-package may import only the layers listed before it (``tests/test_layers.py``
+enforces this):
+
+1. ``core``: run-time settings (device, cache, records of figures), plotting helpers.
+2. ``data``: bundled images, catalogs, simulated interactions, your own files, splits.
+3. ``vision``: networks, training, encoders and features, detection, restoration,
+   segmentation, style transfer, generation, transfer and domain adaptation.
+4. ``search``: nearest-neighbour indexes, compression, labelled and keyword retrieval.
+5. ``recsys``: the recommender contract and its models, cold start, sessions, tags,
+   metrics, A/B tests.
+6. ``serving``: the real-time path, widgets, Spark jobs, the capacity plan.
+7. ``book``: the workbook's own machinery (notebook runner, hygiene, network guard, book,
+   benchmarks, exercises, flashcards). Not imported by the layers above.
+
+``visrec_helpers.index``, ``.recommenders`` and ``.metrics`` re-export their layer's
+modules under the names the README and older notebooks use.
 """
 
-from .records import read_records, record, recorded
+from visrec_helpers.core.records import read_records, record, recorded
 
 __all__ = ["record", "read_records", "recorded"]
 __version__ = "0.1.0"

@@ -1,0 +1,145 @@
+"""Interview practice: flashcards drawn from the notebooks' own "Answer in 60 seconds".
+
+The card text is read from the notebooks every time (one source of truth, never a copy).
+A Leitner schedule decides what is due: a card you knew moves up a box and comes back later;
+a card you missed goes back to box 1 and is due today. The schedule is a small JSON file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from visrec_helpers.book.workbook import NOTEBOOK_DIR, list_notebooks
+
+INTERVALS_DAYS = [0, 1, 3, 7, 14, 30]  # box 1 .. box 6
+DEFAULT_SCHEDULE = Path.home() / ".visrec" / "flashcards.json"
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str         # notebook stem, e.g. "q01_content_based_recommendation"
+    question: str   # the notebook's title
+    answer: str     # the markdown of its "Answer in 60 seconds" section
+
+
+def card_from_notebook(path: Path) -> Card | None:
+    """The card of one notebook, or None when it has no "Answer in 60 seconds" section."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    title = next((re.sub(r"^#\s+", "", ln) for m in md for ln in m.splitlines() if ln.startswith("# ")), None)
+    for m in md:
+        match = re.search(r"^##\s+Answer in 60 seconds\s*\n(.*?)(?=^##\s|\Z)", m, re.S | re.M)
+        if match and title:
+            return Card(Path(path).stem, title.strip(), match.group(1).strip())
+    return None
+
+
+def load_cards(folder: Path | str = NOTEBOOK_DIR) -> list[Card]:
+    """Cards of every question and task notebook in ``folder``, in notebook order."""
+    cards = [card_from_notebook(p) for p in list_notebooks(folder) if re.match(r"[qt]\d\d_", p.name)]
+    return [c for c in cards if c is not None]
+
+
+class Schedule:
+    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``."""
+
+    def __init__(self, path: Path | str | None = DEFAULT_SCHEDULE):
+        self.path = Path(path) if path is not None else None
+        self.state: dict[str, dict] = {}
+        if self.path is not None and self.path.exists():
+            try:
+                state = json.loads(self.path.read_text(encoding="utf-8"))
+                if not isinstance(state, dict):
+                    raise ValueError("top level is not an object")
+                for v in state.values():
+                    int(v["box"])
+                    dt.date.fromisoformat(v["due"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{self.path}: not a flashcard schedule ({exc}); move it away to start afresh") from None
+            self.state = state
+
+    def box(self, card_id: str) -> int:
+        return int(self.state.get(card_id, {}).get("box", 1))
+
+    def is_due(self, card_id: str, today: dt.date) -> bool:
+        due = self.state.get(card_id, {}).get("due")
+        return due is None or dt.date.fromisoformat(due) <= today
+
+    def due_cards(self, cards: list[Card], today: dt.date | None = None) -> list[Card]:
+        today = today or dt.date.today()
+        return [c for c in cards if self.is_due(c.id, today)]
+
+    def next_card(self, cards: list[Card], rng, today: dt.date | None = None) -> Card | None:
+        """A random due card from the lowest box that has one; None when nothing is due."""
+        due = self.due_cards(cards, today)
+        if not due:
+            return None
+        lowest = min(self.box(c.id) for c in due)
+        pool = [c for c in due if self.box(c.id) == lowest]
+        return pool[int(rng.integers(len(pool)))]
+
+    def grade(self, card_id: str, knew_it: bool, today: dt.date | None = None) -> dict:
+        """Move a card up a box (knew it) or back to box 1 (did not); save; return its new state."""
+        today = today or dt.date.today()
+        box = min(self.box(card_id) + 1, len(INTERVALS_DAYS)) if knew_it else 1
+        due = today + dt.timedelta(days=INTERVALS_DAYS[box - 1])
+        self.state[card_id] = {"box": box, "due": due.isoformat()}
+        self.save()
+        return self.state[card_id]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = None, seed: int | None = None):
+    """An ipywidgets drill: a due card's question, Reveal, then "I knew it" / "Not yet"."""
+    import ipywidgets as w
+    import numpy as np
+    from IPython.display import Markdown, display
+
+    cards = load_cards() if cards is None else cards
+    if not cards:
+        raise ValueError("no flashcards: no notebook has an 'Answer in 60 seconds' section")
+    schedule = Schedule() if schedule is None else schedule
+    rng = np.random.default_rng(seed)
+    question = w.HTML()
+    answer = w.Output()
+    status = w.HTML()
+    reveal = w.Button(description="Reveal answer", icon="eye")
+    knew = w.Button(description="I knew it", button_style="success", disabled=True)
+    missed = w.Button(description="Not yet", button_style="warning", disabled=True)
+    current: dict = {}
+
+    def show_next(*_):
+        answer.clear_output()
+        card = schedule.next_card(cards, rng)
+        current["card"] = card
+        due = len(schedule.due_cards(cards))
+        if card is None:
+            question.value = "<b>Nothing is due today.</b> Come back tomorrow."
+            reveal.disabled = knew.disabled = missed.disabled = True
+        else:
+            question.value = f"<h3>{card.question}</h3><i>Say your answer out loud, then reveal.</i>"
+            reveal.disabled, knew.disabled, missed.disabled = False, True, True
+        status.value = f"{due} of {len(cards)} cards due"
+
+    def on_reveal(_):
+        with answer:
+            display(Markdown(current["card"].answer + f"\n\n*Open `{current['card'].id}.ipynb` for the full answer.*"))
+        knew.disabled = missed.disabled = False
+        reveal.disabled = True
+
+    reveal.on_click(on_reveal)
+    knew.on_click(lambda _: (schedule.grade(current["card"].id, True), show_next()))
+    missed.on_click(lambda _: (schedule.grade(current["card"].id, False), show_next()))
+    show_next()
+    return w.VBox([status, question, w.HBox([reveal, knew, missed]), answer])

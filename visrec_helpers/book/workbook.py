@@ -1,0 +1,217 @@
+"""The workbook itself: the notebook map, CI parameters, and preparing notebooks to run.
+
+Each notebook keeps its CI parameters in its own metadata (``metadata.visrec.ci_parameters``),
+so a new notebook is picked up by the test harness without being registered anywhere.
+
+Command line::
+
+    python -m visrec_helpers.book.workbook prepare --out build/ci      # papermill-inject CI params
+    python -m visrec_helpers.book.workbook map                         # print the notebook map
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+# number, file stem, topic, what it measures
+NOTEBOOK_MAP = [
+    ("q01", "q01_content_based_recommendation", "Content-based image recommendation",
+     "Recall/NDCG@10 of CNN vs colour/texture profiles (mean, recency, multi-interest) vs random and popularity; ms per query naive vs cached"),
+    ("q02", "q02_noise_and_blur", "Noise and blur",
+     "PSNR/SSIM of denoising and deconvolution per degradation; accuracy on noisy inputs with and without augmentation"),
+    ("q03", "q03_feature_extractor", "Building an effective feature extractor",
+     "Retrieval mAP@10 of raw pixels, handcrafted, supervised CNN, self-supervised CNN and fused layers on both catalogs"),
+    ("q04", "q04_collaborative_filtering", "Collaborative filtering for images",
+     "User-/item-based CF vs popularity on held-out interactions; effect of sparsity"),
+    ("q05", "q05_cold_start", "Cold start",
+     "Cumulative reward of onboarding and bandits for new users; cold-item Recall@10 of CF vs content-mapped models"),
+    ("q06", "q06_realtime_recommendation", "Real-time recommendation",
+     "p50/p99 latency per event on 100k items; how fast session vs long-term profiles follow a taste shift"),
+    ("q07", "q07_evaluation", "Evaluating image recommenders",
+     "Every ranking metric on one run; split choice and sampled metrics change model rankings; A/B z-test and power"),
+    ("q08", "q08_missing_labels", "Missing labels",
+     "Accuracy of kNN, label spreading and self-training vs share of labelled images; abstentions"),
+    ("q09", "q09_cross_domain", "Cross-domain recommendation",
+     "Accuracy and retrieval mAP drop between 8x8 digits and MNIST; recovery by adaptation and few-label fine-tuning"),
+    ("q10", "q10_deep_learning_recognition_recommendation", "Deep learning for recognition and recommendation",
+     "Retrieval mAP of a metric-learned embedding vs classifier features; GRU next-item HitRate@10 vs mean profile"),
+    ("q11", "q11_cnn_features", "CNN features",
+     "Filters, feature maps, receptive field; robustness of embeddings to shifts vs raw pixels"),
+    ("q12", "q12_gan_generation_recommendation", "GANs for generation and recommendation",
+     "Sample confidence, class coverage and Frechet distance during training; latent search for one user"),
+    ("q13", "q13_transfer_learning", "Transfer learning",
+     "Wall-clock to a target accuracy with and without transfer; distillation into a smaller student"),
+    ("q14", "q14_high_dimensionality", "High dimensionality",
+     "PCA variance; recall@10 and bytes per vector of PCA, random projection and PQ; distance concentration"),
+    ("q15", "q15_scalable_architecture", "Scalable architecture",
+     "Capacity arithmetic for 10^8 images; PySpark embeddings and ALS vs in-process ALS"),
+    ("t01", "t01_cnn_image_classification", "CNN image classification",
+     "Test accuracy of the CNN vs kNN and SVC on MNIST 5k; checkpoint round trip"),
+    ("t02", "t02_keyword_image_retrieval", "Keyword image retrieval",
+     "Precision@10 per text query: tag index, visual expansion, learned text-image embedding"),
+    ("t03", "t03_collaborative_filtering_program", "Collaborative filtering program",
+     "NDCG/Recall@10 and coverage of Popularity, kNN, ALS, BPR, VBPR; ALS vs the implicit library"),
+    ("t04", "t04_tag_based_recommendation", "Tag-based recommendation",
+     "Tag profiles with TF-IDF and co-occurrence, visual tags for untagged items, vs ItemKNN"),
+    ("t05", "t05_gan_program", "GAN program",
+     "Loss curves, sample grids, resume from checkpoint; class accuracy of a conditional GAN"),
+    ("t06", "t06_object_recognition", "Object recognition",
+     "Detection precision/recall at IoU 0.5 and end-to-end accuracy on composed scenes"),
+    ("t07", "t07_transfer_learning_new_dataset", "Transfer learning to a new dataset",
+     "Learning curves of scratch, linear probe and fine-tuning over labelled-set size"),
+    ("t08", "t08_realtime_browsing_recommendation", "Real-time recommendation from browsing history",
+     "Widget app; latency and hit rate over a 10,000-event replay"),
+    ("t09", "t09_image_segmentation", "Image segmentation",
+     "IoU/Dice of Otsu, watershed, k-means, GrabCut and a small U-Net"),
+    ("t10", "t10_style_transfer", "Style transfer",
+     "Style and content losses of Gram-matrix optimisation; Reinhard colour transfer and histogram matching"),
+]
+
+
+def list_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
+    """Every notebook of the workbook in ``folder`` (checkpoints excluded), sorted."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def ci_parameters(path: Path | str) -> dict:
+    """The CI parameters stored in a notebook's metadata (``metadata.visrec.ci_parameters``)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return dict(nb.get("metadata", {}).get("visrec", {}).get("ci_parameters", {}))
+
+
+def is_training_notebook(path: Path | str) -> bool:
+    """A notebook that trains a model: its parameters cell has an epochs knob (``EPOCHS``,
+    ``ENCODER_EPOCHS``, ...) and a ``DEVICE``."""
+    names = parameter_names(path)
+    return "DEVICE" in names and any("EPOCH" in n for n in names)
+
+
+def execute(path: Path | str, out: Path | str, parameters: dict | None = None, timeout: int = 1800,
+            env: dict | None = None) -> dict:
+    """Prepare (CI parameters by default, network blocked) and execute a notebook with papermill;
+    return its recorded figures. ``env`` temporarily updates ``os.environ`` for the kernel."""
+    import os
+
+    import papermill as pm
+
+    from visrec_helpers.core.records import read_records
+
+    out = Path(out)
+    prepared = prepare(Path(path), out.parent / "prepared", parameters=parameters)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        pm.execute_notebook(str(prepared), str(out), kernel_name="python3", progress_bar=False,
+                            execution_timeout=timeout)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return read_records(out)
+
+
+def parameter_names(path: Path | str) -> set[str]:
+    """Names assigned in the cell tagged ``parameters``."""
+    import ast
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+    return set()
+
+
+GUARD_CELL = """# Added by the test harness: no network in this run (loopback only).
+import visrec_helpers.book.netguard as _netguard
+_netguard.install()
+"""
+
+HARNESS_CELL = """# Added by the test harness: every notebook must record its headline figures.
+import json as _json, pathlib as _pathlib
+import visrec_helpers as _vh
+import visrec_helpers.book.netguard as _netguard
+assert _netguard.is_installed(), "the network guard was removed during the run"
+_records = _vh.recorded()
+assert _records, "this notebook recorded no headline figures with visrec_helpers.record()"
+_out = _pathlib.Path({out!r})
+_out.parent.mkdir(parents=True, exist_ok=True)
+_out.write_text(_json.dumps(_records, indent=1, sort_keys=True))
+"""
+
+
+def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_dir: Path | None = None,
+            block_network: bool = True) -> Path:
+    """Write a copy of notebook ``path`` into ``out_dir`` with ``parameters`` injected by papermill.
+
+    ``parameters=None`` uses the notebook's CI parameters. With ``block_network`` (default), a
+    first cell installs ``netguard`` so any attempt to reach another host fails the run. With
+    ``records_dir``, a final
+    cell is appended that fails when the notebook recorded nothing and saves the records
+    as ``records_dir/<name>.json``.
+    """
+    import nbformat
+    import papermill as pm
+
+    path, out_dir = Path(path), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = ci_parameters(path) if parameters is None else parameters
+    unknown = set(params) - parameter_names(path)
+    if unknown:
+        raise ValueError(f"{path.name}: CI parameters {sorted(unknown)} are not in its 'parameters' cell")
+    out = out_dir / path.name
+    # papermill's own parameter inference trips over comments in the parameters cell and warns
+    # about "unknown" parameters; names were checked above with Python's parser instead.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    pm.execute_notebook(str(path), str(out), parameters=params, prepare_only=True, kernel_name="python3",
+                        progress_bar=False, log_output=False)
+    nb = nbformat.read(out, as_version=4)
+    if block_network:
+        guard = nbformat.v4.new_code_cell(GUARD_CELL)
+        guard.metadata["tags"] = ["netguard"]
+        nb.cells.insert(0, guard)
+    if records_dir is not None:
+        target = (Path(records_dir).resolve() / f"{path.stem}.json").as_posix()
+        nb.cells.append(nbformat.v4.new_code_cell(HARNESS_CELL.format(out=target)))
+    nbformat.write(nb, out)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m visrec_helpers.book.workbook")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare", help="inject CI parameters into copies of every notebook")
+    p.add_argument("--out", default="build/ci")
+    p.add_argument("--records", default="build/records")
+    p.add_argument("--only", nargs="*", help="notebook stems to prepare (default: all)")
+    sub.add_parser("map", help="print the notebook map as a Markdown table")
+    args = ap.parse_args(argv)
+    if args.cmd == "map":
+        print("| # | notebook | topic | what it measures |\n|---|---|---|---|")
+        for num, stem, topic, measures in NOTEBOOK_MAP:
+            print(f"| {num} | [{stem}](notebooks/{stem}.ipynb) | {topic} | {measures} |")
+        return 0
+    out = Path(args.out)
+    if not args.only:  # a full run starts clean; a partial one leaves other notebooks alone
+        for old in list(out.glob("*.ipynb")) + list(Path(args.records).glob("*.json")):
+            old.unlink()
+    for nb in list_notebooks():
+        if args.only and nb.stem not in args.only:
+            continue
+        prepare(nb, out, records_dir=Path(args.records))
+        print(f"prepared {nb.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

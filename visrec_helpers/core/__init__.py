@@ -1,0 +1,1 @@
+"""Layer 1: run-time settings (device, seeds for notebooks, cache), records of figures, plots."""

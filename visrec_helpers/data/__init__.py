@@ -1,0 +1,27 @@
+"""Layer 2: bundled images, catalogs, simulated interactions, your own files, splits.
+
+``from visrec_helpers import data`` gives every loader by its plain name."""
+
+from visrec_helpers.data.images import (  # noqa: F401
+    DIGIT_NAMES,
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    PHOTO_TAGS,
+    Catalog,
+    DataError,
+    GroundTruth,
+    ImageLoadError,
+    as_float_image,
+    digit_attributes,
+    digits_catalog,
+    interactions_to_csr,
+    load_digits_8x8,
+    load_image,
+    load_image_folder,
+    load_interactions_csv,
+    load_mnist,
+    load_photos,
+    photo_catalog,
+    simulate_interactions,
+    validate_interactions,
+)

@@ -1,0 +1,309 @@
+"""Ranking and beyond-accuracy metrics for recommendation, as plain functions over plain arrays.
+
+Conventions (binary relevance), the same as Microsoft Recommenders' python evaluation:
+
+- ``recommended`` is a ranked sequence of item ids, best first; ``relevant`` is a
+  collection of item ids. Only the first ``k`` recommendations count.
+- precision@k = hits / k (a list shorter than k is not rewarded for being short).
+- recall@k = hits / number of relevant items.
+- NDCG@k: gain 1 per hit, discount ``1 / log2(rank + 1)`` (rank from 1); the ideal DCG
+  puts ``min(k, len(relevant))`` hits at the top. Agrees with ``sklearn.metrics.ndcg_score``
+  on binary labels without ties.
+- AP@k: sum of precision@i over the ranks i <= k that hold a hit, divided by
+  ``min(k, len(relevant))`` (the ``map_at_k`` convention), so a perfect list scores 1.
+- hit rate@k: 1 when at least one relevant item is in the top k.
+- reciprocal rank@k: 1 / rank of the first hit within the top k, else 0 (MRR averages it).
+- A user with no relevant items scores 0 everywhere; ``evaluate`` skips such users.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _prep(recommended, relevant, k: int):
+    k = _check_k(k)
+    rec = np.asarray(list(recommended)).tolist()[:k]
+    rel = set(np.asarray(list(relevant)).tolist())
+    return rec, rel, k
+
+
+def _hits(rec, rel) -> np.ndarray:
+    return np.array([i in rel for i in rec], dtype=bool)
+
+
+def precision_at_k(recommended, relevant, k: int) -> float:
+    """Hits in the top ``k`` divided by ``k``."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    return float(_hits(rec, rel).sum() / k) if rel else 0.0
+
+
+def recall_at_k(recommended, relevant, k: int) -> float:
+    """Share of the relevant items found in the top ``k``; 0 when nothing is relevant."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    if not rel:
+        return 0.0
+    return float(_hits(rec, rel).sum() / len(rel))
+
+
+def ndcg_at_k(recommended, relevant, k: int) -> float:
+    """Normalised discounted cumulative gain at ``k`` with binary gains and a log2 discount."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    if not rel:
+        return 0.0
+    hits = _hits(rec, rel)
+    discounts = 1.0 / np.log2(np.arange(2, len(rec) + 2))
+    dcg = float((hits * discounts).sum())
+    ideal = float((1.0 / np.log2(np.arange(2, min(k, len(rel)) + 2))).sum())
+    return dcg / ideal
+
+
+def average_precision_at_k(recommended, relevant, k: int) -> float:
+    """AP@k normalised by ``min(k, len(relevant))`` (Microsoft Recommenders ``map_at_k``)."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    if not rel:
+        return 0.0
+    hits = _hits(rec, rel)
+    precisions = np.cumsum(hits) / np.arange(1, len(rec) + 1)
+    return float((precisions * hits).sum() / min(k, len(rel)))
+
+
+def hit_rate_at_k(recommended, relevant, k: int) -> float:
+    """1.0 when any relevant item is in the top ``k``, else 0.0."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    return float(_hits(rec, rel).any()) if rel else 0.0
+
+
+def reciprocal_rank(recommended, relevant, k: int) -> float:
+    """1 / (rank of the first relevant item), counting only the top ``k``; 0 when none."""
+    rec, rel, k = _prep(recommended, relevant, k)
+    hits = _hits(rec, rel)
+    return float(1.0 / (np.argmax(hits) + 1)) if hits.any() else 0.0
+
+
+def auc(scores, relevant, exclude=()) -> float:
+    """Area under the ROC curve of one user's full score vector.
+
+    ``scores``: ``(n_items,)`` model scores; ``relevant``: positive item ids; ``exclude``:
+    item ids left out of the comparison (typically the training items). Every other item
+    is a negative. AUC = share of (positive, negative) pairs ranked correctly, ties 1/2.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or len(s) == 0:
+        raise ValueError(f"scores must be a non-empty 1-D array, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("scores contain NaN or infinite values")
+    pos = np.zeros(len(s), dtype=bool)
+    rel = np.asarray(list(relevant), dtype=np.int64)
+    ex = np.asarray(list(exclude), dtype=np.int64)
+    for name, ids in (("relevant", rel), ("exclude", ex)):
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(s)):
+            raise ValueError(f"{name} item ids must lie in 0..{len(s) - 1}")
+    pos[rel] = True
+    keep = np.ones(len(s), dtype=bool)
+    keep[ex] = False
+    keep[rel] = True
+    p, n = s[pos & keep], s[~pos & keep]
+    if len(p) == 0 or len(n) == 0:
+        raise ValueError(f"AUC needs at least one positive and one negative ({len(p)} and {len(n)})")
+    # Mann-Whitney U from average ranks (ties get the mean rank, i.e. count 1/2).
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([p, n]))
+    u = ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2
+    return float(u / (len(p) * len(n)))
+
+
+METRICS = {
+    "precision": precision_at_k,
+    "recall": recall_at_k,
+    "ndcg": ndcg_at_k,
+    "map": average_precision_at_k,
+    "hit_rate": hit_rate_at_k,
+    "mrr": reciprocal_rank,
+}
+
+
+def evaluate(recommendations, truth, k: int = 10, metrics=None) -> dict:
+    """Average per-user metrics. ``recommendations``: (n_users, >=k) item ids; ``truth``: n_users sets.
+
+    Returns ``{"recall@10": ..., "ndcg@10": ..., "users": n}``; by default every metric of
+    ``METRICS`` (precision, recall, ndcg, map, hit_rate, mrr). Users with no relevant items
+    are skipped (``"users"`` counts the users that were evaluated).
+    """
+    k = _check_k(k)
+    metrics = metrics or METRICS
+    if len(recommendations) != len(truth):
+        raise ValueError(f"{len(recommendations)} recommendation lists but {len(truth)} truth sets")
+    sums = {name: 0.0 for name in metrics}
+    n = 0
+    for rec, rel in zip(recommendations, truth):
+        if len(rel) == 0:
+            continue
+        if len(rec) < k:
+            raise ValueError(f"a recommendation list has {len(rec)} items, fewer than k={k}")
+        n += 1
+        for name, fn in metrics.items():
+            sums[name] += fn(rec, rel, k)
+    if n == 0:
+        raise ValueError("no user has any relevant item: nothing to evaluate")
+    out = {f"{name}@{k}": s / n for name, s in sums.items()}
+    out["users"] = n
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Beyond accuracy
+# ---------------------------------------------------------------------------
+
+def _rec_matrix(recommendations) -> np.ndarray:
+    r = np.asarray(recommendations)
+    if r.ndim != 2 or r.size == 0:
+        raise ValueError(f"recommendations must be a non-empty (n_users, k) array, got shape {r.shape}")
+    if not np.issubdtype(r.dtype, np.integer):
+        raise ValueError(f"recommendations must hold integer item ids, got dtype {r.dtype}")
+    return r
+
+
+def catalog_coverage(recommendations, n_items: int) -> float:
+    """Share of the ``n_items`` catalog that appears in at least one recommendation list."""
+    r = _rec_matrix(recommendations)
+    if n_items < 1:
+        raise ValueError(f"n_items must be >= 1, got {n_items}")
+    if r.min() < 0 or r.max() >= n_items:
+        raise ValueError(f"recommended item ids must lie in 0..{n_items - 1}")
+    return float(len(np.unique(r)) / n_items)
+
+
+def intra_list_diversity(recommendations, item_embeddings) -> float:
+    """Mean pairwise cosine distance (1 - cosine) inside each list, averaged over lists.
+
+    ``item_embeddings``: ``(n_items, d)``; rows are L2-normalised here. Lists need k >= 2.
+    """
+    r = _rec_matrix(recommendations)
+    if r.shape[1] < 2:
+        raise ValueError("intra-list diversity needs lists of at least 2 items")
+    e = np.asarray(item_embeddings, dtype=np.float64)
+    if e.ndim != 2 or r.max() >= len(e) or r.min() < 0:
+        raise ValueError(f"item_embeddings must be (n_items, d) covering every recommended id, got {e.shape}")
+    if not np.isfinite(e).all():
+        raise ValueError("item_embeddings contain NaN or infinite values")
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    v = e[r]  # (n, k, d)
+    sims = np.einsum("nkd,njd->nkj", v, v)
+    k = r.shape[1]
+    off = (sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)) / (k * (k - 1))
+    return float(np.mean(1.0 - off))
+
+
+def novelty(recommendations, item_counts, n_users: int) -> float:
+    """Mean self-information ``-log2 p(i)`` of recommended items, in bits.
+
+    ``p(i) = (item_counts[i] + 1) / (n_users + 1)``: the share of training users who
+    interacted with item ``i``, Laplace-smoothed so never-seen items stay finite.
+    Recommending only blockbusters gives low novelty.
+    """
+    r = _rec_matrix(recommendations)
+    c = np.asarray(item_counts, dtype=np.float64)
+    if c.ndim != 1 or r.max() >= len(c) or r.min() < 0:
+        raise ValueError(f"item_counts must be (n_items,) covering every recommended id, got {c.shape}")
+    if (c < 0).any() or (c > n_users).any():
+        raise ValueError(f"item_counts must lie in 0..n_users={n_users}")
+    p = (c + 1.0) / (n_users + 1.0)
+    return float(np.mean(-np.log2(p[r])))
+
+
+# ---------------------------------------------------------------------------
+# Sampled metrics (what many papers report, and why it misleads)
+# ---------------------------------------------------------------------------
+
+def sample_negatives(seen_rows, positives, n_items: int, n_negatives: int = 100, seed: int = 0) -> np.ndarray:
+    """For each user, ``n_negatives`` item ids drawn uniformly among items that are neither seen nor positive.
+
+    ``seen_rows``: per user, the training item ids; ``positives``: per user, the held-out
+    item ids. Returns ``(n_users, n_negatives)`` int64, seeded.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(positives), n_negatives), dtype=np.int64)
+    for u, (seen, pos) in enumerate(zip(seen_rows, positives)):
+        banned = set(np.asarray(list(seen)).tolist()) | set(np.asarray(list(pos)).tolist())
+        if n_items - len(banned) < n_negatives:
+            raise ValueError(f"user row {u}: only {n_items - len(banned)} candidate negatives, need {n_negatives}")
+        cand = rng.choice(n_items, size=min(n_items, n_negatives + len(banned) + 16), replace=False)
+        cand = [c for c in cand.tolist() if c not in banned][:n_negatives]
+        while len(cand) < n_negatives:  # rare: redraw the rest from what is left
+            pool = np.setdiff1d(np.arange(n_items), np.fromiter(banned | set(cand), dtype=np.int64))
+            cand += rng.choice(pool, size=n_negatives - len(cand), replace=False).tolist()
+        out[u] = cand
+    return out
+
+
+def sampled_evaluate(scores, truth, negatives, k: int = 10) -> dict:
+    """Hit rate@k and NDCG@k when each positive is ranked only against ``negatives``.
+
+    ``scores``: ``(n_users, n_items)``; ``truth``: per user a set of positives (one
+    candidate list per positive: the positive plus that user's negatives, ties counted
+    pessimistically). Averages over all (user, positive) pairs.
+    """
+    k = _check_k(k)
+    s = np.asarray(scores, dtype=np.float64)
+    neg = np.asarray(negatives)
+    if s.ndim != 2 or len(s) != len(truth) or len(neg) != len(truth):
+        raise ValueError("scores, truth and negatives must describe the same users")
+    if neg.shape[1] + 1 < k:
+        raise ValueError(f"k={k} is larger than the sampled candidate list ({neg.shape[1] + 1})")
+    hits, ndcgs = [], []
+    for u, rel in enumerate(truth):
+        neg_scores = s[u, neg[u]]
+        for i in rel:
+            rank = int((neg_scores >= s[u, i]).sum())  # 0 = the positive is first
+            hits.append(rank < k)
+            ndcgs.append(1.0 / np.log2(rank + 2) if rank < k else 0.0)
+    if not hits:
+        raise ValueError("no user has any relevant item: nothing to evaluate")
+    return {f"hit_rate@{k}": float(np.mean(hits)), f"ndcg@{k}": float(np.mean(ndcgs)), "pairs": len(hits)}
+
+
+# ---------------------------------------------------------------------------
+# Comparing fitted models on one split
+# ---------------------------------------------------------------------------
+
+def evaluate_model(model, users, truth, k: int = 10, candidates=None, exclude_seen: bool = True) -> dict:
+    """Recommend with a fitted model (anything with ``recommend(users, k, exclude_seen, candidates)``)
+    and return ``evaluate`` plus ``coverage@k`` over the candidate set (whole catalog by default)."""
+    recs = model.recommend(np.asarray(users), k=k, exclude_seen=exclude_seen, candidates=candidates)
+    out = evaluate(recs, truth, k)
+    n = model.user_items_.shape[1] if candidates is None else len(np.unique(candidates))
+    out[f"coverage@{k}"] = float(len(np.unique(recs)) / n)
+    return out
+
+
+def compare_models(specs: dict, users, truth, k: int = 10, candidates=None, progress: bool = True):
+    """Fit and evaluate several models on one split: a ``pandas.DataFrame``, one row per model.
+
+    ``specs``: ``{name: (model, fit_args)}`` where ``model.fit(*fit_args)`` is called and
+    timed (``fit s``). Columns: ``NDCG@k``, ``Recall@k``, ``Precision@k``, ``MAP@k``,
+    ``HitRate@k``, ``MRR@k``, ``Coverage@k``, ``fit s``.
+    """
+    import time
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    rows = []
+    for name, (model, args) in tqdm(specs.items(), desc="models", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        model.fit(*args)
+        seconds = time.perf_counter() - t0
+        r = evaluate_model(model, users, truth, k, candidates)
+        rows.append({"model": name, f"NDCG@{k}": r[f"ndcg@{k}"], f"Recall@{k}": r[f"recall@{k}"],
+                     f"Precision@{k}": r[f"precision@{k}"], f"MAP@{k}": r[f"map@{k}"],
+                     f"HitRate@{k}": r[f"hit_rate@{k}"], f"MRR@{k}": r[f"mrr@{k}"],
+                     f"Coverage@{k}": r[f"coverage@{k}"], "fit s": seconds})
+    return pd.DataFrame(rows)

@@ -1,0 +1,573 @@
+"""Real-time recommendation, run locally: an event stream, an online profile store, a
+serving function over a vector index, a latency recorder and a taste-shift simulation.
+
+The pieces map one-to-one onto a production stack: ``replay`` stands in for the event
+log (Kafka topic), ``ProfileStore.update`` for the stream processor (a Flink job keyed
+by user) writing to the profile store (Redis), ``RealtimeRecommender`` for the serving
+service that queries the vector index (faiss / an ANN service) and filters seen items.
+
+Conventions: item vectors are ``(n_items, d)`` float32 with L2-normalised rows, so
+cosine similarity is an inner product; times are seconds; latencies are measured with
+``time.perf_counter`` and reported in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from visrec_helpers.data import DataError, load_interactions_csv, validate_interactions
+from visrec_helpers.search.index import build_index
+
+# How much each kind of event moves a profile: a like counts three views, a skip pushes
+# the profile away from the item (a negative signal), as in most implicit-feedback logs.
+EVENT_WEIGHTS = {"view": 1.0, "like": 3.0, "skip": -0.5}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One user action: ``kind`` is ``"view"``, ``"like"`` or ``"skip"``; ``timestamp`` in seconds."""
+
+    user: int
+    item: int
+    kind: str
+    timestamp: float
+
+
+# ---------------------------------------------------------------------------
+# The event stream
+# ---------------------------------------------------------------------------
+
+def events_from_interactions(df: pd.DataFrame, like_weight: float = 3.0) -> pd.DataFrame:
+    """An event table ``user, item, kind, timestamp`` from an interactions table.
+
+    ``kind`` is ``"like"`` for weight >= ``like_weight``, ``"skip"`` for weight <= 0,
+    else ``"view"`` (the simulator writes 3 for a like and 1 for a view). Rows are
+    sorted by timestamp across all users (ties keep the input order), which is the
+    order a log would deliver them in.
+    """
+    validate_interactions(df)
+    if "timestamp" not in df.columns:
+        raise DataError("interactions: a 'timestamp' column is needed to replay events in time order")
+    w = df["weight"].to_numpy(dtype=float) if "weight" in df.columns else np.ones(len(df))
+    kind = np.where(w >= like_weight, "like", np.where(w <= 0, "skip", "view"))
+    out = pd.DataFrame({"user": df["user"].to_numpy(np.int64), "item": df["item"].to_numpy(np.int64),
+                        "kind": kind, "timestamp": df["timestamp"].to_numpy(dtype=float)})
+    return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def events_from_csv(path, n_items: int | None = None, item_ids=None, like_weight: float = 3.0) -> pd.DataFrame:
+    """Events from a user's interactions CSV (``user, item`` and optional ``weight, timestamp``).
+
+    Reading and validation are those of ``data.load_interactions_csv`` (clear errors for
+    missing files, columns and unknown items); kinds follow ``events_from_interactions``.
+    """
+    return events_from_interactions(load_interactions_csv(path, n_items=n_items, item_ids=item_ids),
+                                    like_weight=like_weight)
+
+
+def replay(events: pd.DataFrame, limit: int | None = None):
+    """Yield ``Event`` objects in timestamp order (stable for ties), at most ``limit`` of them.
+
+    Raises ``DataError`` for a table without the needed columns, an unknown kind, or a
+    non-finite timestamp, before the first event is yielded.
+    """
+    if not isinstance(events, pd.DataFrame):
+        raise DataError(f"events: expected a pandas DataFrame, got {type(events).__name__}")
+    missing = [c for c in ("user", "item", "kind", "timestamp") if c not in events.columns]
+    if missing:
+        raise DataError(f"events: missing column(s) {missing}; build the table with events_from_interactions")
+    bad = sorted(set(events["kind"]) - set(EVENT_WEIGHTS))
+    if bad:
+        raise DataError(f"events: unknown event kind(s) {bad}; known: {sorted(EVENT_WEIGHTS)}")
+    ts = pd.to_numeric(events["timestamp"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(ts).all():
+        raise DataError("events: column 'timestamp' has missing or non-finite values")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    order = np.argsort(ts, kind="stable")
+    if limit is not None:
+        order = order[:limit]
+    users = events["user"].to_numpy()
+    items = events["item"].to_numpy()
+    kinds = events["kind"].to_numpy()
+    for i in order:
+        yield Event(int(users[i]), int(items[i]), str(kinds[i]), float(ts[i]))
+
+
+# ---------------------------------------------------------------------------
+# The online profile store
+# ---------------------------------------------------------------------------
+
+def _decay(half_life: float) -> float:
+    """Per-event multiplier that halves an old contribution every ``half_life`` events."""
+    if not np.isfinite(half_life) or half_life <= 0:
+        raise ValueError(f"half_life must be a positive number of events, got {half_life!r}")
+    return float(0.5 ** (1.0 / half_life))
+
+
+class ProfileStore:
+    """Per-user long-term and session profiles, each updated in O(d) per event.
+
+    For an event on an item with vector ``x`` and weight ``w`` (``EVENT_WEIGHTS``):
+
+    - long-term: ``long <- a_long * long + w * x`` with ``a_long = 0.5 ** (1 / long_half_life)``;
+    - session: ``session <- a_sess * session + w * x`` (shorter half-life), and reset to
+      zero first when more than ``session_gap`` seconds passed since the user's last event.
+
+    Profiles are stored unnormalised (a decayed sum); ``profile`` returns the unit
+    vector. ``item_vectors`` is ``(n_items, d)`` float32; ``add_items`` extends it.
+    """
+
+    def __init__(self, item_vectors: np.ndarray, long_half_life: float = 50.0, session_half_life: float = 3.0,
+                 session_gap: float = 1800.0):
+        v = np.asarray(item_vectors, dtype=np.float32)
+        if v.ndim != 2 or len(v) == 0:
+            raise ValueError(f"item_vectors must be a non-empty (n_items, d) array, got shape {v.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError("item_vectors contain NaN or infinite values")
+        if session_gap <= 0:
+            raise ValueError(f"session_gap must be positive seconds, got {session_gap}")
+        self.long_half_life = long_half_life
+        self.session_half_life = session_half_life
+        self.session_gap = session_gap
+        self.a_long_ = _decay(long_half_life)
+        self.a_sess_ = _decay(session_half_life)
+        self._items = v  # not copied: the first add_items grows into a new buffer
+        self.n_items_ = len(v)
+        self.dim_ = v.shape[1]
+        self.rows_: dict[int, int] = {}
+        self.long_ = np.zeros((16, self.dim_), dtype=np.float64)
+        self.session_ = np.zeros((16, self.dim_), dtype=np.float64)
+        self.last_time_ = np.full(16, -np.inf)
+        self.n_events_ = np.zeros(16, dtype=np.int64)
+        self.seen_: dict[int, set] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows_)
+
+    def add_items(self, vectors: np.ndarray) -> np.ndarray:
+        """Append new items (``(m, d)``); returns their ids. Existing profiles are untouched.
+
+        The vectors live in a buffer that doubles when full, so adding ``m`` items costs
+        O(m * d) amortised, not a copy of the whole catalog."""
+        v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if v.shape[1] != self.dim_:
+            raise ValueError(f"dimension mismatch: store has d={self.dim_}, new items d={v.shape[1]}")
+        if not np.isfinite(v).all():
+            raise ValueError("new item vectors contain NaN or infinite values")
+        start = self.n_items_
+        if start + len(v) > len(self._items):  # amortised O(m): grow the buffer geometrically
+            grown = np.empty((max(2 * len(self._items), start + len(v)), self.dim_), dtype=np.float32)
+            grown[:start] = self._items[:start]
+            self._items = grown
+        self._items[start : start + len(v)] = v
+        self.n_items_ = start + len(v)
+        return np.arange(start, start + len(v))
+
+    @property
+    def item_vectors_(self) -> np.ndarray:
+        """The known item vectors, ``(n_items, d)`` float32 (a view, do not modify)."""
+        return self._items[: self.n_items_]
+
+    def _row(self, user: int) -> int:
+        row = self.rows_.get(user)
+        if row is None:
+            row = len(self.rows_)
+            if row == len(self.long_):  # amortised O(1): double the capacity
+                grow = len(self.long_)
+                self.long_ = np.vstack([self.long_, np.zeros((grow, self.dim_))])
+                self.session_ = np.vstack([self.session_, np.zeros((grow, self.dim_))])
+                self.last_time_ = np.concatenate([self.last_time_, np.full(grow, -np.inf)])
+                self.n_events_ = np.concatenate([self.n_events_, np.zeros(grow, dtype=np.int64)])
+            self.rows_[user] = row
+            self.seen_[user] = set()
+        return row
+
+    def update(self, event: Event) -> None:
+        """Apply one event to its user's profiles: O(d) arithmetic, no pass over history."""
+        if event.kind not in EVENT_WEIGHTS:
+            raise ValueError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
+        if not 0 <= event.item < self.n_items_:
+            raise ValueError(f"unknown item id {event.item}: the store knows items 0..{self.n_items_ - 1}")
+        if not np.isfinite(event.timestamp):
+            raise ValueError(f"event timestamp must be finite, got {event.timestamp}")
+        r = self._row(int(event.user))
+        w = EVENT_WEIGHTS[event.kind]
+        x = self._items[event.item]
+        if event.timestamp - self.last_time_[r] > self.session_gap:
+            self.session_[r] = 0.0  # a new session starts from nothing
+        self.long_[r] *= self.a_long_
+        self.long_[r] += w * x
+        self.session_[r] *= self.a_sess_
+        self.session_[r] += w * x
+        self.last_time_[r] = event.timestamp
+        self.n_events_[r] += 1
+        self.seen_[int(event.user)].add(int(event.item))
+
+    def raw(self, user: int, which: str = "long") -> np.ndarray:
+        """The unnormalised decayed sum of ``which`` ("long" or "session"), ``(d,)`` float64."""
+        if user not in self.rows_:
+            raise KeyError(f"unknown user {user}: no events seen for this user yet")
+        if which not in ("long", "session"):
+            raise ValueError(f"which must be 'long' or 'session', got {which!r}")
+        return (self.long_ if which == "long" else self.session_)[self.rows_[user]].copy()
+
+    def profile(self, user: int, which: str = "blend", session_weight: float = 0.5) -> np.ndarray:
+        """The user's query vector, ``(d,)`` float32, unit norm (zero if the history cancels out).
+
+        ``which``: ``"long"``, ``"session"`` or ``"blend"`` = ``session_weight`` * unit
+        session + (1 - ``session_weight``) * unit long-term, renormalised.
+        """
+        if which not in ("long", "session", "blend"):
+            raise ValueError(f"which must be 'long', 'session' or 'blend', got {which!r}")
+        if not 0.0 <= session_weight <= 1.0:
+            raise ValueError(f"session_weight must be in [0, 1], got {session_weight}")
+
+        def unit(v):
+            n = np.linalg.norm(v)
+            return v / n if n > 1e-12 else v
+
+        if which == "blend":
+            v = session_weight * unit(self.raw(user, "session")) + (1 - session_weight) * unit(self.raw(user, "long"))
+        else:
+            v = self.raw(user, which)
+        return unit(v).astype(np.float32)
+
+    def seen(self, user: int) -> set:
+        """Items this user has had an event on (an empty set for an unknown user)."""
+        return set(self.seen_.get(int(user), ()))
+
+
+# ---------------------------------------------------------------------------
+# Latency
+# ---------------------------------------------------------------------------
+
+class LatencyRecorder:
+    """Collects per-event latencies and summarises them as percentiles and throughput."""
+
+    def __init__(self):
+        self.seconds_: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.seconds_)
+
+    def add(self, seconds: float) -> None:
+        s = float(seconds)
+        if not np.isfinite(s) or s < 0:
+            raise ValueError(f"latency must be a finite non-negative number of seconds, got {seconds!r}")
+        self.seconds_.append(s)
+
+    @contextmanager
+    def measure(self):
+        """``with rec.measure(): ...`` records the block's wall time."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(time.perf_counter() - t0)
+
+    def summary(self) -> dict:
+        """``n``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``mean_ms``, ``max_ms`` and
+        ``throughput_eps`` = events per second of serving time (n / sum of latencies),
+        the rate one single-threaded worker sustains."""
+        if not self.seconds_:
+            raise ValueError("no latencies recorded yet")
+        ms = np.asarray(self.seconds_) * 1000.0
+        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+        total = ms.sum() / 1000.0
+        return {"n": len(ms), "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
+                "mean_ms": float(ms.mean()), "max_ms": float(ms.max()),
+                "throughput_eps": float(len(ms) / total) if total > 0 else float("inf")}
+
+
+# ---------------------------------------------------------------------------
+# Serving
+# ---------------------------------------------------------------------------
+
+class _FaissIndex:
+    """faiss index with the common index shape (``add``, ``search``, ``len``); inner product."""
+
+    def __init__(self, vectors: np.ndarray, kind: str, nlist: int = 256, nprobe: int = 8, m: int = 16):
+        import faiss
+
+        d = vectors.shape[1]
+        self.kind = kind
+        if kind == "faiss-flat":
+            self.index_ = faiss.IndexFlatIP(d)
+        elif kind == "faiss-ivf":
+            nlist = max(1, min(nlist, len(vectors) // 39))
+            self.index_ = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+            self.index_.train(vectors)
+            self.index_.nprobe = min(nprobe, nlist)
+        else:
+            raise ValueError(f"unknown faiss kind {kind!r}")
+        self.index_.add(vectors)
+
+    def __len__(self) -> int:
+        return int(self.index_.ntotal)
+
+    def add(self, vectors):
+        self.index_.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
+        return self
+
+    def search(self, queries, k: int, exclude=None):
+        if exclude is not None:
+            raise ValueError("faiss index: filter excluded ids after the search (over-fetch)")
+        return self.index_.search(np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32), k)
+
+
+def serving_index(vectors: np.ndarray, kind: str = "exact", **params):
+    """An index over ``vectors`` for serving: ``index.build_index`` kinds, plus ``"faiss-flat"``
+    and ``"faiss-ivf"`` built here when ``index.build_index`` does not offer them."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    try:
+        return build_index(v, kind, **params)
+    except ValueError as exc:
+        if kind not in ("faiss-flat", "faiss-ivf") or "unknown index kind" not in str(exc):
+            raise
+    return _FaissIndex(v, kind, **params)
+
+
+class RealtimeRecommender:
+    """Serve top-``k`` after every event: update the profile, query the index, drop seen items.
+
+    ``store`` is a ``ProfileStore``; ``index`` anything with ``search(queries, k) ->
+    (scores, ids)``, ``add(vectors)`` and ``len`` (``ExactIndex``, faiss indexes). Seen
+    items are filtered by over-fetching ``k + len(seen)`` candidates (capped by
+    ``max_fetch``), which works for every index kind. ``profile`` chooses the query
+    vector (``"long"``, ``"session"`` or ``"blend"``). Every ``on_event`` is timed into
+    ``latency_`` (a ``LatencyRecorder``).
+    """
+
+    def __init__(self, store: ProfileStore, index, k: int = 10, profile: str = "blend",
+                 session_weight: float = 0.5, max_fetch: int = 2048):
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if len(index) != len(store.item_vectors_):
+            raise ValueError(f"index holds {len(index)} items but the store {len(store.item_vectors_)}")
+        if k > len(index):
+            raise ValueError(f"k={k} is larger than the catalog ({len(index)} items)")
+        if profile not in ("long", "session", "blend"):
+            raise ValueError(f"profile must be 'long', 'session' or 'blend', got {profile!r}")
+        self.store = store
+        self.index = index
+        self.k = int(k)
+        self.profile = profile
+        self.session_weight = session_weight
+        self.max_fetch = max_fetch
+        self.latency_ = LatencyRecorder()
+
+    def recommend(self, user: int, k: int | None = None, which: str | None = None) -> np.ndarray:
+        """Top-``k`` unseen item ids for ``user``, best first, ``(k,)`` int64."""
+        k = self.k if k is None else k
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        seen = self.store.seen_.get(int(user), set())
+        if k > len(self.index) - len(seen):
+            raise ValueError(f"k={k}: user {user} has seen {len(seen)} of {len(self.index)} items, fewer than k left")
+        q = self.store.profile(int(user), which or self.profile, self.session_weight)[None, :]
+        fetch = min(len(self.index), k + len(seen))
+        while True:
+            _, ids = self.index.search(q, fetch)
+            ids = ids[0]
+            keep = [int(i) for i in ids if i >= 0 and int(i) not in seen]
+            if len(keep) >= k or fetch >= min(len(self.index), self.max_fetch + len(seen)):
+                break
+            fetch = min(len(self.index), fetch * 2)  # an approximate index returned too few: widen
+        if len(keep) < k:
+            raise RuntimeError(f"the index returned only {len(keep)} unseen items for k={k}")
+        return np.asarray(keep[:k], dtype=np.int64)
+
+    def on_event(self, event: Event) -> np.ndarray:
+        """Apply ``event`` and return the user's new top-``k``; the whole step is timed."""
+        t0 = time.perf_counter()
+        self.store.update(event)
+        recs = self.recommend(event.user)
+        self.latency_.add(time.perf_counter() - t0)
+        return recs
+
+    def add_items(self, vectors: np.ndarray) -> np.ndarray:
+        """Index new items without a rebuild; returns their ids (servable on the next event)."""
+        ids = self.store.add_items(vectors)
+        self.index.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
+        if len(self.index) != len(self.store.item_vectors_):
+            raise RuntimeError("index and profile store disagree on the number of items after add")
+        return ids
+
+
+class OnlinePopularity:
+    """Baseline server: the ``k`` items with the most events so far, minus what the user saw.
+
+    Same ``on_event`` / ``recommend`` / ``latency_`` shape as ``RealtimeRecommender``, so
+    ``run_replay`` can compare them. Before any event, ties are broken by item id.
+    With ``random=True`` it recommends ``k`` seeded random unseen items instead.
+    """
+
+    def __init__(self, n_items: int, k: int = 10, random: bool = False, seed: int = 0):
+        if not isinstance(k, (int, np.integer)) or not 1 <= k < n_items:
+            raise ValueError(f"k must be an integer between 1 and n_items - 1 ({n_items - 1}), got {k!r}")
+        self.k = int(k)
+        self.random = random
+        self.counts_ = np.zeros(n_items)
+        self.seen_: dict[int, set] = {}
+        self.rng_ = np.random.default_rng(seed)
+        self.latency_ = LatencyRecorder()
+
+    def recommend(self, user: int) -> np.ndarray:
+        seen = self.seen_.get(int(user), set())
+        fetch = min(len(self.counts_), self.k + len(seen))
+        if self.random:
+            cand = self.rng_.choice(len(self.counts_), fetch, replace=False)
+        else:
+            cand = np.argpartition(-self.counts_, fetch - 1)[:fetch]
+            cand = cand[np.lexsort((cand, -self.counts_[cand]))]
+        return np.asarray([int(i) for i in cand if int(i) not in seen][: self.k], dtype=np.int64)
+
+    def on_event(self, event: Event) -> np.ndarray:
+        t0 = time.perf_counter()
+        if not 0 <= event.item < len(self.counts_):
+            raise ValueError(f"unknown item id {event.item}: items are 0..{len(self.counts_) - 1}")
+        self.counts_[event.item] += max(EVENT_WEIGHTS[event.kind], 0.0)
+        self.seen_.setdefault(int(event.user), set()).add(int(event.item))
+        recs = self.recommend(event.user)
+        self.latency_.add(time.perf_counter() - t0)
+        return recs
+
+
+def run_replay(server: RealtimeRecommender, events: pd.DataFrame, truth=None, limit: int | None = None,
+               progress: bool = True) -> pd.DataFrame:
+    """Feed ``events`` to ``server`` in time order; one row per event with its latency.
+
+    ``next_hit`` says whether the list shown after the event contained the item the
+    user touches next (NaN for a user's last event): the usual next-item hit rate. With
+    ``truth`` (a function ``(user, recommended ids) -> float``, for example
+    ``truth_precision``), ``truth_score`` holds its value for the list.
+    """
+    from tqdm.auto import tqdm
+
+    stream = list(replay(events, limit=limit))
+    rows, last_recs = [], {}
+    for ev in tqdm(stream, desc="replay", disable=not progress, leave=False):
+        score = np.nan
+        if ev.user in last_recs:
+            rows[last_recs[ev.user][1]]["next_hit"] = float(ev.item in last_recs[ev.user][0])
+        recs = server.on_event(ev)
+        if truth is not None:
+            score = float(truth(ev.user, recs))
+        last_recs[ev.user] = (set(recs.tolist()), len(rows))
+        rows.append({"user": ev.user, "item": ev.item, "kind": ev.kind, "timestamp": ev.timestamp,
+                     "latency_ms": server.latency_.seconds_[-1] * 1000.0, "truth_score": score, "next_hit": np.nan})
+    return pd.DataFrame(rows)
+
+
+def truth_precision(ground_truth, top_n: int = 50):
+    """A scorer for ``run_replay``: the share of a list that lies in the user's true top ``top_n``.
+
+    ``ground_truth`` is the ``data.GroundTruth`` of ``simulate_interactions`` (its
+    ``utility`` matrix is the users' true taste, which a real log never reveals).
+    """
+    util = np.asarray(ground_truth.utility)
+    if not 1 <= top_n <= util.shape[1]:
+        raise ValueError(f"top_n={top_n} must be between 1 and the number of items ({util.shape[1]})")
+    cache: dict[int, set] = {}
+
+    def score(user: int, recommended) -> float:
+        if not 0 <= user < len(util):
+            raise ValueError(f"unknown user {user}: ground truth covers users 0..{len(util) - 1}")
+        if user not in cache:
+            cache[user] = set(np.argpartition(-util[user], top_n - 1)[:top_n].tolist())
+        rec = np.asarray(recommended).tolist()
+        return sum(i in cache[user] for i in rec) / max(len(rec), 1)
+
+    return score
+
+
+# ---------------------------------------------------------------------------
+# Synthetic scale and taste shift
+# ---------------------------------------------------------------------------
+
+def augment_embeddings(vectors: np.ndarray, labels: np.ndarray, n_total: int, noise: float = 0.05,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grow a catalog of real embeddings to ``n_total`` items for load tests.
+
+    Item ``j`` is real item ``j % n`` plus Gaussian noise of standard deviation
+    ``noise`` per dimension, renormalised (the first ``n`` are the real items
+    unchanged). Labels are inherited. Returns ``(vectors (n_total, d) float32, labels)``.
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    labels = np.asarray(labels)
+    if v.ndim != 2 or len(v) == 0 or len(labels) != len(v):
+        raise ValueError(f"vectors must be (n, d) with one label per row; got {v.shape} and {labels.shape}")
+    if n_total < len(v):
+        raise ValueError(f"n_total={n_total} is smaller than the {len(v)} real items")
+    rng = np.random.default_rng(seed)
+    src = np.arange(n_total) % len(v)
+    out = v[src].copy()
+    out[len(v):] += rng.normal(0.0, noise, size=(n_total - len(v), v.shape[1])).astype(np.float32)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out, labels[src]
+
+
+def recall_new_taste(recommended, item_labels: np.ndarray, new_label: int, k: int = 10) -> float:
+    """Recall@k on the new taste: hits among the top ``k`` divided by ``min(k, n relevant)``.
+
+    Relevant = every item of class ``new_label``. Dividing by ``min(k, |relevant|)``
+    (not ``|relevant|``) keeps 1.0 reachable when thousands of items are relevant.
+    """
+    rec = np.asarray(recommended)[:k]
+    n_rel = int((item_labels == new_label).sum())
+    if n_rel == 0:
+        raise ValueError(f"no item has label {new_label}")
+    return float((item_labels[rec] == new_label).sum() / min(k, n_rel))
+
+
+def simulate_taste_shift(item_vectors: np.ndarray, item_labels: np.ndarray, n_users: int = 20,
+                         n_before: int = 30, n_after: int = 15, k: int = 10, profiles=("long", "session", "blend"),
+                         long_half_life: float = 50.0, session_half_life: float = 3.0, index=None,
+                         seed: int = 0) -> pd.DataFrame:
+    """Users who view ``n_before`` items of one class, then switch to another class.
+
+    After every post-shift event, each profile kind recommends ``k`` unseen items and we
+    measure ``recall_new_taste``. Returns a long table ``profile, events_since_shift
+    (1..n_after), recall`` averaged over users. Events are one minute apart (one
+    session), so the difference comes from the decay rates alone.
+    """
+    v = np.asarray(item_vectors, dtype=np.float32)
+    labels = np.asarray(item_labels)
+    if n_users < 1 or n_before < 1 or n_after < 1:
+        raise ValueError(f"n_users={n_users}, n_before={n_before}, n_after={n_after} must all be >= 1")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError("a taste shift needs at least two item classes")
+    rng = np.random.default_rng(seed)
+    index = serving_index(v, "exact") if index is None else index
+    results = {p: np.zeros(n_after) for p in profiles}
+    for u in range(n_users):
+        old, new = rng.choice(classes, size=2, replace=False)
+        before = rng.choice(np.where(labels == old)[0], n_before, replace=False)
+        after = rng.choice(np.where(labels == new)[0], n_after, replace=False)
+        for p in profiles:
+            store = ProfileStore(v, long_half_life=long_half_life, session_half_life=session_half_life)
+            server = RealtimeRecommender(store, index, k=k, profile=p)
+            for t, item in enumerate(before):
+                store.update(Event(u, int(item), "view", 60.0 * t))
+            for j, item in enumerate(after):
+                recs = server.on_event(Event(u, int(item), "view", 60.0 * (n_before + j)))
+                results[p][j] += recall_new_taste(recs, labels, int(new), k)
+    rows = [{"profile": p, "events_since_shift": j + 1, "recall": results[p][j] / n_users}
+            for p in profiles for j in range(n_after)]
+    return pd.DataFrame(rows)
+
+
+def events_to_reach(curve: pd.DataFrame, threshold: float = 0.5) -> dict:
+    """Per profile, the first ``events_since_shift`` whose recall reaches ``threshold`` (inf if never)."""
+    out = {}
+    for p, g in curve.groupby("profile", sort=False):
+        ok = g.loc[g["recall"] >= threshold, "events_since_shift"]
+        out[p] = float(ok.min()) if len(ok) else float("inf")
+    return out

@@ -1,0 +1,748 @@
+"""Image representations: the workbook's own trained CNN encoder, handcrafted colour and
+texture features, raw pixels, and batched embedding extraction.
+
+Every encoder answers ``embed(encoder, images) -> (n, d) float32`` with L2-normalised
+rows, so cosine similarity is a plain dot product.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from visrec_helpers.core.runtime import cache_dir, cache_key, get_device
+from visrec_helpers.vision.models import DigitCNN
+from visrec_helpers.vision.training import (
+    images_to_tensor,
+    load_checkpoint,
+    save_checkpoint,
+    train_classifier,
+)
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or infinite values")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, eps)
+
+
+@dataclass
+class FeatureEncoder:
+    """A non-neural encoder: ``fn`` maps an image array batch to an ``(n, d)`` array."""
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        return self.fn(images)
+
+
+def _check_images(images) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim not in (3, 4) or len(arr) == 0:
+        raise ValueError(f"images must be a non-empty (n, H, W) or (n, H, W, C) array, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if not np.isfinite(arr).all():
+            raise ValueError("images contain NaN or infinite values")
+    return arr
+
+
+def embed(encoder, images, batch_size: int = 256, device: str = "auto", progress: bool | None = None) -> np.ndarray:
+    """Embed ``images`` with ``encoder`` in batches: ``(n, d)`` float32, rows L2-normalised.
+
+    ``encoder`` is an ``nn.Module`` with an ``embed(x)`` method (x: ``(b, C, H, W)``
+    float in [0, 1]) or a ``FeatureEncoder``. ``images`` is ``(n, H, W)`` or
+    ``(n, H, W, C)`` uint8. A progress bar shows when there are more than 20 batches
+    (or when ``progress=True``).
+    """
+    from tqdm.auto import tqdm
+
+    arr = _check_images(images)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(encoder, FeatureEncoder):
+        return l2_normalize(encoder.transform(arr))
+    if not isinstance(encoder, nn.Module) or not hasattr(encoder, "embed"):
+        raise TypeError(f"encoder must be an nn.Module with .embed() or a FeatureEncoder, got {type(encoder).__name__}")
+    dev = get_device(device)
+    encoder = encoder.to(dev).eval()
+    starts = range(0, len(arr), batch_size)
+    show = progress if progress is not None else len(starts) > 20
+    out = []
+    with torch.no_grad():
+        for s in tqdm(starts, desc="embedding", disable=not show, leave=False):
+            xb = images_to_tensor(arr[s : s + batch_size]).to(dev)
+            out.append(encoder.embed(xb).float().cpu().numpy())
+    return l2_normalize(np.concatenate(out))
+
+
+def train_digit_encoder(epochs: int = 3, n_train: int | None = None, seed: int = 0, embed_dim: int = 64,
+                        device: str = "auto", cache: bool = True, progress: bool = True) -> DigitCNN:
+    """The workbook's own image encoder: ``DigitCNN`` trained to classify the digits catalog.
+
+    Reproducible from this call: the same arguments give the same weights (on CPU). The
+    weights are cached in ``cache_dir()`` under a key of the arguments and loaded back
+    with ``weights_only=True``. Returns the model in eval mode on the CPU.
+    """
+    from visrec_helpers.data import digits_catalog
+
+    cat = digits_catalog()
+    n_train = len(cat) if n_train is None else n_train
+    if not 10 <= n_train <= len(cat):
+        raise ValueError(f"n_train={n_train} must be between 10 and {len(cat)}")
+    model = DigitCNN(embed_dim=embed_dim)
+    path = cache_dir() / f"digit_encoder-{cache_key('DigitCNN-v1', epochs, n_train, seed, embed_dim)}.pt"
+    if cache and path.exists():
+        load_checkpoint(model, path)
+        return model.eval()
+    torch.manual_seed(seed)
+    model = DigitCNN(embed_dim=embed_dim)
+    X = images_to_tensor(cat.images[:n_train])
+    y = torch.from_numpy(cat.labels[:n_train])
+    train_classifier(model, X, y, epochs=epochs, seed=seed, device=device, progress=progress)
+    model = model.cpu().eval()
+    if cache:
+        save_checkpoint(model, path, {"epochs": epochs, "n_train": n_train, "seed": seed})
+    return model
+
+
+# ---------------------------------------------------------------------------
+# Handcrafted features
+# ---------------------------------------------------------------------------
+
+def _as_rgb_float(images: np.ndarray) -> np.ndarray:
+    arr = _check_images(images).astype(np.float32)
+    if arr.ndim == 3:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    return arr / 255.0 if arr.max() > 1.0 else arr
+
+
+def _as_gray(images: np.ndarray) -> np.ndarray:
+    arr = _check_images(images)
+    if arr.ndim == 4:
+        arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    arr = arr.astype(np.float32)
+    return arr / 255.0 if arr.max() > 1.0 else arr
+
+
+def color_histogram(images: np.ndarray, bins: int = 4) -> np.ndarray:
+    """Joint RGB histogram with ``bins`` levels per channel: ``(n, bins**3)`` float32, rows sum to 1.
+
+    Grayscale images fall on the diagonal of the colour cube.
+    """
+    rgb = _as_rgb_float(images)
+    q = np.clip((rgb * bins).astype(np.int64), 0, bins - 1)
+    codes = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    flat = codes.reshape(len(codes), -1)
+    out = np.zeros((len(flat), bins**3), dtype=np.float32)
+    for i, row in enumerate(flat):
+        out[i] = np.bincount(row, minlength=bins**3)
+    return out / flat.shape[1]
+
+
+def hog_features(images: np.ndarray, pixels_per_cell: int | None = None) -> np.ndarray:
+    """Histogram of oriented gradients per image (9 orientations, 2x2 blocks): ``(n, d)`` float32."""
+    from skimage.feature import hog
+
+    gray = _as_gray(images)
+    ppc = pixels_per_cell or max(4, gray.shape[1] // 4)
+    return np.stack([hog(g, orientations=9, pixels_per_cell=(ppc, ppc), cells_per_block=(2, 2),
+                         feature_vector=True) for g in gray]).astype(np.float32)
+
+
+def lbp_histogram(images: np.ndarray, points: int = 8, radius: float = 1.0) -> np.ndarray:
+    """Uniform local binary pattern histogram (texture): ``(n, points + 2)`` float32, rows sum to 1."""
+    from skimage.feature import local_binary_pattern
+
+    gray = (_as_gray(images) * 255).astype(np.uint8)
+    n_bins = points + 2
+    out = np.zeros((len(gray), n_bins), dtype=np.float32)
+    for i, g in enumerate(gray):
+        codes = local_binary_pattern(g, points, radius, method="uniform").astype(np.int64)
+        out[i] = np.bincount(codes.ravel(), minlength=n_bins)[:n_bins]
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def raw_pixels(images: np.ndarray) -> np.ndarray:
+    """Flattened pixels in [0, 1]: ``(n, H*W*C)`` float32."""
+    arr = _check_images(images).astype(np.float32)
+    arr = arr / 255.0 if arr.max() > 1.0 else arr
+    return arr.reshape(len(arr), -1)
+
+
+def colour_texture(images: np.ndarray) -> np.ndarray:
+    """Colour histogram and LBP texture histogram, each block L2-normalised, side by side."""
+    return np.hstack([l2_normalize(color_histogram(images)), l2_normalize(lbp_histogram(images))])
+
+
+HANDCRAFTED = {
+    "raw pixels": FeatureEncoder("raw pixels", raw_pixels),
+    "colour histogram": FeatureEncoder("colour histogram", color_histogram),
+    "HOG": FeatureEncoder("HOG", hog_features),
+    "LBP": FeatureEncoder("LBP", lbp_histogram),
+    "colour+texture": FeatureEncoder("colour+texture", colour_texture),
+}
+
+
+# ---------------------------------------------------------------------------
+# Trained encoders on either catalog: supervised and self-supervised (SimCLR)
+# ---------------------------------------------------------------------------
+
+class ImageEncoder(nn.Module):
+    """A CNN encoder that first resizes its input to ``input_size`` (anti-aliased).
+
+    ``net`` is a ``DigitCNN``-shaped module (``embed`` and ``forward``). Resizing inside
+    the encoder means any catalog's images can be embedded without a separate
+    preprocessing step that could drift from the one used in training.
+    """
+
+    def __init__(self, net: nn.Module, input_size: int):
+        super().__init__()
+        self.net, self.input_size = net, int(input_size)
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.input_size and x.shape[-2] == self.input_size:
+            return x
+        return nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                                         antialias=True, align_corners=False)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.embed(self._resize(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self._resize(x))
+
+
+class SmallCNN(nn.Module):
+    """A light CNN (about 25k parameters) for the encoders that notebooks train in CI.
+
+    Three conv blocks (``width``, ``2*width``, ``4*width`` channels, 3x3, batch norm,
+    ReLU; max-pool after the first two), global average pooling, a linear projection
+    to ``embed_dim`` (the embedding) and a linear ``head`` to ``n_classes`` logits.
+    The module names match ``DigitCNN`` (``features``, ``project``, ``head``). With
+    ``cosine_head`` the logits are ``scale`` times the cosine between the embedding and
+    each class weight vector.
+    """
+
+    def __init__(self, n_classes: int = 10, embed_dim: int = 64, width: int = 16, in_channels: int = 1,
+                 cosine_head: bool = True, scale: float = 16.0):
+        super().__init__()
+        w = width
+        self.cosine_head, self.scale = cosine_head, float(scale)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.project = nn.Linear(4 * w, embed_dim)
+        self.head = nn.Linear(embed_dim, n_classes, bias=not cosine_head)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        # No ReLU on the embedding: a rectified embedding has many exact zeros, which
+        # wastes dimensions for cosine search.
+        return self.project(self.pool(self.features(x)).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embed(x)
+        if not self.cosine_head:
+            return self.head(z)
+        # Cosine classifier (NormFace): logits are scaled cosines between the embedding and
+        # one unit vector per class, so training shapes exactly the geometry that cosine
+        # retrieval later uses.
+        return self.scale * nn.functional.normalize(z, dim=1) @ nn.functional.normalize(self.head.weight, dim=1).T
+
+
+CATALOG_SETTINGS = {"digits": {"channels": 1, "input_size": 28}, "photos": {"channels": 3, "input_size": 32}}
+"""Input channels and the size images are resized to inside each catalog's encoder."""
+
+
+def load_catalog(name: str):
+    """The bundled catalog called ``name`` ("digits" or "photos") with its default settings."""
+    from visrec_helpers.data import digits_catalog, photo_catalog
+
+    if name == "digits":
+        return digits_catalog()
+    if name == "photos":
+        return photo_catalog()
+    raise ValueError(f"unknown catalog {name!r}; available: {sorted(CATALOG_SETTINGS)}")
+
+
+def split_catalog(labels: np.ndarray, train_share: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified split: per label, the first ``train_share`` of its items train.
+
+    Returns ``(train_ids, test_ids)`` int64, each sorted. Encoders train on the first part
+    and every retrieval measurement uses the second, so no item is judged by a model
+    that saw it.
+    """
+    labels = np.asarray(labels)
+    if not 0 < train_share < 1:
+        raise ValueError(f"train_share={train_share} must be strictly between 0 and 1")
+    train = []
+    for c in np.unique(labels):
+        ids = np.where(labels == c)[0]
+        n_tr = int(round(train_share * len(ids)))
+        if n_tr < 1 or n_tr >= len(ids):
+            raise ValueError(f"label {c}: {len(ids)} items cannot be split with train_share={train_share}")
+        train.append(ids[:n_tr])
+    train = np.sort(np.concatenate(train)).astype(np.int64)
+    test = np.setdiff1d(np.arange(len(labels)), train).astype(np.int64)
+    return train, test
+
+
+def simclr_augment(x: torch.Tensor, generator: torch.Generator, min_scale: float = 0.5, flip: bool = True,
+                   colour: bool = True) -> torch.Tensor:
+    """One random view per image of a ``(b, C, H, W)`` batch in [0, 1], batched on the tensor.
+
+    Random resized crop (area share in ``[min_scale, 1]``, via ``roi_align``), optional
+    horizontal flip, and for colour images brightness/contrast/saturation jitter and
+    random grayscale (p = 0.2).
+    """
+    from torchvision.ops import roi_align
+
+    b, c, h, w = x.shape
+    dev = x.device
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=generator).to(dev)
+
+    area = min_scale + (1 - min_scale) * rand(b)
+    aspect = torch.exp((rand(b) - 0.5) * 0.6)
+    cw = (w * torch.sqrt(area * aspect)).clamp(4, w)
+    ch = (h * torch.sqrt(area / aspect)).clamp(4, h)
+    x0, y0 = rand(b) * (w - cw), rand(b) * (h - ch)
+    boxes = torch.stack([torch.arange(b, device=dev, dtype=x.dtype), x0, y0, x0 + cw, y0 + ch], 1)
+    out = roi_align(x, boxes, output_size=(h, w), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    if flip:
+        f = rand(b) < 0.5
+        out[f] = out[f].flip(-1)
+    if colour and c == 3:
+        gray = (out * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        sat = (0.6 + 0.8 * rand(b)).view(b, 1, 1, 1)
+        out = gray + sat * (out - gray)
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = mean + (0.6 + 0.8 * rand(b)).view(b, 1, 1, 1) * (out - mean)
+        out = out * (0.7 + 0.6 * rand(b)).view(b, 1, 1, 1)
+        g = (rand(b) < 0.2).view(b, 1, 1, 1)
+        gray = (out * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        out = torch.where(g, gray.expand_as(out), out)
+    return out.clamp(0, 1)
+
+
+def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR's normalised-temperature cross-entropy: each view must pick its partner among 2b - 1 others."""
+    if z1.shape != z2.shape:
+        raise ValueError(f"the two views have different shapes {tuple(z1.shape)} and {tuple(z2.shape)}")
+    z = nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    sim.fill_diagonal_(float("-inf"))
+    b = len(z1)
+    target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    return nn.functional.cross_entropy(sim, target)
+
+
+def _train_simclr(model: ImageEncoder, X: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int,
+                  device: str, temperature: float, progress: bool) -> list[float]:
+    from tqdm.auto import tqdm
+
+    from visrec_helpers.core.runtime import set_seed
+
+    set_seed(seed)
+    dev = get_device(device)
+    d = model.net.project.out_features
+    head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d // 2))
+    model.to(dev).train()
+    head.to(dev).train()
+    opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    colour = X.shape[1] == 3
+    losses = []
+    for _ in tqdm(range(epochs), desc="SimCLR epochs", disable=not progress, leave=False):
+        perm = torch.randperm(len(X), generator=gen)
+        tot, seen = 0.0, 0
+        for s in range(0, len(X) - 1, batch_size):
+            xb = X[perm[s : s + batch_size]].to(dev)
+            if len(xb) < 2:
+                continue
+            v1 = simclr_augment(xb, gen, flip=colour, colour=colour)
+            v2 = simclr_augment(xb, gen, flip=colour, colour=colour)
+            loss = nt_xent_loss(head(model.embed(v1)), head(model.embed(v2)), temperature)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item() * len(xb)
+            seen += len(xb)
+        losses.append(tot / seen)
+    return losses
+
+
+def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: int = 3, train_share: float = 0.8,
+                  n_train: int | None = None, seed: int = 0, embed_dim: int = 64, width: int = 16,
+                  batch_size: int = 128, lr: float = 3e-3, temperature: float = 0.2, device: str = "auto", cache: bool = True,
+                  progress: bool = True) -> ImageEncoder:
+    """Train (or load from the cache) a CNN encoder on the training part of a bundled catalog.
+
+    ``catalog``: "digits" (28x28 gray) or "photos" (RGB patches, resized to 32x32 inside
+    the encoder). ``method``: "supervised" (classify the catalog's labels) or "simclr"
+    (self-supervised: two augmented views of each image must find each other among
+    the batch, labels unused). Training uses ``split_catalog(labels, train_share)[0]``
+    (its first ``n_train`` items when given). Same arguments, same weights (on CPU); the
+    weights are cached in ``cache_dir()`` under a key of every argument and loaded with
+    ``weights_only=True``. Returns the ``ImageEncoder`` in eval mode on the CPU; its
+    ``history_`` attribute holds the per-epoch training loss when it was just trained.
+    """
+    if catalog not in CATALOG_SETTINGS:
+        raise ValueError(f"unknown catalog {catalog!r}; available: {sorted(CATALOG_SETTINGS)}")
+    if method not in ("supervised", "simclr"):
+        raise ValueError(f"unknown method {method!r}; use 'supervised' or 'simclr'")
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs} must be >= 1")
+    cfg = CATALOG_SETTINGS[catalog]
+    cat = load_catalog(catalog)
+    n_classes = int(cat.labels.max()) + 1
+
+    def fresh() -> ImageEncoder:
+        return ImageEncoder(SmallCNN(n_classes=n_classes, embed_dim=embed_dim, width=width,
+                                     in_channels=cfg["channels"]), cfg["input_size"])
+
+    key = cache_key("ImageEncoder-v2", catalog, method, epochs, train_share, n_train, seed, embed_dim, width, batch_size,
+                    lr, temperature if method == "simclr" else None, len(cat))
+    path = cache_dir() / f"encoder-{catalog}-{method}-{key}.pt"
+    model = fresh()
+    if cache and path.exists():
+        load_checkpoint(model, path)
+        return model.eval()
+    train_ids, _ = split_catalog(cat.labels, train_share)
+    if n_train is not None:
+        if not 10 <= n_train <= len(train_ids):
+            raise ValueError(f"n_train={n_train} must be between 10 and {len(train_ids)}")
+        train_ids = train_ids[np.random.default_rng(seed).permutation(len(train_ids))[:n_train]]
+    torch.manual_seed(seed)
+    model = fresh()
+    X = images_to_tensor(cat.images[train_ids])
+    if method == "supervised":
+        y = torch.from_numpy(cat.labels[train_ids])
+        hist = train_classifier(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                device=device, progress=progress)
+        model.history_ = hist["train_loss"].tolist()
+    else:
+        model.history_ = _train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)
+    model = model.cpu().eval()
+    if cache:
+        save_checkpoint(model, path, {"catalog": catalog, "method": method, "epochs": epochs, "seed": seed})
+    return model
+
+
+# ---------------------------------------------------------------------------
+# Inner layers and their fusion
+# ---------------------------------------------------------------------------
+
+class LayerEncoder(nn.Module):
+    """Embeds with inner layers of ``model``: each named layer's output is global-average
+    pooled (``(b, C, H, W) -> (b, C)``), L2-normalised, scaled by its weight, and the
+    blocks are concatenated (multi-layer fusion).
+
+    ``layers`` are names from ``dict(model.named_modules())`` (for ``train_encoder``
+    models, for example ``"net.features.2"``). Outputs are read with forward hooks while
+    ``model.embed`` runs, so any architecture works without rewriting its forward.
+    """
+
+    def __init__(self, model: nn.Module, layers, weights=None):
+        super().__init__()
+        modules = dict(model.named_modules())
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must name at least one module")
+        unknown = [n for n in layers if n not in modules]
+        if unknown:
+            names = [n for n in modules if n]
+            raise KeyError(f"unknown layer names {unknown}; the model has: {names}")
+        self.model, self.layers = model, layers
+        self.weights = [1.0] * len(layers) if weights is None else [float(w) for w in weights]
+        if len(self.weights) != len(layers):
+            raise ValueError(f"{len(self.weights)} weights for {len(layers)} layers")
+        self._modules_by_name = modules
+
+    def layer_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs of the named layers for input ``x``."""
+        grabbed = {}
+        handles = [self._modules_by_name[n].register_forward_hook(
+            lambda _m, _i, out, n=n: grabbed.__setitem__(n, out)) for n in self.layers]
+        try:
+            self.model.embed(x) if hasattr(self.model, "embed") else self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return grabbed
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        outs = self.layer_outputs(x)
+        blocks = []
+        for n, w in zip(self.layers, self.weights):
+            o = outs[n]
+            o = o.mean(dim=(2, 3)) if o.ndim == 4 else o.flatten(1)
+            blocks.append(w * nn.functional.normalize(o, dim=1))
+        return torch.cat(blocks, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x)
+
+
+# ---------------------------------------------------------------------------
+# torchvision ImageNet backbones, only from weights already on disk
+# ---------------------------------------------------------------------------
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Pretrained weights are not on this machine; the message says how to get them."""
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ImageNetEncoder(nn.Module):
+    """A torchvision classifier used as an encoder: resize to ``size``, gray to RGB, ImageNet
+    normalisation, and the penultimate (pooled) features as the embedding."""
+
+    def __init__(self, backbone: nn.Module, size: int = 224):
+        super().__init__()
+        self.backbone, self.size = backbone, int(size)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
+                                      align_corners=False)
+        return self.backbone((x - self.mean) / self.std).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x)
+
+
+def imagenet_weights_path(name: str = "resnet18") -> tuple:
+    """``(path, url)`` where torchvision keeps the default ImageNet weights of model ``name``."""
+    from torchvision.models import get_model_weights
+
+    try:
+        url = get_model_weights(name).DEFAULT.url
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"unknown torchvision model {name!r} ({exc})") from None
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
+
+
+def imagenet_backbone(name: str = "resnet18") -> ImageNetEncoder:
+    """A torchvision ImageNet model as an encoder, from weights already in the torch hub cache.
+
+    Never downloads: when the file is missing, raises ``WeightsNotFoundError`` naming
+    the expected path and the two ways to put it there. Weights are loaded with
+    ``weights_only=True``. The classifier layer is replaced by the identity.
+    """
+    from torchvision.models import get_model
+
+    path, url = imagenet_weights_path(name)
+    if not path.exists():
+        raise WeightsNotFoundError(
+            f"ImageNet weights for {name!r} are not on this machine (expected {path}). This workbook never "
+            f"downloads them. On a machine with internet run: python -c \"import torchvision; "
+            f"torchvision.models.get_model('{name}', weights='DEFAULT')\" (torch stores the file there), or "
+            f"download {url} yourself and copy it to {path}. Set $TORCH_HOME to use another cache folder.")
+    model = get_model(name, weights=None)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # corrupt file or wrong architecture
+        raise ValueError(f"{path}: could not load {name} weights ({type(exc).__name__}: {exc})") from None
+    for attr in ("fc", "classifier", "head", "heads"):
+        if hasattr(model, attr):
+            setattr(model, attr, nn.Identity())
+            break
+    return ImageNetEncoder(model).eval()
+
+
+# ---------------------------------------------------------------------------
+# Embedding cache keyed by (encoder, dataset)
+# ---------------------------------------------------------------------------
+
+def encoder_fingerprint(encoder) -> str:
+    """A short hash of what determines an encoder's output: its class and weights (or function)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    if isinstance(encoder, FeatureEncoder):
+        h.update(f"{encoder.name}|{encoder.fn.__module__}.{getattr(encoder.fn, '__qualname__', '')}".encode())
+    elif isinstance(encoder, nn.Module):
+        h.update(type(encoder).__name__.encode())
+        for k, v in encoder.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        for k in ("layers", "weights", "input_size", "size"):
+            if hasattr(encoder, k):
+                h.update(repr(getattr(encoder, k)).encode())
+    else:
+        raise TypeError(f"encoder must be an nn.Module or a FeatureEncoder, got {type(encoder).__name__}")
+    return h.hexdigest()[:16]
+
+
+def cached_embed(encoder, images, batch_size: int = 256, device: str = "auto", progress: bool | None = None,
+                 cache: bool = True) -> np.ndarray:
+    """``embed(encoder, images)``, stored in ``cache_dir()`` under a key of (encoder weights, image bytes).
+
+    A retrained or different encoder, or different images, gives a different key, so a
+    stale embedding is never returned.
+    """
+    import hashlib
+
+    arr = _check_images(images)
+    if not cache:
+        return embed(encoder, arr, batch_size=batch_size, device=device, progress=progress)
+    data_key = hashlib.sha1(np.ascontiguousarray(arr).tobytes() + str(arr.shape).encode()).hexdigest()[:16]
+    path = cache_dir() / f"embeddings-{encoder_fingerprint(encoder)}-{data_key}.npy"
+    if path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # a broken file is recomputed, not trusted
+            path.unlink(missing_ok=True)
+    out = embed(encoder, arr, batch_size=batch_size, device=device, progress=progress)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, out, allow_pickle=False)
+    os.replace(tmp, path)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Looking inside a CNN (q11): receptive fields, shifts, filters and feature maps
+# ---------------------------------------------------------------------------
+
+def receptive_field(model: nn.Module):
+    """Receptive field of every conv/pool layer of ``model``, in input pixels, from the layer
+    hyper-parameters: ``r_out = r_in + (k - 1) * j_in`` and ``j_out = j_in * stride`` (j =
+    distance in input pixels between neighbouring outputs). Returns a DataFrame with
+    ``layer, type, kernel, stride, receptive_field, jump`` in forward order (modules in
+    registration order, which is the forward order of sequential CNNs like ``SmallCNN``).
+    """
+    import pandas as pd
+
+    r, j, rows = 1, 1, []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            dil = getattr(m, "dilation", 1)
+            dil = dil if isinstance(dil, int) else dil[0]
+            r, j = r + (k - 1) * dil * j, j * s
+            rows.append({"layer": name, "type": type(m).__name__, "kernel": k, "stride": s,
+                         "receptive_field": r, "jump": j})
+    if not rows:
+        raise ValueError(f"{type(model).__name__} has no convolution or pooling layers")
+    return pd.DataFrame(rows)
+
+
+def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 28)) -> int:
+    """Width in pixels of the input region that can change one central unit of ``layer``.
+
+    Measured, not computed: the gradient of that unit with respect to a random input is
+    non-zero exactly inside its receptive field (batch norm in eval mode, so units do not
+    mix across the batch).
+    """
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        raise KeyError(f"unknown layer {layer!r}; the model has: {[n for n in modules if n]}")
+    model = model.eval()
+    x = torch.rand(1, *input_shape, requires_grad=True)
+    grabbed = {}
+    h = modules[layer].register_forward_hook(lambda _m, _i, out: grabbed.__setitem__("out", out))
+    try:
+        model.embed(x) if hasattr(model, "embed") else model(x)
+    finally:
+        h.remove()
+    out = grabbed["out"]
+    # A central position, so its field lies inside the image; summing over channels makes a
+    # pixel count when any channel's path to it is active.
+    cy, cx = out.shape[2] // 2, out.shape[3] // 2
+    out[0, :, cy, cx].sum().backward()
+    nz = (x.grad[0].abs().sum(0) > 0).numpy()
+    rows, cols = np.where(nz.any(1))[0], np.where(nz.any(0))[0]
+    return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+
+
+def shift_images(images: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
+    """Images translated by ``dx`` pixels right and ``dy`` down, filling with zeros (no wrap)."""
+    arr = _check_images(images)
+    out = np.zeros_like(arr)
+    h, w = arr.shape[1:3]
+    if abs(dx) >= w or abs(dy) >= h:
+        raise ValueError(f"shift ({dx}, {dy}) is as large as the image ({h}x{w})")
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = arr[:, ys, xs]
+    return out
+
+
+def shift_robustness(encoders: dict, images: np.ndarray, labels: np.ndarray, shifts=(0, 1, 2, 3, 4), k: int = 10,
+                     device: str = "auto"):
+    """How retrieval survives translation: shifted images query the unshifted ones.
+
+    For each encoder and shift s (pixels, right and down), returns ``precision@k`` of
+    labels when the shifted copy of each image searches the unshifted set (its own
+    original excluded), and the mean cosine between each image's shifted and original
+    embedding. DataFrame columns: ``representation, shift, precision@k, cosine_to_original``.
+    """
+    import pandas as pd
+
+    from visrec_helpers.search.index import topk_cosine
+
+    labels = np.asarray(labels)
+    rows = []
+    for name, enc in encoders.items():
+        base = embed(enc, images, device=device)
+        for s in shifts:
+            q = embed(enc, shift_images(images, s, s), device=device)
+            ex = [[i] for i in range(len(q))]
+            _, ids = topk_cosine(q, base, k, exclude=ex)
+            rows.append({"representation": name, "shift": s,
+                         f"precision@{k}": float((labels[ids] == labels[:, None]).mean()),
+                         "cosine_to_original": float((q * base).sum(1).mean())})
+    return pd.DataFrame(rows)
+
+
+def plot_filters(conv: nn.Conv2d, ncols: int = 8, size: float = 0.9):
+    """Show the first input channel of each filter of a conv layer as a small image grid."""
+    import matplotlib.pyplot as plt
+
+    w = conv.weight.detach().cpu().numpy()[:, 0]
+    n = len(w)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    lim = np.abs(w).max()
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.suptitle(f"{n} learned {w.shape[1]}x{w.shape[2]} filters (red +, blue -)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: torch.Tensor, title: str, n: int = 8, size: float = 1.1):
+    """Show the first ``n`` channels of one ``(C, H, W)`` feature map."""
+    import matplotlib.pyplot as plt
+
+    m = maps.detach().cpu().numpy()
+    n = min(n, len(m))
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(m[i], cmap="viridis")
+        ax.axis("off")
+    fig.suptitle(f"{title}: {m.shape[0]} channels of {m.shape[1]}x{m.shape[2]}")
+    fig.tight_layout()
+    return fig

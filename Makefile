@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: lab test venv lint hygiene unit notebooks determinism gpu bench book exercises clean strip
+.PHONY: lab test venv lint hygiene unit fuzz notebooks determinism gpu bench book exercises clean strip
 
 venv: $(STAMP)
 
@@ -38,6 +38,13 @@ hygiene: venv
 
 unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
+
+# Only the hypothesis property tests (@pytest.mark.property; `make unit` runs them too), with a
+# bounded budget: FUZZ_EXAMPLES examples per test that sets no max_examples of its own (default 50).
+FUZZ_EXAMPLES ?= 50
+fuzz: venv
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m property \
+		--hypothesis-profile=fuzz tests
 
 # Every notebook in notebooks/ gets its CI parameters (from its own metadata) injected by
 # papermill, then nbval executes it cell by cell; one notebook stays on one worker.

@@ -19,41 +19,45 @@ def _segment_sum(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarra
     return np.asarray(agg @ flat).reshape((n_rows,) + values.shape[1:])
 
 
-def als_half_step(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float,
-                  solver: str = "cg", cg_steps: int = 3, block: int = 1024) -> np.ndarray:
-    """One ALS half-step: new row factors ``x`` given column factors ``y``.
+def als_half_step_exact(c: sp.csr_matrix, y: np.ndarray, regularization: float, block: int = 1024) -> np.ndarray:
+    """Every row's exact ALS solution given the column factors ``y`` ``(n_cols, f)``: ``(n_rows, f)``.
 
-    ``c``: CSR confidences ``c_ui`` (rows x cols) for the observed pairs (preference
-    ``p_ui = 1``); every unobserved pair has ``c = 1`` and ``p = 0``. Each row solves
-    ``(Y^T C_u Y + lambda I) x_u = Y^T C_u p_u`` with ``Y^T C_u Y = Y^T Y + Y^T (C_u - I) Y``
-    (Hu, Koren and Volinsky 2008): ``"exact"`` solves it, ``"cg"`` runs ``cg_steps``
-    conjugate-gradient steps from the current ``x`` (Takacs et al. 2011).
+    Row ``u`` solves ``(Y^T Y + Y^T (C_u - I) Y + lambda I) x_u = Y^T C_u p_u``. Each observed
+    pair ``(u, i)`` adds ``(c_ui - 1) y_i y_i^T`` to row u's matrix and ``c_ui y_i`` to its
+    right-hand side; ``_segment_sum`` adds them up per row and one batched solve does the rest.
+    Rows go in blocks of ``block`` to bound the ``(block, f, f)`` memory.
     """
     f = y.shape[1]
-    yty = y.T @ y + regularization * np.eye(f)
+    yty = y.T @ y + regularization * np.eye(f)  # shared by every row
     rows, cols, conf = _rows_of(c), c.indices, c.data
-    if solver == "exact":
-        out = np.empty_like(x)
-        for lo in range(0, c.shape[0], block):
-            hi = min(lo + block, c.shape[0])
-            a, b = c.indptr[lo], c.indptr[hi]
-            yi = y[cols[a:b]]
-            outer = (conf[a:b] - 1.0)[:, None, None] * yi[:, :, None] * yi[:, None, :]
-            lhs = yty[None] + _segment_sum(rows[a:b] - lo, outer, hi - lo)
-            rhs = _segment_sum(rows[a:b] - lo, conf[a:b, None] * yi, hi - lo)
-            out[lo:hi] = np.linalg.solve(lhs, rhs[..., None])[..., 0]
-        return out
-    if solver != "cg":
-        raise ValueError(f"unknown solver {solver!r}; use 'cg' or 'exact'")
-    yi = y[cols]
-    n = c.shape[0]
+    out = np.empty((c.shape[0], f))
+    for lo in range(0, c.shape[0], block):
+        hi = min(lo + block, c.shape[0])
+        a, b = c.indptr[lo], c.indptr[hi]  # the observed pairs of rows lo .. hi - 1
+        yi = y[cols[a:b]]
+        outer = (conf[a:b] - 1.0)[:, None, None] * yi[:, :, None] * yi[:, None, :]
+        lhs = yty[None] + _segment_sum(rows[a:b] - lo, outer, hi - lo)  # Y^T C_u Y + lambda I
+        rhs = _segment_sum(rows[a:b] - lo, conf[a:b, None] * yi, hi - lo)  # Y^T C_u p_u (p_u = 1 where seen)
+        out[lo:hi] = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+    return out
 
-    def matvec(v):
+
+def als_half_step_cg(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float,
+                     cg_steps: int = 3) -> np.ndarray:
+    """``cg_steps`` conjugate-gradient steps on every row's ALS system at once, from ``x`` ``(n_rows, f)``.
+
+    Same system as ``als_half_step_exact``; the matrix is never formed: ``matvec`` applies it
+    to one vector per row in ``O(nnz f)``. Rows whose residual is already ~0 stop moving.
+    """
+    yty = y.T @ y + regularization * np.eye(y.shape[1])
+    rows, conf, yi, n = _rows_of(c), c.data, y[c.indices], c.shape[0]
+
+    def matvec(v):  # (Y^T C_u Y + lambda I) v_u for every row u
         dots = np.einsum("nf,nf->n", yi, v[rows])
         return v @ yty + _segment_sum(rows, ((conf - 1.0) * dots)[:, None] * yi, n)
 
     xs = x.copy()
-    r = _segment_sum(rows, conf[:, None] * yi, n) - matvec(xs)
+    r = _segment_sum(rows, conf[:, None] * yi, n) - matvec(xs)  # residual b - A x
     p = r.copy()
     rs_old = np.einsum("nf,nf->n", r, r)
     for _ in range(cg_steps):
@@ -67,6 +71,24 @@ def als_half_step(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization
         p = r + np.where(active, rs_new / np.where(active, rs_old, 1.0), 0.0)[:, None] * p
         rs_old = rs_new
     return xs
+
+
+def als_half_step(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float,
+                  solver: str = "cg", cg_steps: int = 3, block: int = 1024) -> np.ndarray:
+    """One ALS half-step: new row factors ``x`` given column factors ``y``.
+
+    ``c``: CSR confidences ``c_ui`` (rows x cols) for the observed pairs (preference
+    ``p_ui = 1``); every unobserved pair has ``c = 1`` and ``p = 0``. Each row solves
+    ``(Y^T C_u Y + lambda I) x_u = Y^T C_u p_u`` with ``Y^T C_u Y = Y^T Y + Y^T (C_u - I) Y``
+    (Hu, Koren and Volinsky 2008): ``"exact"`` solves it (``als_half_step_exact``), ``"cg"``
+    runs ``cg_steps`` conjugate-gradient steps from the current ``x`` (``als_half_step_cg``,
+    Takacs et al. 2011).
+    """
+    if solver == "exact":
+        return als_half_step_exact(c, y, regularization, block)
+    if solver == "cg":
+        return als_half_step_cg(c, x, y, regularization, cg_steps)
+    raise ValueError(f"unknown solver {solver!r}; use 'cg' or 'exact'")
 
 
 def als_loss(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float) -> float:

@@ -275,3 +275,164 @@ def test_validate_interactions_rejects_nan_and_negative():
         data.validate_interactions(pd.DataFrame({"user": [0, np.nan], "item": [1, 2]}))
     with pytest.raises(DataError, match="negative"):
         data.validate_interactions(pd.DataFrame({"user": [0, -1], "item": [1, 2]}))
+
+
+# --- CSV ids are exact strings; ragged rows and duplicated columns are refused ----------------
+
+def _write(tmp_path, text, name="log.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_csv_users_007_and_7_stay_two_users(tmp_path):
+    df = data.load_interactions_csv(_write(tmp_path, "user,item\n007,1\n7,2\n"), n_items=5)
+    assert df["user"].tolist() == [0, 1]
+    assert df.attrs["user_ids"] == ["007", "7"]
+
+
+def test_csv_items_1000_and_1e3_stay_two_items(tmp_path):
+    df = data.load_interactions_csv(_write(tmp_path, "user,item\nu,1e3\nu,1000\n"), item_ids=["1000", "1e3"])
+    assert df["item"].tolist() == [1, 0]
+
+
+def test_csv_item_positions_must_be_written_in_digits(tmp_path):
+    with pytest.raises(DataError, match=r"whole numbers .* '1e3' \(line 3\)"):
+        data.load_interactions_csv(_write(tmp_path, "user,item\nu,1000\nu,1e3\n"), n_items=2000)
+
+
+def test_csv_huge_item_id_is_out_of_range_not_negative(tmp_path):
+    with pytest.raises(DataError, match=r"unknown item ids \[100000000000000000000\] on line\(s\) \[2\]"):
+        data.load_interactions_csv(_write(tmp_path, "user,item\nu,100000000000000000000\n"), n_items=10)
+    with pytest.raises(DataError, match="too large for an item position"):
+        data.load_interactions_csv(_write(tmp_path, "user,item\nu,100000000000000000000\n"))
+    with pytest.raises(DataError, match="'1e20' \\(line 2\\)"):
+        data.load_interactions_csv(_write(tmp_path, "user,item\nu,1e20\n"), n_items=10)
+
+
+@pytest.mark.parametrize("text, line", [
+    ("user,item\n1,2,3\n", 2),          # first data row: pandas would shift it into an index column
+    ("user,item\n1,2\n\n1,3,4\n", 4),   # blank lines count in the line number
+    ("user,item,weight\n1,2\n", 2),     # fewer fields than the header
+])
+def test_csv_ragged_row_is_refused_with_its_line(tmp_path, text, line):
+    with pytest.raises(DataError, match=rf"line {line} has \d field\(s\) but the header has"):
+        data.load_interactions_csv(_write(tmp_path, text), n_items=10)
+
+
+def test_csv_duplicated_column_is_refused_by_name(tmp_path):
+    with pytest.raises(DataError, match=r"duplicated column name\(s\) \['user'\]"):
+        data.load_interactions_csv(_write(tmp_path, "user,User ,item\n1,2,3\n"), n_items=10)
+
+
+def test_csv_bad_weight_names_value_and_line(tmp_path):
+    with pytest.raises(DataError, match=r"column 'weight' must hold finite numbers; got 'inf' \(line 3\)"):
+        data.load_interactions_csv(_write(tmp_path, "user,item,weight\n1,2,1\n1,3,inf\n"), n_items=10)
+
+
+def test_csv_duplicated_item_ids_are_refused(tmp_path):
+    with pytest.raises(DataError, match=r"item_ids holds duplicated ids \['a.png'\]"):
+        data.load_interactions_csv(_write(tmp_path, "user,item\n1,a.png\n"), item_ids=["a.png", "b.png", "a.png"])
+
+
+def test_csv_header_spaces_bom_and_blank_lines_are_tolerated(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_bytes("\ufeffUser , Item\n\n a , 3 \n".encode())
+    df = data.load_interactions_csv(p, n_items=4)
+    assert df["item"].tolist() == [3] and df.attrs["user_ids"] == ["a"]
+
+
+def test_csv_not_utf8_is_a_data_error(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_bytes(b"user,item\n\xff\xfe,1\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        data.load_interactions_csv(p, n_items=4)
+
+
+def test_csv_bad_n_items_is_named():
+    with pytest.raises(DataError, match="n_items must be a positive integer, got 0"):
+        data.load_interactions_csv("whatever.csv", n_items=0)
+
+
+def test_events_from_csv_reads_ids_the_same_way(tmp_path):
+    from visrec_helpers.serving import realtime
+
+    ev = realtime.events_from_csv(_write(tmp_path, "user,item\n007,1\n7,2\n"), n_items=5)
+    assert sorted(set(ev["user"])) == [0, 1]
+    with pytest.raises(DataError, match="line 2"):
+        realtime.events_from_csv(_write(tmp_path, "user,item\n1,2,3\n"), n_items=5)
+
+
+# --- image folders: hidden files, links, non-finite pixels ----------------------------------
+
+def test_image_folder_skips_hidden_files_and_resource_forks(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / ".ipynb_checkpoints" / "a-checkpoint.png")
+    cat = data.load_image_folder(tmp_path, size=8)
+    assert cat.meta["item_ids"] == ["a.png"]
+    assert cat.meta["hidden"] == [".DS_Store", "._a.png", ".ipynb_checkpoints"]
+
+
+def test_image_folder_follows_a_linked_subfolder(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.new("RGB", (8, 8)).save(elsewhere / "dog.png")
+    root = tmp_path / "root"
+    root.mkdir()
+    Image.new("RGB", (8, 8)).save(root / "a.png")
+    (root / "dogs").symlink_to(elsewhere, target_is_directory=True)
+    cat = data.load_image_folder(root, size=8)
+    assert cat.meta["item_ids"] == ["a.png", "dogs/dog.png"]
+    assert cat.label_names == ["dogs", "unlabelled"]
+    assert cat.meta["links"] == [f"dogs -> {elsewhere.resolve()}"]
+
+
+def test_image_folder_reports_a_link_loop_instead_of_looping(tmp_path):
+    (tmp_path / "cats").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "cats" / "c.png")
+    (tmp_path / "cats" / "again").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.warns(UserWarning, match="not followed"):
+        cat = data.load_image_folder(tmp_path, size=8)
+    assert cat.meta["item_ids"] == ["cats/c.png"]
+    assert cat.meta["links_not_followed"][0].startswith("cats/again ->")
+
+
+def test_image_folder_broken_link_is_an_error_not_silence(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "deleted.png")
+    with pytest.raises(ImageLoadError, match="gone.png: broken link"):
+        data.load_image_folder(tmp_path)
+    cat = data.load_image_folder(tmp_path, on_error="skip")
+    assert len(cat) == 1 and "broken link" in cat.meta["skipped"][0]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_tiff_with_non_finite_pixels_is_refused(tmp_path, bad):
+    arr = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    arr[1, 2] = bad
+    p = tmp_path / "x.tif"
+    Image.fromarray(arr, mode="F").save(p)
+    with pytest.raises(ImageLoadError, match=r"x\.tif: float image holds 1 non-finite pixel"):
+        data.load_image(p)
+
+
+def test_float_tiff_keeps_its_contrast(tmp_path):
+    arr = np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32)
+    p = tmp_path / "x.tif"
+    Image.fromarray(arr, mode="F").save(p)
+    out = np.asarray(data.load_image(p))[..., 0]
+    assert out.tolist() == [[0, 128], [255, 64]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": 0}, "size must be a positive integer"),
+    ({"size": 2.5}, "size must be a positive integer"),
+    ({"max_pixels": -1}, "max_pixels must be a positive integer"),
+])
+def test_image_folder_bad_arguments_are_named(tmp_path, kwargs, message):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=message):
+        data.load_image_folder(tmp_path, **kwargs)

@@ -87,3 +87,47 @@ def test_subsample_keeps_a_share_of_each_user():
     assert len(splits.subsample_interactions(df, 0.01)) == 2  # min_per_user = 1
     with pytest.raises(ValueError, match="fraction"):
         splits.subsample_interactions(df, 0.0)
+
+
+# --- leave_last_out and re-viewed items: the held-out item is new to the user ------------------
+
+def reviewed():
+    # user 0 views item 5, then 1, then 5 again (the held-out event); user 1 views only item 7, twice
+    return pd.DataFrame({"user": [0, 0, 0, 1, 1], "item": [5, 1, 5, 7, 7],
+                         "timestamp": [1.0, 2.0, 3.0, 1.0, 2.0]})
+
+
+def test_leave_last_out_drops_earlier_views_of_the_held_out_item():
+    train, test = splits.leave_last_out(reviewed())
+    assert sorted(zip(test.user, test.item)) == [(0, 5)]
+    assert sorted(zip(train.user, train.item)) == [(0, 1), (1, 7), (1, 7)]
+    assert train.attrs["dropped_repeats"] == 1
+
+
+def test_leave_last_out_never_puts_a_pair_in_both_sets():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user": rng.integers(0, 30, 600), "item": rng.integers(0, 15, 600),
+                       "timestamp": rng.random(600)})
+    train, test = splits.leave_last_out(df, n_test=2)
+    assert not set(zip(train.user, train.item)) & set(zip(test.user, test.item))
+    assert set(test.user) <= set(train.user)
+    assert not test.duplicated(["user", "item"]).any()
+
+
+def test_a_user_who_only_repeats_one_item_stays_in_training():
+    # user 1 has nothing left to train on once item 7 is held out: no test for them
+    train, test = splits.leave_last_out(reviewed())
+    assert 1 not in set(test.user) and (train.user == 1).sum() == 2
+
+
+def test_leave_last_out_held_out_item_is_recommendable_after_the_seen_filter():
+    train, test = splits.leave_last_out(reviewed())
+    seen = set(train.loc[train.user == 0, "item"])
+    assert splits.test_sets(test, [0])[0].isdisjoint(seen)
+
+
+@pytest.mark.parametrize("kwargs", [{"n_test": 0}, {"n_test": 1.5}, {"min_train": 0}])
+def test_leave_last_out_bad_arguments_are_named(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+        splits.leave_last_out(table(), **kwargs)

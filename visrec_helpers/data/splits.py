@@ -11,17 +11,43 @@ from visrec_helpers.data import validate_interactions
 def leave_last_out(df: pd.DataFrame, n_test: int = 1, min_train: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out each user's last ``n_test`` interactions (by timestamp) as the test set.
 
-    Users with fewer than ``n_test + min_train`` interactions stay wholly in training
-    (they have nothing to test). Returns ``(train, test)``; every test user is in train.
+    Re-viewed items: a held-out item must be new to the user at test time, or the seen
+    filter (which removes a user's training items from their recommendations) could never
+    recommend it and the split would measure nothing. So every earlier interaction of a
+    user with one of their held-out items is removed from train (it is in neither set),
+    and the test set keeps one row per (user, item), the latest. ``train.attrs
+    ["dropped_repeats"]`` counts the removed rows.
+
+    Users who would keep fewer than ``min_train`` training rows after that (including
+    users with fewer than ``n_test + min_train`` interactions) stay wholly in training:
+    they have nothing to test. Returns ``(train, test)``; every test user is in train and
+    no (user, item) pair is in both.
     """
     validate_interactions(df)
-    if n_test < 1:
-        raise ValueError(f"n_test must be >= 1, got {n_test}")
-    order = df.sort_values(["user", "timestamp"], kind="stable") if "timestamp" in df else df
-    rank_from_end = order.groupby("user").cumcount(ascending=False)
-    counts = order.groupby("user")["item"].transform("size")
-    is_test = (rank_from_end < n_test) & (counts >= n_test + min_train)
-    return order[~is_test].reset_index(drop=True), order[is_test].reset_index(drop=True)
+    if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
+        raise ValueError(f"n_test must be an integer >= 1, got {n_test!r}")
+    if isinstance(min_train, bool) or not isinstance(min_train, (int, np.integer)) or min_train < 1:
+        raise ValueError(f"min_train must be an integer >= 1, got {min_train!r}")
+    order = df.sort_values(["user", "timestamp"], kind="stable") if "timestamp" in df else df.sort_values(
+        "user", kind="stable")
+    order = order.reset_index(drop=True)
+    rank_from_end = order.groupby("user").cumcount(ascending=False).to_numpy()
+    users = order["user"].to_numpy()
+    pair = pd.MultiIndex.from_arrays([users, order["item"].to_numpy()])
+    held = rank_from_end < n_test
+    held_pairs = pair[held]
+    # rows of a (user, item) that is held out: the held rows themselves and earlier repeats
+    in_held_pair = pair.isin(held_pairs)
+    repeats = in_held_pair & ~held
+    train_left = pd.Series(~in_held_pair).groupby(users).transform("sum").to_numpy()
+    testable = train_left >= min_train
+    is_test = held & testable
+    drop = repeats & testable
+    test = order[is_test]
+    test = test[~test.duplicated(["user", "item"], keep="last")].reset_index(drop=True)
+    train = order[~is_test & ~drop].reset_index(drop=True)
+    train.attrs["dropped_repeats"] = int(drop.sum())
+    return train, test
 
 
 def test_sets(test: pd.DataFrame, users) -> list[set]:

@@ -84,3 +84,74 @@ def test_app_builds_and_grades(tmp_path):
     reveal.click()
     knew.click()
     assert len(Schedule(tmp_path / "s.json").state) == 1
+
+
+# --- several Schedule objects on one file: nothing is lost, nothing half-written --------------
+
+def test_two_schedules_on_one_file_keep_each_others_grades(tmp_path):
+    path = tmp_path / "s.json"
+    first, second = Schedule(path), Schedule(path)
+    first.grade("a", True, TODAY)
+    second.grade("b", True, TODAY)   # second was opened before "a" was graded
+    first.grade("c", False, TODAY)
+    assert sorted(Schedule(path).state) == ["a", "b", "c"]
+    assert sorted(first.state) == ["a", "b", "c"]  # a save also takes in the others' grades
+
+
+def test_a_grade_starts_from_the_box_another_schedule_saved(tmp_path):
+    path = tmp_path / "s.json"
+    first, second = Schedule(path), Schedule(path)
+    first.grade("a", True, TODAY)   # box 2
+    second.grade("a", True, TODAY)  # box 3, not box 2 again
+    assert Schedule(path).box("a") == 3
+
+
+def _grade_many(path, prefix, n):
+    s = Schedule(path)
+    for i in range(n):
+        s.grade(f"{prefix}{i}", True, TODAY)
+
+
+def test_concurrent_processes_lose_no_grade(tmp_path):
+    import multiprocessing as mp
+
+    path = tmp_path / "s.json"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_grade_many, args=(path, p, 25)) for p in "xy"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(Schedule(path).state) == 50
+
+
+def test_save_replaces_the_file_atomically_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "s.json"
+    Schedule(path).grade("a", True, TODAY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.json.lock"]
+
+
+def test_a_file_corrupted_meanwhile_is_not_overwritten(tmp_path):
+    path = tmp_path / "s.json"
+    s = Schedule(path)
+    s.grade("a", True, TODAY)
+    path.write_text('{"a": {"box": 9, "due": "never"}}')
+    with pytest.raises(flashcards.ScheduleError, match="not a flashcard schedule"):
+        s.grade("b", True, TODAY)
+    assert path.read_text() == '{"a": {"box": 9, "due": "never"}}'
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "s.json"
+    Schedule(path).grade("a", True, TODAY)
+    before = path.read_text()
+
+    def broken_dump(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(flashcards.json, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        Schedule(path).grade("b", True, TODAY)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.json.lock"]

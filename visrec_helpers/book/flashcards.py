@@ -2,14 +2,17 @@
 
 The card text is read from the notebooks every time (one source of truth, never a copy).
 A Leitner schedule decides what is due: a card you knew moves up a box and comes back later;
-a card you missed goes back to box 1 and is due today. The schedule is a small JSON file.
+a card you missed goes back to box 1 and is due today. The schedule is a small JSON file,
+merged under a file lock and replaced atomically on every save.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,23 +47,45 @@ def load_cards(folder: Path | str = NOTEBOOK_DIR) -> list[Card]:
     return [c for c in cards if c is not None]
 
 
+class ScheduleError(ValueError):
+    """The schedule file cannot be used (corrupt, locked too long); it is left untouched."""
+
+
+def _parse_state(text: str, path: Path) -> dict[str, dict]:
+    try:
+        state = json.loads(text)
+        if not isinstance(state, dict):
+            raise ValueError("top level is not an object")
+        for key, v in state.items():
+            box = v["box"]
+            if isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= len(INTERVALS_DAYS):
+                raise ValueError(f"card {key!r}: box {box!r} is not 1..{len(INTERVALS_DAYS)}")
+            dt.date.fromisoformat(v["due"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScheduleError(f"{path}: not a flashcard schedule ({exc}); it was left as it is: move it away "
+                            "to start afresh") from None
+    return state
+
+
 class Schedule:
-    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``."""
+    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``.
+
+    Several ``Schedule`` objects (two notebooks, two browser tabs) may share one file:
+    ``save`` takes a lock on ``<file>.lock``, re-reads the file, merges in the cards graded
+    through this object since its last save (the later grade of a card wins), writes a
+    temporary file in the same folder and moves it over the old one (``os.replace``), so
+    the file is always complete and no object loses another's grades. A file that is not
+    a schedule is never overwritten: reading or saving raises ``ScheduleError``.
+    """
+
+    LOCK_TIMEOUT_S = 30.0
 
     def __init__(self, path: Path | str | None = DEFAULT_SCHEDULE):
         self.path = Path(path) if path is not None else None
         self.state: dict[str, dict] = {}
+        self._graded: set[str] = set()
         if self.path is not None and self.path.exists():
-            try:
-                state = json.loads(self.path.read_text(encoding="utf-8"))
-                if not isinstance(state, dict):
-                    raise ValueError("top level is not an object")
-                for v in state.values():
-                    int(v["box"])
-                    dt.date.fromisoformat(v["due"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{self.path}: not a flashcard schedule ({exc}); move it away to start afresh") from None
-            self.state = state
+            self.state = _parse_state(self.path.read_text(encoding="utf-8"), self.path)
 
     def box(self, card_id: str) -> int:
         return int(self.state.get(card_id, {}).get("box", 1))
@@ -85,19 +110,52 @@ class Schedule:
     def grade(self, card_id: str, knew_it: bool, today: dt.date | None = None) -> dict:
         """Move a card up a box (knew it) or back to box 1 (did not); save; return its new state."""
         today = today or dt.date.today()
+        if self.path is not None:
+            self.reload()  # grade from the latest box, which another object may have moved
         box = min(self.box(card_id) + 1, len(INTERVALS_DAYS)) if knew_it else 1
         due = today + dt.timedelta(days=INTERVALS_DAYS[box - 1])
         self.state[card_id] = {"box": box, "due": due.isoformat()}
+        self._graded.add(card_id)
         self.save()
         return self.state[card_id]
 
+    def _lock(self):
+        from filelock import FileLock
+
+        return FileLock(str(self.path) + ".lock", timeout=self.LOCK_TIMEOUT_S)
+
+    def reload(self) -> None:
+        """Take in grades other objects saved to the file; this object's unsaved grades are kept."""
+        if self.path is None or not self.path.exists():
+            return
+        on_disk = _parse_state(self.path.read_text(encoding="utf-8"), self.path)
+        mine = {k: self.state[k] for k in self._graded if k in self.state}
+        self.state = {**on_disk, **mine}
+
     def save(self) -> None:
+        """Merge this object's grades into the file under a lock, then replace it atomically."""
         if self.path is None:
             return
+        from filelock import Timeout
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+        try:
+            with self._lock():
+                self.reload()
+                fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump(self.state, fh, indent=1, sort_keys=True)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+                self._graded.clear()
+        except Timeout:
+            raise ScheduleError(f"{self.path}: another program has held {self.path}.lock for over "
+                                f"{self.LOCK_TIMEOUT_S:.0f} s; grades not saved yet (try again)") from None
 
 
 def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = None, seed: int | None = None):

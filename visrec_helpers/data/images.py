@@ -363,22 +363,35 @@ def _tertile_tags(values: np.ndarray, low: str, mid: str | None, high: str) -> l
 
 
 def _cached(name: str, key: str, build):
-    """Load a pickled object from the cache or build and store it."""
-    import pickle
+    """Load a ``Catalog`` from the cache or build and store it.
 
-    path = cache_dir() / f"{name}-{key}.pkl"
+    Stored as ``{name}-{key}.npz`` read with ``allow_pickle=False`` (arrays, attribute columns,
+    and a JSON string for names, tags and meta), so a crafted cache file cannot run code. Files
+    of the older pickle format (``.pkl``) are ignored, never opened.
+    """
+    import json
+
+    path = cache_dir() / f"{name}-{key}.npz"
     if path.exists():
         try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # a broken cache file is rebuilt, not trusted
+            with np.load(path, allow_pickle=False) as z:
+                info = json.loads(str(z["info"]))
+                attrs = pd.DataFrame({c: z[f"attr{i}"] for i, c in enumerate(info["columns"])})
+                return Catalog(info["name"], z["images"], z["labels"], info["label_names"], attrs, info["tags"],
+                               info["meta"])
+        except (OSError, ValueError, KeyError, TypeError):  # a broken cache file is rebuilt, not trusted
             path.unlink(missing_ok=True)
-    obj = build()
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh)
+    cat = build()
+    info = {"name": cat.name, "label_names": list(cat.label_names), "tags": [list(t) for t in cat.tags],
+            "meta": cat.meta, "columns": [str(c) for c in cat.attributes.columns]}
+    cols = {}
+    for i, c in enumerate(cat.attributes.columns):
+        col = cat.attributes[c]
+        cols[f"attr{i}"] = col.to_numpy() if pd.api.types.is_numeric_dtype(col) else col.astype(str).to_numpy(str)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, allow_pickle=False, images=cat.images, labels=cat.labels, info=np.array(json.dumps(info)), **cols)
     os.replace(tmp, path)
-    return obj
+    return cat
 
 
 def digits_catalog(n_items: int | None = None, cache: bool = True) -> Catalog:

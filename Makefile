@@ -35,6 +35,7 @@ lint: venv
 
 hygiene: venv
 	$(PY) -m visrec_helpers.book.hygiene notebooks
+	$(PY) -m visrec_helpers.book.export check
 
 unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
@@ -49,9 +50,11 @@ fuzz: venv
 # Every notebook in notebooks/ gets its CI parameters (from its own metadata) injected by
 # papermill, then nbval executes it cell by cell; one notebook stays on one worker.
 # ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
+# scripts/offline.sh runs them in a network namespace with loopback only where the machine allows
+# it (root + unshare -n), so "offline" is proven by the kernel; elsewhere it says so and runs them.
 notebooks: venv
 	$(PY) -m visrec_helpers.book.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 scripts/offline.sh $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
 		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
 

@@ -144,6 +144,14 @@ def module_path(module: str, root: Path = ROOT) -> Path:
     raise ExportError(f"module {module} not found (looked for {base.with_suffix('.py')} and {base / '__init__.py'})")
 
 
+def _shown(path: Path, root: Path) -> Path:
+    """``path`` relative to ``root`` when it lies under it (shorter messages)."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return Path(path)
+
+
 def module_definitions(path: Path) -> tuple[str, dict[str, list[Definition]], list[ast.stmt]]:
     """A module's source, its top-level definitions by name (a list: a name may repeat) and imports."""
     source = path.read_text(encoding="utf-8")
@@ -239,7 +247,7 @@ def check(notebooks: Path | str = ROOT / "notebooks", root: Path | str = ROOT) -
             if cell.module not in modules:
                 try:
                     path = module_path(cell.module, Path(root))
-                    modules[cell.module] = (path, *module_definitions(path))
+                    modules[cell.module] = (_shown(path, Path(root)), *module_definitions(path))
                 except ExportError as exc:
                     modules[cell.module] = exc
             loaded = modules[cell.module]
@@ -305,6 +313,7 @@ def sync_from_notebooks(notebooks: Path | str = ROOT / "notebooks", root: Path |
     for module, names in wanted.items():
         path = module_path(module, Path(root))
         source, defs, _ = module_definitions(path)
+        shown = _shown(path, Path(root))
         replacements, appended = [], []
         for name, (text, where) in names.items():
             found = defs.get(name, [])
@@ -312,10 +321,10 @@ def sync_from_notebooks(notebooks: Path | str = ROOT / "notebooks", root: Path |
                 raise ExportError(f"{module}.{name} is defined {len(found)} times in {path}; keep one")
             if not found:
                 appended.append(normalise(text))
-                changed.append(f"{module}.{name}: appended to {path} from {where}")
+                changed.append(f"{module}.{name}: appended to {shown} from {where}")
             elif normalise(found[0].text) != normalise(text):
                 replacements.append((found[0].start, found[0].end, normalise(text)))
-                changed.append(f"{module}.{name}: {path} updated from {where}")
+                changed.append(f"{module}.{name}: {shown} updated from {where}")
         new = _replace_spans(source, replacements)
         if appended:
             new = new.rstrip("\n") + "\n\n\n" + "\n\n\n".join(appended) + "\n"
@@ -342,7 +351,7 @@ def sync_from_package(notebooks: Path | str = ROOT / "notebooks", root: Path | s
                                       f"in {path}; cannot take it from the package")
                 if normalise(found[0].text) != normalise(d.text):
                     replacements.append((d.start, d.end, normalise(found[0].text)))
-                    changed.append(f"{cell.module}.{d.name}: {cell.where} updated from {path}")
+                    changed.append(f"{cell.module}.{d.name}: {cell.where} updated from {_shown(path, Path(root))}")
             if replacements:
                 text = _replace_spans(cell.source, replacements)
                 nb["cells"][cell.index]["source"] = _lines(text)

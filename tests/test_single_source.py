@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visrec_helpers.book import export
 
@@ -118,6 +120,23 @@ def test_a_changed_decorator_is_a_difference(tree):
     write_notebook(nbs / "a.ipynb", CELL)
     [problem] = run_check(root, nbs).problems
     assert "-@staticmethod" in problem
+
+
+@pytest.mark.property
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_one_character_change_in_a_shown_definition_is_caught(tmp_path_factory, data):
+    root = tmp_path_factory.mktemp("root")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "mod.py").write_text(MODULE)
+    (root / "notebooks").mkdir()
+    body_start = CELL.index("def double")
+    visible = [k for k in range(body_start, len(CELL)) if not CELL[k].isspace()]
+    k = data.draw(st.sampled_from(visible), label="position")
+    new = data.draw(st.characters(min_codepoint=33, max_codepoint=126).filter(lambda ch: ch != CELL[k]),
+                    label="replacement")
+    write_notebook(root / "notebooks" / "a.ipynb", CELL[:k] + new + CELL[k + 1:])
+    assert export.check(root / "notebooks", root).problems, f"not caught: {CELL[k]!r} -> {new!r} at {k}"
 
 
 def test_name_missing_from_the_module_fails(tree):

@@ -2,6 +2,15 @@
 
 ``from visrec_helpers import data`` gives every loader by its plain name."""
 
+from visrec_helpers.data.emoji import (  # noqa: F401
+    EMOJI_COLOURS,
+    EMOJI_CREDIT_LINE,
+    EMOJI_CREDITS,
+    EMOJI_STYLES,
+    dominant_colour,
+    emoji_cache_path,
+    emoji_catalog,
+)
 from visrec_helpers.data.images import (  # noqa: F401
     DIGIT_NAMES,
     IMAGE_SUFFIXES,

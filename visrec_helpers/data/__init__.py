@@ -34,3 +34,4 @@ from visrec_helpers.data.images import (  # noqa: F401
     simulate_interactions,
     validate_interactions,
 )
+from visrec_helpers.data.simulate import SimulatedTruth, simulate_users  # noqa: F401

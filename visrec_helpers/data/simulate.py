@@ -44,14 +44,16 @@ are first cut into quintiles; a missing value is a level nobody prefers.
    momentary reaction ``r = U[u, i] + Normal(0, reaction_noise)`` with two per-user
    thresholds: ``like`` if ``r >= like_threshold[u]``, ``skip`` if
    ``r < skip_threshold[u]``, else ``view``. The thresholds are set so that, in
-   expectation over the user's own view distribution, a share ``like_rate_u`` of views
-   are likes and ``skip_rate_u`` are skips, where ``like_rate_u ~ Beta`` with mean
+   expectation over the items the user is likely to view (their inclusion
+   probabilities under step 5), a share ``like_rate_u`` of views are likes and
+   ``skip_rate_u`` are skips, where ``like_rate_u ~ Beta`` with mean
    ``like_rate`` and ``skip_rate_u ~ Beta`` with mean ``skip_rate`` (concentration
    20: users differ in how generous they are). Defaults give about 20% likes, 30%
    skips and 50% plain views.
 8. **Weights** come from the event type (``event_weights``, default like 3, view 1,
-   skip 0.1: a skip is an impression with almost no positive signal, kept positive so
-   every recommender's non-negative-weights check accepts the table).
+   skip 0.1: a skip is an impression with almost no positive signal, kept above 0 so a
+   skipped item stays in the interaction matrix (the recommenders drop zero entries) and
+   counts as seen).
 
 Taste drift (only when asked for)
 ---------------------------------
@@ -67,6 +69,18 @@ item is at each time (16 time cells), so items of the new taste come late. With
 the one a next-item recommendation should serve.
 
 All randomness goes through one ``np.random.default_rng(random_state)``.
+
+Use
+---
+::
+
+    log, truth = simulate_users(emoji_catalog().attributes, ["subgroup", "colour"], n_users=500)
+    X = interactions_to_csr(train, truth.n_users, truth.n_items)  # train: a split of log
+    OracleRecommender(truth).fit(X)   # visrec_helpers.recsys.oracle: the ceiling row
+    truth.relevant_sets(users, seen=train)  # what each user would like now, unseen
+
+``truth.utility`` also scores any ranking directly (for example the share of a model's
+top 10 that the user would like, ``relevant``), which a logged test split cannot.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ JPEG = _jpeg()
 FITTED = {
     "popularity": recommenders.Popularity().fit(USER_ITEMS),
     "itemknn": recommenders.ItemKNN(k_neighbors=5).fit(USER_ITEMS),
-    "profile": recommenders.ProfileRecommender().fit(USER_ITEMS, RNG.normal(size=(12, 4))),
+    "profile": recommenders.ProfileRecommender().fit(USER_ITEMS, item_features=RNG.normal(size=(12, 4))),
 }
 
 
@@ -77,6 +77,26 @@ CASES = [
      "unknown item"),
     ("csv: NaN weight", lambda t: data.load_interactions_csv(_csv(t, "user,item,weight\n1,2,nan\n"), n_items=10),
      DataError, "weight"),
+    ("csv: ragged row", lambda t: data.load_interactions_csv(_csv(t, "user,item\n1,2\n1,2,3\n"), n_items=10),
+     DataError, "line 3 has 3 field"),
+    ("csv: duplicated column", lambda t: data.load_interactions_csv(_csv(t, "user,item,item\n1,2,3\n"), n_items=10),
+     DataError, r"duplicated column name\(s\) \['item'\]"),
+    ("csv: id 1e20", lambda t: data.load_interactions_csv(_csv(t, "user,item\n1,1e20\n"), n_items=10), DataError,
+     "'1e20' \\(line 2\\)"),
+    ("csv: a folder", lambda t: data.load_interactions_csv(t), DataError, "is a folder"),
+    ("csr: n_users too small", lambda t: data.interactions_to_csr(pd.DataFrame({"user": [0, 4], "item": [0, 1]}),
+                                                                  n_users=3), DataError, "n_users=3"),
+    ("csr: unknown value column", lambda t: data.interactions_to_csr(pd.DataFrame({"user": [0], "item": [0]}),
+                                                                     value="rating"), DataError, "value='rating'"),
+    ("simulate: zero temperature", lambda t: data.simulate_interactions(_tiny_catalog(), temperature=0.0),
+     ValueError, "temperature must be > 0"),
+    ("simulate: n_interests reversed", lambda t: data.simulate_interactions(_tiny_catalog(), n_interests=(3, 1)),
+     ValueError, "n_interests"),
+    ("simulate: not a catalog", lambda t: data.simulate_interactions(IMAGES), TypeError, "catalog must be a Catalog"),
+    ("image: bad max_pixels", lambda t: data.load_image(JPEG, max_pixels=0), ValueError, "max_pixels"),
+    ("image folder: size 0", lambda t: data.load_image_folder(t, size=0), ValueError, "size must be"),
+    ("split: n_test 0", lambda t: splits.leave_last_out(pd.DataFrame({"user": [0], "item": [1]}), n_test=0),
+     ValueError, "n_test"),
     ("table: empty", lambda t: splits.leave_last_out(pd.DataFrame({"user": [], "item": []}, dtype=int)), DataError, "empty"),
     ("table: missing column", lambda t: splits.leave_last_out(pd.DataFrame({"user": [1]})), DataError, "item"),
     # --- indexes -----------------------------------------------------------------------------------
@@ -106,11 +126,11 @@ CASES = [
       for name, m in FITTED.items()],
     *[(f"{name}: k larger than the catalog", lambda t, m=m: m.recommend([0], k=13), ValueError, "larger than the catalog")
       for name, m in FITTED.items()],
-    ("profile: NaN features", lambda t: recommenders.ProfileRecommender().fit(USER_ITEMS, np.full((12, 4), np.nan)),
+    ("profile: NaN features", lambda t: recommenders.ProfileRecommender().fit(USER_ITEMS, item_features=np.full((12, 4), np.nan)),
      ValueError, "NaN"),
-    ("profile: wrong feature rows", lambda t: recommenders.ProfileRecommender().fit(USER_ITEMS, np.ones((5, 4))),
+    ("profile: wrong feature rows", lambda t: recommenders.ProfileRecommender().fit(USER_ITEMS, item_features=np.ones((5, 4))),
      ValueError, "n_items"),
-    ("vbpr: NaN features", lambda t: recommenders.VBPR().fit(USER_ITEMS, np.full((12, 4), np.inf)), ValueError,
+    ("vbpr: NaN features", lambda t: recommenders.VBPR().fit(USER_ITEMS, item_features=np.full((12, 4), np.inf)), ValueError,
      "NaN|infinite|finite"),
     ("not fitted", lambda t: recommenders.Popularity().recommend([0]), RuntimeError, "not fitted"),
     # --- metrics --------------------------------------------------------------------------------
@@ -127,6 +147,12 @@ CASES = [
     ("checkpoint: corrupt", lambda t: training.load_checkpoint(_cnn(), _corrupt(t)), training.CheckpointError, "not a readable"),
     ("checkpoint: missing", lambda t: training.load_checkpoint(_cnn(), t / "none.pt"), training.CheckpointError, "does not exist"),
 ]
+
+
+def _tiny_catalog():
+    imgs = IMAGES.copy()
+    return data.Catalog("tiny", imgs, np.arange(6) % 2, ["a", "b"], pd.DataFrame(index=range(6)),
+                        [["a"], ["b"]] * 3)
 
 
 def _cnn():

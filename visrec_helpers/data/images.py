@@ -422,7 +422,7 @@ def digits_catalog(n_items: int | None = None, cache: bool = True) -> Catalog:
 
     cat = _cached("digits_catalog", cache_key("v1"), build) if cache else build()
     if n_items is not None:
-        if not 1 <= n_items <= len(cat):
+        if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or not 1 <= n_items <= len(cat):
             raise ValueError(f"n_items={n_items} must be between 1 and {len(cat)}")
         cat = cat.subset(np.arange(n_items))
         cat.name = "digits"
@@ -528,9 +528,27 @@ def simulate_interactions(
     Returns ``(interactions, truth)``: interactions has columns
     ``user, item, weight, timestamp`` sorted by user then time.
     """
+    if not isinstance(catalog, Catalog):
+        raise TypeError(f"catalog must be a Catalog (digits_catalog(), photo_catalog(), load_image_folder()), "
+                        f"got {type(catalog).__name__}")
     n = len(catalog)
+    for arg, value in (("n_users", n_users), ("events_per_user", events_per_user)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{arg} must be an integer, got {value!r}")
     if n_users < 1 or events_per_user < 1:
         raise ValueError(f"n_users={n_users} and events_per_user={events_per_user} must be >= 1")
+    try:
+        lo_i, hi_i = (int(v) for v in n_interests)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_interests must be a pair (min, max) of integers, got {n_interests!r}") from None
+    if not 1 <= lo_i <= hi_i:
+        raise ValueError(f"n_interests={n_interests!r} must satisfy 1 <= min <= max")
+    for arg, value in (("popularity_weight", popularity_weight), ("tag_weight", tag_weight),
+                       ("temperature", temperature)):
+        if not np.isfinite(value):
+            raise ValueError(f"{arg} must be a finite number, got {value!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (softmax of utility / temperature), got {temperature!r}")
     if events_per_user > n:
         raise ValueError(f"events_per_user={events_per_user} exceeds the catalog size {n}")
     rng = np.random.default_rng(seed)
@@ -588,11 +606,20 @@ def interactions_to_csr(df: pd.DataFrame, n_users: int | None = None, n_items: i
                         value: str = "weight"):
     """A ``scipy.sparse.csr_matrix`` users x items from an interactions table.
 
-    Repeated (user, item) pairs are summed. Shape defaults to max id + 1.
+    Repeated (user, item) pairs are summed. Shape defaults to max id + 1; a given
+    ``n_users``/``n_items`` must exceed every id. ``value`` names the column summed (a
+    table without ``weight`` counts each row as 1). Raises ``DataError`` naming the problem.
     """
     from scipy.sparse import csr_matrix
 
     validate_interactions(df)
+    for arg, size, col in (("n_users", n_users, "user"), ("n_items", n_items, "item")):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+                                 or size <= int(df[col].max())):
+            raise DataError(f"{arg}={size!r} is too small or not an integer: the table has {col} ids up to "
+                            f"{int(df[col].max())}")
+    if value not in df and value != "weight":
+        raise DataError(f"value={value!r} is not a column of the table; columns: {list(df.columns)}")
     n_users = int(df["user"].max()) + 1 if n_users is None else n_users
     n_items = int(df["item"].max()) + 1 if n_items is None else n_items
     vals = df[value].to_numpy(dtype=np.float64) if value in df else np.ones(len(df))

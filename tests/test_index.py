@@ -3,7 +3,8 @@ where it should be exact, high recall where it approximates, clear errors."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers.data import load_digits_8x8
@@ -11,6 +12,7 @@ from visrec_helpers.search.index import (
     INDEX_KINDS,
     ExactIndex,
     FaissIndex,
+    IndexInputError,
     augment_vectors,
     build_index,
     compression_recall,
@@ -131,7 +133,7 @@ def test_empty_index_is_refused(index):
 
 
 def test_unknown_kind_lists_the_available_ones():
-    with pytest.raises(ValueError, match="faiss-ivfpq"):
+    with pytest.raises(IndexInputError, match="'exact', 'faiss-flat', 'faiss-ivf', 'faiss-ivfpq', 'hnsw'"):
         build_index(np.ones((3, 2), dtype=np.float32), kind="annoy")
 
 
@@ -192,3 +194,179 @@ def test_knn_label_agreement_golden():
     assert knn_label_agreement(pts, np.array([0, 1, 0, 1]), k=1) == 0.0
     with pytest.raises(ValueError, match="larger than"):
         knn_label_agreement(pts, np.array([0, 0, 1, 1]), k=4)
+
+
+# --- one protocol, one validation path: regressions for each class of bad input ------------------
+
+# Small-data settings so every kind builds on a few hundred vectors (IVF cells smaller than k on purpose).
+SMALL = {"exact": {}, "faiss-flat": {}, "faiss-ivf": {"nlist": 16, "nprobe": 1},
+         "faiss-ivfpq": {"nlist": 8, "nprobe": 1, "m": 4, "nbits": 4}, "hnsw": {"M": 4, "ef_search": 4}}
+
+
+def _small(kind, n=300, d=8, seed=10):
+    items = _unit(np.random.default_rng(seed), n, d)
+    return items, build_index(items, kind=kind, **SMALL[kind])
+
+
+def test_every_kind_is_built_by_the_one_factory_and_shares_the_protocol():
+    for kind in INDEX_KINDS:
+        _, idx = _small(kind)
+        assert idx.kind == kind and idx.ntotal == len(idx) == 300 and idx.dim == 8
+        assert isinstance(idx, ExactIndex if kind == "exact" else FaissIndex)
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_k_equal_to_n_returns_every_id_once_never_minus_one(kind):
+    # HNSW with a tiny beam and IVF with one probe used to pad with -1 when k approached n.
+    items, idx = _small(kind)
+    _, ids = idx.search(items[:3], 300)
+    assert (ids >= 0).all()
+    assert all(sorted(row) == list(range(300)) for row in ids.tolist())
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_exclude_leaves_out_the_ids_and_still_returns_k(kind):
+    items, idx = _small(kind)
+    excluded = [list(range(0, 300, 2)), [5]]
+    _, ids = idx.search(items[:2], 150, exclude=excluded)
+    assert sorted(ids[0].tolist()) == list(range(1, 300, 2))
+    assert 5 not in ids[1] and len(set(ids[1].tolist())) == 150
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_exclude_accepts_a_sparse_matrix(kind):
+    items, idx = _small(kind)
+    ex = sp.csr_matrix((np.ones(2), ([0, 0], [0, 1])), shape=(1, 300))
+    _, ids = idx.search(items[:1], 5, exclude=ex)
+    assert not {0, 1} & set(ids[0].tolist())
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_exclude_minus_one_is_refused_not_read_as_the_last_item(kind):
+    items, idx = _small(kind)
+    with pytest.raises(IndexInputError, match=r"exclude\[0\] holds item id -1, outside 0..299"):
+        idx.search(items[:1], 3, exclude=[[-1]])
+    with pytest.raises(IndexInputError, match="holds item id 300"):
+        idx.search(items[:1], 3, exclude=[[300]])
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_boolean_exclude_masks_are_refused(kind):
+    items, idx = _small(kind)
+    mask = np.zeros((1, 300), dtype=bool)
+    mask[0, :3] = True
+    with pytest.raises(IndexInputError, match="boolean mask"):
+        idx.search(items[:1], 3, exclude=mask)
+    with pytest.raises(IndexInputError, match="boolean mask"):
+        idx.search(items[:1], 3, exclude=[mask[0]])
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_exclude_shape_and_ids_are_checked(kind):
+    items, idx = _small(kind)
+    with pytest.raises(IndexInputError, match="2 rows for 1 queries"):
+        idx.search(items[:1], 3, exclude=[[1], [2]])
+    with pytest.raises(IndexInputError, match="must be an iterable"):
+        idx.search(items[:1], 3, exclude=[7])
+    with pytest.raises(IndexInputError, match="integer item ids"):
+        idx.search(items[:1], 3, exclude=[[1.5]])
+    with pytest.raises(IndexInputError, match="fewer than k=3"):
+        idx.search(items[:1], 3, exclude=[list(range(298))])
+
+
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+def test_nan_and_overflowing_queries_name_the_argument(kind):
+    items, idx = _small(kind)
+    bad = items[:2].copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(IndexInputError, match=r"queries contain NaN or infinite values \(first in row 1\)"):
+        idx.search(bad, 1)
+    with pytest.raises(IndexInputError, match="queries have entries larger than"):
+        idx.search(items[:1] * 1e20, 1)
+    with pytest.raises(IndexInputError, match="queries must be a real-valued"):
+        idx.search(np.array([["a"] * 8]), 1)
+    with pytest.raises(IndexInputError, match="k must be a positive integer, got True"):
+        idx.search(items[:1], True)
+
+
+def test_parameters_a_kind_does_not_use_are_refused():
+    items = _unit(np.random.default_rng(11), 300, 8)
+    with pytest.raises(TypeError, match=r"'faiss-flat' takes no parameter\(s\) \['nlist'\]"):
+        build_index(items, kind="faiss-flat", nlist=4)
+    with pytest.raises(TypeError, match="'exact'"):
+        build_index(items, kind="exact", M=4)
+    with pytest.raises(IndexInputError, match="nprobe must be an integer >= 1"):
+        build_index(items, kind="faiss-ivf", nprobe=0)
+
+
+def test_ivf_with_too_few_training_vectors_is_refused():
+    with pytest.raises(IndexInputError, match="faiss-ivf needs at least nlist=64"):
+        build_index(_unit(np.random.default_rng(12), 50, 8), kind="faiss-ivf", nlist=64)
+
+
+def test_train_size_trains_on_a_seeded_sample_and_indexes_everything():
+    items = _unit(np.random.default_rng(13), 2000, 8)
+    a = build_index(items, kind="faiss-ivf", nlist=8, train_size=400, seed=1)
+    b = build_index(items, kind="faiss-ivf", nlist=8, train_size=400, seed=1)
+    assert a.ntotal == 2000
+    np.testing.assert_array_equal(a.search(items[:20], 5)[1], b.search(items[:20], 5)[1])
+
+
+def test_bytes_per_vector_by_kind():
+    assert _small("exact")[1].bytes_per_vector() == 32
+    assert _small("faiss-ivf")[1].bytes_per_vector() == 40
+    assert _small("faiss-ivfpq")[1].bytes_per_vector() == 4 * 4 / 8 + 8 + 32
+    assert _small("hnsw")[1].bytes_per_vector() == 32 + 8 * 4
+
+
+def test_topk_cosine_breaks_ties_by_the_lower_id():
+    items = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], dtype=np.float32)
+    assert topk_cosine(items[:1], items, 3)[1].tolist() == [[0, 2, 3]]
+
+
+def test_compression_names_stay_importable_from_index():
+    from visrec_helpers.search import compression, index
+
+    assert index.pca_basis is compression.pca_basis and "compression_recall" in dir(index)
+
+
+# --- properties: for any input, the documented error or a valid answer -----------------------------
+
+@st.composite
+def _search_case(draw):
+    n = draw(st.integers(1, 60))
+    d = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    items = rng.standard_normal((n, d)).astype(np.float32)
+    queries = rng.standard_normal((draw(st.integers(0, 4)), d)).astype(np.float32)
+    if draw(st.booleans()) and len(queries):
+        queries[0, 0] = draw(st.sampled_from([np.nan, np.inf, 1e30]))
+    k = draw(st.integers(-1, n + 2))
+    exclude = None
+    if draw(st.booleans()):
+        n_rows = len(queries) + draw(st.sampled_from([0, 0, 0, 1]))
+        exclude = [draw(st.lists(st.integers(-2, n + 1), max_size=n + 2)) for _ in range(n_rows)]
+    return items, queries, k, exclude
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("kind", INDEX_KINDS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_search_case())
+def test_any_search_gives_the_documented_error_or_valid_distinct_unexcluded_ids(kind, case):
+    items, queries, k, exclude = case
+    params = {"faiss-ivfpq": {"m": 1, "nbits": 4}, "hnsw": {"M": 4, "ef_search": 2}}.get(kind, {})
+    try:
+        idx = build_index(items, kind=kind, **params)
+        scores, ids = idx.search(queries, k, exclude=exclude)
+    except IndexInputError:
+        return
+    n = len(items)
+    assert 1 <= k <= n and ids.shape == scores.shape == (len(queries), k)
+    assert ((ids >= 0) & (ids < n)).all()
+    for r, row in enumerate(ids.tolist()):
+        assert len(set(row)) == k
+        if exclude is not None:
+            assert not set(row) & set(exclude[r])
+        assert np.all(np.diff(scores[r]) <= 1e-4)  # best first

@@ -52,7 +52,7 @@ def test_labelled_retrieval_bad_input():
         labelled_retrieval(emb, np.array([0, 1]))
     with pytest.raises(ValueError, match="larger than"):
         labelled_retrieval(emb, np.array([0, 1, 1]), k=3)
-    with pytest.raises(IndexError, match="query ids"):
+    with pytest.raises(ValueError, match="queries must be item ids"):
         labelled_retrieval(emb, np.array([0, 1, 1]), k=1, queries=[5])
 
 

@@ -69,3 +69,15 @@ def test_app_rejects_mismatched_inputs_and_unknown_items():
     app = BrowsingApp(images, v, n_grid=6, k=3)
     with pytest.raises(ValueError, match="unknown item"):
         app.click(len(images))
+
+
+def test_user_provided_labels_are_escaped_before_they_reach_html():
+    images, v, _ = _catalog(n=12)
+    labels = np.array(['<script>alert("x")</script>', "a & b", "<b>bold</b>"] * 4)
+    app = BrowsingApp(images, v, labels=labels, n_grid=12, k=3)
+    captions = [tile.children[1].value for tile in app.grid.children]
+    assert any("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in c for c in captions)
+    assert any("a &amp; b" in c for c in captions)
+    assert not any("<script>" in c or "<b>bold" in c for c in captions)
+    app.click(int(app.grid_items_[0]))
+    assert all("<script>" not in tile.children[1].value for tile in app.rec_row.children)

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from visrec_helpers.search.index import build_index
+from visrec_helpers.search.index import IndexInputError, build_index
 
 # ---------------------------------------------------------------------------
 # Metrics for labelled queries (query excluded from its own results)
@@ -63,16 +63,13 @@ def labelled_retrieval(embeddings: np.ndarray, labels: np.ndarray, k: int = 10, 
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if k > len(emb) - 1:
         raise ValueError(f"k={k} is larger than the {len(emb) - 1} other items")
-    q = np.arange(len(emb)) if queries is None else np.asarray(queries, dtype=np.int64)
+    q = np.arange(len(emb)) if queries is None else _item_ids(queries, len(emb), "queries")
     if len(q) == 0:
         raise ValueError("no queries given")
-    if q.min() < 0 or q.max() >= len(emb):
-        raise IndexError(f"query ids must be in [0, {len(emb)}), got min {q.min()} max {q.max()}")
-    _, ids = build_index(emb, kind=index_kind).search(emb[q], k + 1)
+    _, ids = build_index(emb, kind=index_kind).search(emb[q], k, exclude=q[:, None])
     counts = pd.Series(labels).value_counts()
     precs, aps = [], []
     for qi, row in zip(q, ids):
-        row = row[row != qi][:k]
         rel = labels[row] == labels[qi]
         n_rel = int(counts[labels[qi]]) - 1
         precs.append(rel.mean())
@@ -147,10 +144,21 @@ class TagIndex:
         return s[ids].astype(np.float32), ids.astype(np.int64)
 
 
+def _item_ids(ids, n: int, name: str) -> np.ndarray:
+    """``ids`` as ``(m,)`` int64 item ids in ``0..n-1``; boolean masks and non-integers are refused."""
+    a = np.atleast_1d(np.asarray(ids))
+    if a.dtype == bool:
+        raise IndexInputError(f"{name} is a boolean mask; pass item ids (np.flatnonzero(mask))")
+    if a.size and (a.ndim != 1 or not np.issubdtype(a.dtype, np.integer)):
+        raise IndexInputError(f"{name} must be a 1-D array of integer item ids, got dtype {a.dtype}, shape {a.shape}")
+    a = a.astype(np.int64)
+    if len(a) and (a.min() < 0 or a.max() >= n):
+        raise IndexInputError(f"{name} must be item ids in 0..{n - 1}, got min {a.min()} max {a.max()}")
+    return a
+
+
 def _restrict(final: np.ndarray, candidates, k: int):
-    ids = np.arange(len(final)) if candidates is None else np.asarray(candidates, dtype=np.int64)
-    if len(ids) and (ids.min() < 0 or ids.max() >= len(final)):
-        raise IndexError(f"candidate ids must be in [0, {len(final)})")
+    ids = np.arange(len(final)) if candidates is None else np.unique(_item_ids(candidates, len(final), "candidates"))
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if k > len(ids):

@@ -10,6 +10,7 @@ them: ``visrec-app``, ``visrec-grid``, ``visrec-tile``, ``visrec-view`` (the but
 
 from __future__ import annotations
 
+import html
 import io
 import time
 
@@ -99,7 +100,8 @@ class BrowsingApp:
         import ipywidgets as w
 
         img = w.Image(value=self._thumb(item), format="png", layout=w.Layout(width=f"{self.thumb_px}px"))
-        caption = f"#{item}" + (f" {self.labels[item]}" if self.labels is not None else "")
+        # Labels come from the user's data (folder names, CSV columns): escape before they reach HTML.
+        caption = html.escape(f"#{item}" + (f" {self.labels[item]}" if self.labels is not None else ""))
         button = w.Button(description="view", tooltip=f"view item {item}",
                           layout=w.Layout(width=f"{self.thumb_px + 8}px"))
         button.add_class("visrec-view")
@@ -111,7 +113,8 @@ class BrowsingApp:
     def _draw_recs(self, title: str):
         self.rec_row.children = [self._tile(int(i)) for i in self.rec_ids_]
         ids = ", ".join(str(int(i)) for i in self.rec_ids_)
-        self.rec_ids_label.value = f"<small>{title}: <span class='visrec-ids'>{ids}</span></small>"
+        self.rec_ids_label.value = (f"<small>{html.escape(title)}: "
+                                    f"<span class='visrec-ids'>{html.escape(ids)}</span></small>")
 
     def click(self, item: int) -> np.ndarray:
         """Record a view of ``item`` by this app's user, refresh the row; returns the new ids."""

@@ -31,7 +31,7 @@ def test_mapped_als_gives_cold_items_factors_from_their_features():
         pool = np.arange(14) if u < 20 else np.arange(15, 29)
         m[u, rng.choice(pool, 6, replace=False)] = 1.0  # items 14 and 29 are never seen
     feats = np.repeat(np.eye(2), 15, axis=0) + 0.01 * rng.normal(size=(30, 2))
-    model = C.MappedALS(ALS(factors=4, iterations=10), ridge_alpha=0.01).fit(sp.csr_matrix(m), feats)
+    model = C.MappedALS(ALS(factors=4, iterations=10), ridge_alpha=0.01).fit(sp.csr_matrix(m), item_features=feats)
     assert sorted(model.cold_items_) == [14, 29]
     rec = model.recommend(np.arange(40), k=1, candidates=[14, 29])
     assert (rec[:20] == 14).mean() > 0.8 and (rec[20:] == 29).mean() > 0.8

@@ -42,7 +42,7 @@ MODELS = {
 
 def fit(name, m):
     model = MODELS[name]()
-    return model.fit(m, FEATS) if name in ("vbpr", "profile") else model.fit(m)
+    return model.fit(m, item_features=FEATS) if name in ("vbpr", "profile") else model.fit(m)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -60,9 +60,9 @@ def test_recommend_shape_and_never_returns_training_items(name):
 def test_fit_returns_self_and_is_deterministic(name):
     m = blocks()
     a, b = MODELS[name](), MODELS[name]()
-    args = (FEATS,) if name in ("vbpr", "profile") else ()
-    assert a.fit(m, *args) is a
-    b.fit(m, *args)
+    kw = {"item_features": FEATS} if name in ("vbpr", "profile") else {}
+    assert a.fit(m, **kw) is a
+    b.fit(m, **kw)
     np.testing.assert_array_equal(a.recommend([0, 25], 5), b.recommend([0, 25], 5))
 
 
@@ -150,7 +150,7 @@ def test_bpr_training_auc_is_above_half_and_grows():
 def test_vbpr_scores_items_never_seen_in_training():
     m = blocks().toarray()
     m[:, [14, 29]] = 0.0  # one new item per group
-    model = VBPR(factors=4, visual_factors=2, epochs=20).fit(sp.csr_matrix(m), FEATS)
+    model = VBPR(factors=4, visual_factors=2, epochs=20).fit(sp.csr_matrix(m), item_features=FEATS)
     assert not model.item_factors_[[14, 29]].any()  # no CF signal for them
     rec = model.recommend(np.arange(40), k=1, candidates=[14, 29])
     assert (rec[:20] == 14).mean() > 0.8 and (rec[20:] == 29).mean() > 0.8
@@ -158,7 +158,7 @@ def test_vbpr_scores_items_never_seen_in_training():
 
 def test_vbpr_rejects_misshaped_features():
     with pytest.raises(ValueError, match="item_features must be"):
-        VBPR().fit(blocks(), FEATS[:5])
+        VBPR().fit(blocks(), item_features=FEATS[:5])
 
 
 @pytest.mark.parametrize("kw", [{"factors": 0}, {"learning_rate": 0.0}, {"epochs": 2.5}])

@@ -3,6 +3,7 @@ classify-and-embed network, the session simulator, next-item baselines and the G
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,8 +139,10 @@ def test_top_k_excludes_and_orders():
     scores = np.array([[0.1, 0.9, 0.5, 0.7]])
     np.testing.assert_array_equal(S.top_k(scores, 2), [[1, 3]])
     np.testing.assert_array_equal(S.top_k(scores, 2, exclude=np.array([[1]])), [[3, 2]])
-    with pytest.raises(ValueError, match="larger than"):
+    with pytest.raises(ValueError, match="fewer than k"):
         S.top_k(scores, 4, exclude=np.array([[1]]))
+    with pytest.raises(ValueError, match="unknown item id"):
+        S.top_k(scores, 2, exclude=np.array([[-1]]))  # not read as "the last item"
 
 
 def test_hit_rate_golden_and_bad_k():
@@ -154,7 +157,7 @@ def test_hit_rate_golden_and_bad_k():
 @given(st.integers(0, 10_000))
 def test_hit_rate_grows_with_k(seed):
     rng = np.random.default_rng(seed)
-    rec, truth = rng.integers(0, 30, (20, 10)), rng.integers(0, 30, 20)
+    rec, truth = np.stack([rng.permutation(30)[:10] for _ in range(20)]), rng.integers(0, 30, 20)
     vals = [S.hit_rate_at_k(rec, truth, k) for k in range(1, 11)]
     assert all(a <= b for a, b in zip(vals, vals[1:]))
 
@@ -189,21 +192,74 @@ def test_gru_learns_the_successor_signal():
     rng = np.random.default_rng(0)
     emb = _unit(np.eye(10)[LABELS] + 0.05 * rng.normal(size=(len(LABELS), 10)))
     sessions, info = S.simulate_sessions(LABELS, n_sessions=600, length=6, p_next=0.9, p_stay=0.0, seed=1)
-    gru = S.GRURecommender(hidden=32, epochs=8, lr=1e-2, progress=False, device="cpu").fit(sessions[:500], emb)
+    X, ts = S.sessions_to_matrix(sessions[:500], len(LABELS))
+    gru = S.GRURecommender(hidden=32, epochs=8, lr=1e-2, progress=False, device="cpu")
+    gru.fit(X, item_features=emb, timestamps=ts)
     hist, nxt = sessions[500:, :-1], sessions[500:, -1]
-    hr_gru = S.hit_rate_at_k(gru.recommend(hist, 10), nxt, 10)
+    recs = gru.recommend_sessions(hist, 10)
+    hr_gru = S.hit_rate_at_k(recs, nxt, 10)
     hr_mean = S.hit_rate_at_k(S.top_k(S.mean_profile_scores(hist, emb), 10, hist), nxt, 10)
     assert hr_gru > 0.5 and hr_gru > 2 * hr_mean
-    assert gru.recommend(hist, 10).shape == (100, 10)
-    recs = gru.recommend(hist, 10)
+    assert recs.shape == (100, 10)
     assert not any(np.isin(r, h).any() for r, h in zip(recs, hist))
+
+
+def _small_gru(n_sessions=40, epochs=1):
+    rng = np.random.default_rng(0)
+    emb = _unit(np.eye(10)[LABELS] + 0.05 * rng.normal(size=(len(LABELS), 10)))
+    sessions, _ = S.simulate_sessions(LABELS, n_sessions=n_sessions, length=5, seed=2)
+    X, ts = S.sessions_to_matrix(sessions, len(LABELS))
+    gru = S.GRURecommender(hidden=8, epochs=epochs, progress=False, device="cpu")
+    return gru.fit(X, item_features=emb, timestamps=ts), sessions, emb
+
+
+def test_gru_recommend_for_fitted_rows_reads_each_row_in_time_order():
+    gru, sessions, _ = _small_gru()
+    np.testing.assert_allclose(gru.score([3, 7]), gru.score_sessions(sessions[[3, 7]]), atol=1e-6)
+    recs = gru.recommend([3, 7], k=5)
+    np.testing.assert_array_equal(recs, gru.recommend_sessions(sessions[[3, 7]], 5))
+    assert not any(np.isin(r, sessions[u]).any() for r, u in zip(recs, [3, 7]))
+
+
+def test_gru_is_seeded_locally_and_leaves_the_global_generator_alone():
+    import torch
+
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a, _, _ = _small_gru()
+    after = torch.rand(3)
+    b, sessions, _ = _small_gru()
+    np.testing.assert_array_equal(before.numpy(), after.numpy())
+    np.testing.assert_array_equal(a.score_sessions(sessions[:4]), b.score_sessions(sessions[:4]))
+
+
+def test_gru_trains_on_sessions_of_different_lengths():
+    rng = np.random.default_rng(0)
+    emb = _unit(rng.normal(size=(12, 4)))
+    X = sp.csr_matrix(np.array([[1, 1, 1, 0] + [0] * 8, [0, 0, 1, 1] + [0] * 8, [0] * 11 + [1]], dtype=float))
+    ts = X.copy()
+    ts.data = np.arange(1, X.nnz + 1, dtype=float)
+    gru = S.GRURecommender(hidden=4, epochs=2, progress=False, device="cpu")
+    gru.fit(X, item_features=emb, timestamps=ts)
+    assert gru.recommend([0, 1, 2], k=3).shape == (3, 3)
+
+
+def test_sessions_to_matrix_refuses_a_repeated_item():
+    with pytest.raises(ValueError, match="repeats an item"):
+        S.sessions_to_matrix(np.array([[0, 1, 0]]), 3)
 
 
 def test_gru_rejects_bad_input():
     emb = _unit(np.eye(3))
+    X, ts = S.sessions_to_matrix(np.array([[0, 1]]), 3)
     with pytest.raises(ValueError, match="unknown item ids"):
-        S.GRURecommender(epochs=1, progress=False).fit(np.array([[0, 3]]), emb)
-    with pytest.raises(ValueError, match="finite"):
-        S.GRURecommender(epochs=1, progress=False).fit(np.array([[0, 1]]), np.full((3, 3), np.nan))
+        S.sessions_to_matrix(np.array([[0, 3]]), 3)
+    with pytest.raises(ValueError, match="NaN"):
+        S.GRURecommender(epochs=1, progress=False).fit(X, item_features=np.full((3, 3), np.nan), timestamps=ts)
+    with pytest.raises(ValueError, match="needs timestamps"):
+        S.GRURecommender(epochs=1, progress=False).fit(X, item_features=emb)
+    with pytest.raises(ValueError, match="needs item_features"):
+        S.GRURecommender(epochs=1, progress=False).fit(X, timestamps=ts)
     with pytest.raises(RuntimeError, match="not fitted"):
-        S.GRURecommender().score(np.array([[0, 1]]))
+        S.GRURecommender().score_sessions(np.array([[0, 1]]))

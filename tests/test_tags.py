@@ -18,7 +18,7 @@ def test_tag_matrix_idf_weights_rare_tags_more():
 
 def test_untagged_item_scores_zero_and_tagged_match_profile():
     m = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0]], dtype=float))
-    model = T.TagRecommender().fit(m, TAGS)
+    model = T.TagRecommender().fit(m, item_features=TAGS)
     s = model.score([0])[0]
     assert s[5] == 0.0
     assert s[4] == pytest.approx(s[0]) and s[4] > s[2]  # item 4 has the same tags as item 0
@@ -28,8 +28,8 @@ def test_untagged_item_scores_zero_and_tagged_match_profile():
 def test_cooccurrence_expansion_reaches_related_tags():
     tags = [["a", "b"], ["a", "b"], ["c"], ["b"]]
     m = sp.csr_matrix(np.array([[0, 0, 0, 1.0]]))  # the user only saw a "b" item
-    plain = T.TagRecommender(expansion=0.0).fit(m, tags).profiles([0])[0]
-    expanded = T.TagRecommender(expansion=1.0).fit(m, tags)
+    plain = T.TagRecommender(expansion=0.0).fit(m, item_features=tags).profiles([0])[0]
+    expanded = T.TagRecommender(expansion=1.0).fit(m, item_features=tags)
     p = expanded.profiles([0])[0]
     a = expanded.vocabulary_.index("a")
     assert plain[a] == 0.0 and p[a] > 0.0
@@ -54,13 +54,13 @@ def test_hide_tags_counts_and_is_seeded():
 
 def test_bad_inputs_raise():
     m = sp.csr_matrix(np.ones((1, 6)))
-    with pytest.raises(ValueError, match="5 entries but user_items has 6"):
-        T.TagRecommender().fit(m, TAGS[:5])
+    with pytest.raises(ValueError, match="tags for 5 items but X has 6"):
+        T.TagRecommender().fit(m, item_features=TAGS[:5])
     with pytest.raises(ValueError, match="list of non-empty strings"):
-        T.TagRecommender().fit(m, TAGS[:5] + ["cat"])
+        T.TagRecommender().fit(m, item_features=TAGS[:5] + ["cat"])
     with pytest.raises(ValueError, match="every item is untagged"):
         T.tag_matrix([[], []])
     with pytest.raises(ValueError, match="embeddings must be"):
         T.propagate_tags(TAGS, np.ones((3, 2)))
     with pytest.raises(ValueError, match="expansion"):
-        T.TagRecommender(expansion=-1).fit(m, TAGS)
+        T.TagRecommender(expansion=-1).fit(m, item_features=TAGS)

@@ -1,92 +1,306 @@
-"""The recommender contract every model of ``visrec_helpers.recsys`` follows, and its shared checks.
+"""The recommender contract every model of the package follows, and the one path that checks its inputs.
 
-``__init__`` takes hyper-parameters only; ``fit(user_items, ...)`` learns from a
-``scipy.sparse.csr_matrix`` users x items of interaction weights and returns ``self``;
-learned state ends in ``_``; ``score(user_ids) -> (n, n_items)``;
-``recommend(user_ids, k=10, exclude_seen=True) -> (n, k)`` item indices, best first.
+The contract (scikit-learn's estimator shape, for recommendation):
+
+- ``__init__`` takes hyper-parameters only; learned state ends in ``_``.
+- ``fit(X, *, item_features=None, timestamps=None) -> self``. ``X``: users x items
+  ``scipy.sparse`` matrix (or dense 2-D array) of non-negative interaction weights.
+  ``item_features``: per item, what a content model reads (``(n_items, d)`` embeddings; a
+  tag model takes one list of tags per item); models that need none ignore it.
+  ``timestamps``: when each interaction of ``X`` happened (same shape, a time at every
+  stored entry of ``X``), for models that read order or recency.
+- ``score(users) -> (len(users), n_items)`` float, higher is better.
+- ``recommend(users, k=10, exclude_seen=True, candidates=None) -> (len(users), k)`` int64
+  item ids, best first. Every row holds ``k`` distinct ids in ``0..n_items_-1``, only ids
+  from ``candidates`` when given, and none of the user's training items when
+  ``exclude_seen``. Ties keep the lower item id first. When fewer than ``k`` items are left
+  the call raises rather than padding the list.
+- ``n_users_``, ``n_items_``: the sizes the fitted model knows.
+
+Bad input raises ``RecsysError`` (a ``ValueError``) naming the argument and the value:
+``users`` must be integer ids in ``0..n_users_-1`` (repeats allowed: one row per request);
+``k`` an integer >= 1; ``candidates`` distinct integer item ids in range (a boolean mask is
+refused, not read as ids: pass ``np.flatnonzero(mask)``). The metrics and samplers of
+``recsys.metrics`` use the same checks.
 """
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
 
 
-def check_user_items(user_items) -> sp.csr_matrix:
-    """Validate an interaction matrix: sparse or dense 2-D, finite, non-negative, not empty."""
-    m = sp.csr_matrix(user_items, dtype=np.float64)
-    if m.shape[0] == 0 or m.shape[1] == 0 or m.nnz == 0:
-        raise ValueError(f"user_items is empty (shape {m.shape}, {m.nnz} interactions)")
+class RecsysError(ValueError):
+    """Bad input to a recommender, metric or sampler; the message names the argument and the value."""
+
+
+def _show(values, limit: int = 5) -> str:
+    values = np.asarray(values).ravel()
+    head = values[:limit].tolist()
+    return f"{head}{' ...' if len(values) > limit else ''}"
+
+
+def check_k(k, name: str = "k") -> int:
+    """``k`` as a Python int >= 1 (bools and floats refused)."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
+        raise RecsysError(f"{name} must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def check_ids(ids, n: int, name: str, *, unique: bool = True, allow_empty: bool = False,
+              what: str = "item") -> np.ndarray:
+    """Validate a 1-D array of ids in ``0..n-1``: ``(m,)`` int64, in the given order.
+
+    Refused with ``RecsysError`` naming ``name`` and the offending values: a boolean array
+    (a mask is not a list of ids), a non-integer dtype (``1.0``, ``1e20``, strings), more
+    than one dimension, ids below 0 or >= ``n``, repeated ids when ``unique``, and an
+    empty array unless ``allow_empty``.
+    """
+    if isinstance(ids, (set, frozenset)):
+        ids = sorted(ids)
+    a = np.asarray(ids)
+    if a.dtype == bool:
+        raise RecsysError(f"{name} is a boolean array of length {a.size}: pass ids, not a mask "
+                          "(for a mask, np.flatnonzero(mask))")
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim != 1:
+        raise RecsysError(f"{name} must be a 1-D array of ids, got shape {a.shape}")
+    if a.size == 0:
+        if allow_empty:
+            return a.astype(np.int64)
+        raise RecsysError(f"{name} is empty")
+    if a.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in a.tolist()):
+        big = [v for v in a.tolist() if not 0 <= v < n]  # Python ints too large for int64 land here
+        if big:
+            raise RecsysError(f"{name} holds unknown {what} id(s) {big[:5]}: ids run 0..{n - 1}")
+        a = a.astype(np.int64)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise RecsysError(f"{name} must be integers, got dtype {a.dtype} (values {_show(a)})")
+    bad = a[(a < 0) | (a >= n)]
+    if len(bad):
+        raise RecsysError(f"{name} holds unknown {what} id(s) {_show(bad)}: ids run 0..{n - 1}")
+    a = a.astype(np.int64)
+    if unique:
+        values, counts = np.unique(a, return_counts=True)
+        if (counts > 1).any():
+            raise RecsysError(f"{name} repeats id(s) {_show(values[counts > 1])}")
+    return a
+
+
+def check_candidates(candidates, n_items: int) -> np.ndarray | None:
+    """``None`` (every item) or the sorted distinct candidate item ids, ``(m,)`` int64."""
+    if candidates is None:
+        return None
+    return np.sort(check_ids(candidates, n_items, "candidates"))
+
+
+def check_recommendations(recommendations, name: str = "recommendations", n_items: int | None = None) -> np.ndarray:
+    """Recommendation lists ``(n, k)``: non-empty, integer ids >= 0 (< ``n_items`` when given),
+    no id twice in a row (a repeat would count one hit twice). Returns the array."""
+    r = np.asarray(recommendations)
+    if r.ndim != 2 or r.size == 0:
+        raise RecsysError(f"{name} must be a non-empty (n_users, k) array, got shape {r.shape}")
+    if r.dtype == bool or not np.issubdtype(r.dtype, np.integer):
+        raise RecsysError(f"{name} must hold integer item ids, got dtype {r.dtype}")
+    if r.min() < 0:
+        raise RecsysError(f"{name} hold negative item id(s) {np.unique(r[r < 0])[:5].tolist()}")
+    if n_items is not None and r.max() >= n_items:
+        raise RecsysError(f"{name} item ids must lie in 0..{n_items - 1}, got {int(r.max())}")
+    srt = np.sort(r, axis=1)
+    dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise RecsysError(f"{name} row {row} repeats an item: {r[row].tolist()[:20]}")
+    return r
+
+
+def check_user_items(X, name: str = "X") -> sp.csr_matrix:
+    """Validate an interaction matrix: sparse or dense 2-D, finite, non-negative, not empty.
+
+    Returns ``(n_users, n_items)`` CSR float64 with sorted indices and no explicit zeros.
+    """
+    try:
+        m = sp.csr_matrix(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RecsysError(f"{name} must be a users x items matrix of numbers, got {type(X).__name__}") from exc
+    if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0 or m.nnz == 0:
+        raise RecsysError(f"{name} is empty (shape {m.shape}, {m.nnz} interactions)")
     if not np.isfinite(m.data).all():
-        raise ValueError("user_items contains NaN or infinite weights")
+        raise RecsysError(f"{name} contains NaN or infinite weights")
     if (m.data < 0).any():
-        raise ValueError("user_items contains negative weights")
+        raise RecsysError(f"{name} contains negative weights (smallest {m.data.min():g})")
+    m.eliminate_zeros()
+    m.sort_indices()
+    if m.nnz == 0:
+        raise RecsysError(f"{name} is empty (shape {m.shape}, only zero weights)")
     return m
 
 
-class Recommender:
-    """Base class: subclasses implement ``fit`` and ``score``."""
+def check_item_features(item_features, n_items: int, owner: str, dtype=np.float64) -> np.ndarray:
+    """``(n_items, d)`` finite item features; ``owner`` names the model that needs them."""
+    if item_features is None:
+        raise RecsysError(f"{owner}.fit needs item_features, an (n_items={n_items}, d) array")
+    f = np.asarray(item_features)
+    if f.ndim != 2 or len(f) != n_items or f.shape[1] == 0 or not np.issubdtype(f.dtype, np.number):
+        raise RecsysError(f"item_features must be (n_items={n_items}, d) numbers, got shape {f.shape}")
+    f = f.astype(dtype)
+    if not np.isfinite(f).all():
+        raise RecsysError("item_features contain NaN or infinite values")
+    return f
 
-    def _check_fitted(self):
-        if not hasattr(self, "user_items_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
 
-    def _check_users(self, user_ids) -> np.ndarray:
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(user_ids))
-        if users.size == 0:
-            raise ValueError("user_ids is empty")
-        if not np.issubdtype(users.dtype, np.integer):
-            raise ValueError(f"user_ids must be integers, got dtype {users.dtype}")
-        n = self.user_items_.shape[0]
-        bad = users[(users < 0) | (users >= n)]
-        if len(bad):
-            raise ValueError(f"unknown user id(s) {bad[:5].tolist()}: the model knows users 0..{n - 1}")
-        return users
+def check_timestamps(timestamps, X: sp.csr_matrix, owner: str) -> sp.csr_matrix:
+    """A time for every stored interaction of ``X`` (the output of ``check_user_items``).
 
-    def score(self, user_ids) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None) -> np.ndarray:
-        """Top-``k`` item indices per user, best first, ``(len(user_ids), k)`` int64.
-
-        ``candidates`` (optional item ids) restricts the ranking to those items, for
-        example the new items of a cold-start evaluation. Ties keep the lower item id first.
-        """
-        users = self._check_users(user_ids)
-        n_items = self.user_items_.shape[1]
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if k > n_items:
-            raise ValueError(f"k={k} is larger than the catalog ({n_items} items)")
-        scores = np.array(self.score(users), dtype=np.float64, copy=True)
-        if np.isnan(scores).any():
-            raise ValueError(f"{type(self).__name__}.score returned NaN scores")
-        allowed = np.ones(n_items, dtype=bool)
-        if candidates is not None:
-            cand = np.unique(np.asarray(candidates, dtype=np.int64))
-            if len(cand) == 0 or cand.min() < 0 or cand.max() >= n_items:
-                raise ValueError(f"candidates must be non-empty item ids in 0..{n_items - 1}")
-            allowed[:] = False
-            allowed[cand] = True
-            scores[:, ~allowed] = -np.inf
-        if exclude_seen:
-            seen = self.user_items_[users]
-            rows = np.repeat(np.arange(len(users)), np.diff(seen.indptr))
-            seen_allowed = np.bincount(rows[allowed[seen.indices]], minlength=len(users))
-            left = int(allowed.sum() - seen_allowed.max())
-            if left < k:
-                raise ValueError(f"k={k}: a user has seen all but {left} of the {int(allowed.sum())} "
-                                 "candidate items, leaving fewer than k")
-            scores[rows, seen.indices] = -np.inf
-        elif k > allowed.sum():
-            raise ValueError(f"k={k} is larger than the {int(allowed.sum())} candidate items")
-        # Break ties by item id (stable), so equal scores give a reproducible order.
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)
+    ``timestamps``: a dense ``(n_users, n_items)`` array (read at ``X``'s entries, so a time
+    of 0 is fine) or a sparse matrix of ``X``'s shape with an entry at every entry of ``X``
+    (entries elsewhere are ignored). Returns CSR with ``X``'s exact sparsity pattern
+    (``indptr``, ``indices``) holding the times, float64.
+    """
+    if timestamps is None:
+        raise RecsysError(f"{owner}.fit needs timestamps: when each interaction of X happened "
+                          "(a matrix shaped like X)")
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    cols = X.indices
+    if sp.issparse(timestamps):
+        ts = sp.csr_matrix(timestamps)
+        if ts.shape != X.shape:
+            raise RecsysError(f"timestamps must have X's shape {X.shape}, got {ts.shape}")
+        ts.sum_duplicates()
+        ts.sort_indices()
+        # Look every entry of X up in ts by a flat key (row * n_items + col).
+        key_x = rows * X.shape[1] + cols
+        ts_rows = np.repeat(np.arange(ts.shape[0]), np.diff(ts.indptr))
+        key_t = ts_rows * X.shape[1] + ts.indices
+        pos = np.searchsorted(key_t, key_x)
+        found = (pos < len(key_t)) & (key_t[np.minimum(pos, max(len(key_t) - 1, 0))] == key_x)
+        if not found.all():
+            miss = np.flatnonzero(~found)[0]
+            raise RecsysError(f"timestamps has no time for the interaction (user {int(rows[miss])}, "
+                              f"item {int(cols[miss])}) of X: every stored entry of X needs one "
+                              "(a sparse matrix drops times equal to 0: pass a dense array then)")
+        values = np.asarray(ts.data[pos], dtype=np.float64)
+    else:
+        t = np.asarray(timestamps)
+        if t.shape != X.shape or not np.issubdtype(t.dtype, np.number):
+            raise RecsysError(f"timestamps must be numbers with X's shape {X.shape}, got shape {t.shape}")
+        values = t[rows, cols].astype(np.float64)
+    if not np.isfinite(values).all():
+        raise RecsysError("timestamps contain NaN or infinite times")
+    return sp.csr_matrix((values, X.indices.copy(), X.indptr.copy()), shape=X.shape)
 
 
 def _check_hyper(name: str, value, low: float = 0.0, integer: bool = False, strict: bool = False):
     ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
     if isinstance(value, bool) or not ok or not np.isfinite(value) or value < low or (strict and value == low):
         kind = "an integer" if integer else "a number"
-        raise ValueError(f"{name} must be {kind} {'>' if strict else '>='} {low}, got {value!r}")
+        raise RecsysError(f"{name} must be {kind} {'>' if strict else '>='} {low}, got {value!r}")
+
+
+def top_k_items(scores, k: int, *, seen: sp.csr_matrix | None = None, candidates=None,
+                owner: str = "scores") -> np.ndarray:
+    """The ranking step every recommender shares: top-``k`` item ids per row, best first.
+
+    ``scores``: ``(n, n_items)`` finite floats (NaN or inf refused: they would rank
+    arbitrarily). ``seen``: ``(n, n_items)`` sparse, items to leave out of each row (their
+    stored entries). ``candidates``: item ids the lists may use (``None``: every item).
+    Returns ``(n, k)`` int64, distinct ids per row; ties keep the lower item id first.
+    Raises ``RecsysError`` when a row has fewer than ``k`` items left.
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    if s.ndim != 2:
+        raise RecsysError(f"{owner} must be (n, n_items), got shape {s.shape}")
+    n, n_items = s.shape
+    k = check_k(k)
+    if not np.isfinite(s).all():
+        raise RecsysError(f"{owner} contain NaN or infinite scores")
+    if k > n_items:
+        raise RecsysError(f"k={k} is larger than the catalog ({n_items} items)")
+    cand = check_candidates(candidates, n_items)
+    allowed = np.ones(n_items, dtype=bool)
+    if cand is not None:
+        allowed[:] = False
+        allowed[cand] = True
+        s[:, ~allowed] = -np.inf
+    if seen is not None:
+        seen = sp.csr_matrix(seen)
+        if seen.shape != s.shape:
+            raise RecsysError(f"seen must be shaped like the scores {s.shape}, got {seen.shape}")
+        seen.sum_duplicates()
+        rows = np.repeat(np.arange(n), np.diff(seen.indptr))
+        seen_allowed = np.bincount(rows[allowed[seen.indices]], minlength=n)
+        left = int(allowed.sum() - seen_allowed.max()) if n else int(allowed.sum())
+        if left < k:
+            raise RecsysError(f"k={k}: a user has seen all but {left} of the {int(allowed.sum())} "
+                              "candidate items, leaving fewer than k")
+        s[rows, seen.indices] = -np.inf
+    elif k > allowed.sum():
+        raise RecsysError(f"k={k} is larger than the {int(allowed.sum())} candidate items")
+    # Only excluded items are -inf (scores were checked finite), and each row keeps >= k others.
+    return np.argsort(-s, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
+class Recommender:
+    """Base class of the contract: subclasses implement ``fit`` (setting ``user_items_``) and ``score``.
+
+    ``recommend`` is shared: validate, score, drop seen items and non-candidates, rank.
+    Subclasses whose notion of "seen" or of known users differs override ``seen`` or
+    ``n_users_`` / ``n_items_``.
+    """
+
+    def fit(self, X, *, item_features=None, timestamps=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, users) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_fitted(self):
+        if not hasattr(self, "user_items_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+
+    @property
+    def n_users_(self) -> int:
+        self._check_fitted()
+        return self.user_items_.shape[0]
+
+    @property
+    def n_items_(self) -> int:
+        self._check_fitted()
+        return self.user_items_.shape[1]
+
+    def _check_users(self, users) -> np.ndarray:
+        """``users`` as ``(n,)`` int64 ids in ``0..n_users_-1`` (repeats allowed)."""
+        self._check_fitted()
+        return check_ids(users, self.n_users_, "users", unique=False, what="user")
+
+    def seen(self, users) -> sp.csr_matrix:
+        """``(len(users), n_items)`` sparse: the items each user interacted with in training."""
+        return self.user_items_[self._check_users(users)]
+
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True, candidates=None) -> np.ndarray:
+        """Top-``k`` item ids per user, best first: ``(len(users), k)`` int64.
+
+        ``exclude_seen`` leaves out each user's training items; ``candidates`` (distinct
+        item ids) restricts the lists to those items, for example the new items of a
+        cold-start evaluation. Ties keep the lower item id first. See the module docstring
+        for what is refused.
+        """
+        users = self._check_users(users)
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise RecsysError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        k = check_k(k)
+        n_items = self.n_items_
+        if k > n_items:
+            raise RecsysError(f"k={k} is larger than the catalog ({n_items} items)")
+        cand = check_candidates(candidates, n_items)
+        scores = np.asarray(self.score(users), dtype=np.float64)
+        if scores.shape != (len(users), n_items):
+            raise RecsysError(f"{type(self).__name__}.score returned shape {scores.shape}, "
+                              f"expected {(len(users), n_items)}")
+        if np.isnan(scores).any():
+            raise RecsysError(f"{type(self).__name__}.score returned NaN scores")
+        return top_k_items(scores, k, seen=self.seen(users) if exclude_seen else None, candidates=cand,
+                           owner=f"{type(self).__name__}.score")

@@ -1,4 +1,4 @@
-"""Baselines: random scores (the floor) and popularity (the same list for every user)."""
+"""Baselines: random scores (the floor every model must beat) and popularity (one list for every user)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,36 @@ from visrec_helpers.recsys.base import Recommender, check_user_items
 
 
 class RandomRecommender(Recommender):
-    """Uniformly random scores (seeded): the floor every model must beat."""
+    """Uniformly random scores from a local generator seeded with ``seed``.
+
+    ``fit(X)`` ignores ``item_features`` and ``timestamps``. Each ``score`` call draws
+    fresh scores, so two calls differ; two models fitted with one seed agree call by call.
+    """
 
     def __init__(self, seed: int = 0):
         self.seed = seed
 
-    def fit(self, user_items):
-        self.user_items_ = check_user_items(user_items)
+    def fit(self, X, *, item_features=None, timestamps=None):
+        self.user_items_ = check_user_items(X)
         self.rng_ = np.random.default_rng(self.seed)
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
-        return self.rng_.random((len(users), self.user_items_.shape[1]))
+    def score(self, users):
+        users = self._check_users(users)
+        return self.rng_.random((len(users), self.n_items_))
 
 
 class Popularity(Recommender):
-    """Scores every item by its total interaction weight in training (same list for all)."""
+    """Scores every item by its total interaction weight in ``X`` (the same list for every user).
 
-    def fit(self, user_items):
-        self.user_items_ = check_user_items(user_items)
+    ``fit(X)`` ignores ``item_features`` and ``timestamps``; ``item_scores_`` is ``(n_items,)``.
+    """
+
+    def fit(self, X, *, item_features=None, timestamps=None):
+        self.user_items_ = check_user_items(X)
         self.item_scores_ = np.asarray(self.user_items_.sum(axis=0)).ravel()
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return np.tile(self.item_scores_, (len(users), 1))

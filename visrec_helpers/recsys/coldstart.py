@@ -15,7 +15,8 @@ import copy
 
 import numpy as np
 
-from visrec_helpers.recsys.recommenders import ALS, Recommender, check_user_items
+from visrec_helpers.recsys.base import Recommender, check_item_features, check_user_items
+from visrec_helpers.recsys.factorisation import ALS
 
 
 def visual_clusters(embeddings, n_clusters: int = 10, seed: int = 0) -> np.ndarray:
@@ -67,7 +68,7 @@ class MappedALS(Recommender):
     """ALS for warm items; items with no training interaction get factors regressed from their image.
 
     ``als``: an (unfitted) ``ALS`` whose hyper-parameters are used; ``ridge_alpha``: the
-    ``FeatureToFactor`` penalty. ``fit(user_items, item_features)``; ``cold_items_`` lists
+    ``FeatureToFactor`` penalty. ``fit(X, item_features=...)``; ``cold_items_`` lists
     the items whose factors were predicted.
     """
 
@@ -75,11 +76,10 @@ class MappedALS(Recommender):
         self.als = als
         self.ridge_alpha = ridge_alpha
 
-    def fit(self, user_items, item_features):
-        m = check_user_items(user_items)
-        feats = np.asarray(item_features, dtype=np.float64)
-        if feats.ndim != 2 or len(feats) != m.shape[1]:
-            raise ValueError(f"item_features must be (n_items={m.shape[1]}, d), got shape {feats.shape}")
+    def fit(self, X, *, item_features=None, timestamps=None):
+        """``X`` users x items weights; ``item_features`` ``(n_items, d)`` (required); ``timestamps`` unused."""
+        m = check_user_items(X)
+        feats = check_item_features(item_features, m.shape[1], type(self).__name__)
         self.als_ = copy.deepcopy(self.als) if self.als is not None else ALS()
         self.als_.fit(m)
         counts = np.diff(m.tocsc().indptr)
@@ -93,8 +93,8 @@ class MappedALS(Recommender):
         self.user_items_ = m
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return self.user_factors_[users] @ self.item_factors_.T
 
 

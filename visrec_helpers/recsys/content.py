@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from visrec_helpers.recsys.base import Recommender, check_user_items
+from visrec_helpers.recsys.base import (
+    Recommender,
+    RecsysError,
+    _check_hyper,
+    check_item_features,
+    check_timestamps,
+    check_user_items,
+)
 
 
 def _spherical_kmeans(x: np.ndarray, m: int, iters: int = 10) -> np.ndarray:
@@ -43,22 +49,17 @@ class ProfileRecommender(Recommender):
         self.half_life = half_life
         self.n_interests = n_interests
 
-    def fit(self, user_items, item_features, timestamps=None):
+    def fit(self, X, *, item_features=None, timestamps=None):
+        """``X`` users x items weights; ``item_features`` ``(n_items, d)`` (required);
+        ``timestamps`` shaped like ``X`` (required by ``strategy="recency"``, else unused)."""
         if self.strategy not in ("mean", "recency", "multi"):
-            raise ValueError(f"unknown strategy {self.strategy!r}; use 'mean', 'recency' or 'multi'")
-        m = check_user_items(user_items)
-        feats = np.asarray(item_features, dtype=np.float32)
-        if feats.ndim != 2 or len(feats) != m.shape[1]:
-            raise ValueError(f"item_features must be (n_items={m.shape[1]}, d), got shape {feats.shape}")
-        if not np.isfinite(feats).all():
-            raise ValueError("item_features contain NaN or infinite values")
+            raise RecsysError(f"unknown strategy {self.strategy!r}; use 'mean', 'recency' or 'multi'")
+        _check_hyper("half_life", self.half_life, 0.0, strict=True)
+        _check_hyper("n_interests", self.n_interests, 1, integer=True)
+        m = check_user_items(X)
+        feats = check_item_features(item_features, m.shape[1], type(self).__name__, np.float32)
         if self.strategy == "recency":
-            if timestamps is None:
-                raise ValueError("strategy='recency' needs timestamps (a sparse matrix shaped like user_items)")
-            ts = sp.csr_matrix(timestamps)
-            if ts.shape != m.shape or ts.nnz != m.nnz:
-                raise ValueError("timestamps must have the same shape and non-zeros as user_items")
-            self.timestamps_ = ts
+            self.timestamps_ = check_timestamps(timestamps, m, f"{type(self).__name__}(strategy='recency')")
         self.user_items_ = m
         norms = np.linalg.norm(feats, axis=1, keepdims=True)
         self.item_features_ = feats / np.maximum(norms, 1e-12)
@@ -68,21 +69,19 @@ class ProfileRecommender(Recommender):
         row = self.user_items_[u]
         items, w = row.indices, row.data.copy()
         if self.strategy == "recency":
-            t = self.timestamps_[u]
-            t = dict(zip(t.indices, t.data))
-            times = np.array([t[i] for i in items])
+            times = self.timestamps_[u].data  # aligned with row.indices (check_timestamps)
             events_back = np.argsort(np.argsort(-times, kind="stable"), kind="stable")  # 0 = newest
             w = w * 0.5 ** (events_back / self.half_life)
         return items, w
 
-    def profiles(self, user_ids) -> list[np.ndarray]:
+    def profiles(self, users) -> list[np.ndarray]:
         """Each user's profile vectors, ``(m, d)`` unit rows (m = 1 unless multi-interest)."""
-        users = self._check_users(user_ids)
+        users = self._check_users(users)
         out = []
         for u in users:
             items, w = self._history(int(u))
             if len(items) == 0:
-                raise ValueError(f"user {int(u)} has no history: a content profile needs at least one item")
+                raise RecsysError(f"user {int(u)} has no history: a content profile needs at least one item")
             x = self.item_features_[items]
             if self.strategy == "multi" and len(items) > 1:
                 out.append(_spherical_kmeans(x, min(self.n_interests, len(items))))
@@ -91,5 +90,5 @@ class ProfileRecommender(Recommender):
                 out.append((v / max(np.linalg.norm(v), 1e-12))[None, :])
         return out
 
-    def score(self, user_ids):
-        return np.stack([np.max(p @ self.item_features_.T, axis=0) for p in self.profiles(user_ids)])
+    def score(self, users):
+        return np.stack([np.max(p @ self.item_features_.T, axis=0) for p in self.profiles(users)])

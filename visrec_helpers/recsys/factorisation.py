@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from visrec_helpers.recsys.base import Recommender, _check_hyper, check_user_items
+from visrec_helpers.recsys.base import (
+    Recommender,
+    RecsysError,
+    _check_hyper,
+    check_item_features,
+    check_user_items,
+)
 
 
 def _rows_of(m: sp.csr_matrix) -> np.ndarray:
@@ -88,7 +94,7 @@ def als_half_step(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization
         return als_half_step_exact(c, y, regularization, block)
     if solver == "cg":
         return als_half_step_cg(c, x, y, regularization, cg_steps)
-    raise ValueError(f"unknown solver {solver!r}; use 'cg' or 'exact'")
+    raise RecsysError(f"unknown solver {solver!r}; use 'cg' or 'exact'")
 
 
 def als_loss(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float) -> float:
@@ -127,13 +133,13 @@ class ALS(Recommender):
         self.progress = progress
         self.track_loss = track_loss
 
-    def confidence(self, user_items) -> sp.csr_matrix:
+    def confidence(self, X) -> sp.csr_matrix:
         """``1 + alpha * r`` on the observed cells, as CSR."""
-        c = check_user_items(user_items).copy()
+        c = check_user_items(X).copy()
         c.data = 1.0 + self.alpha * c.data
         return c
 
-    def fit(self, user_items):
+    def fit(self, X, *, item_features=None, timestamps=None):
         from tqdm.auto import tqdm
 
         _check_hyper("factors", self.factors, 1, integer=True)
@@ -142,8 +148,8 @@ class ALS(Recommender):
         _check_hyper("regularization", self.regularization)
         _check_hyper("alpha", self.alpha)
         if self.solver not in ("cg", "exact"):
-            raise ValueError(f"unknown solver {self.solver!r}; use 'cg' or 'exact'")
-        self.user_items_ = check_user_items(user_items)
+            raise RecsysError(f"unknown solver {self.solver!r}; use 'cg' or 'exact'")
+        self.user_items_ = check_user_items(X)
         c = self.confidence(self.user_items_)
         ct = c.T.tocsr()
         rng = np.random.default_rng(self.seed)
@@ -161,8 +167,8 @@ class ALS(Recommender):
         self.user_factors_, self.item_factors_ = x, y
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return self.user_factors_[users] @ self.item_factors_.T
 
 
@@ -253,7 +259,7 @@ class BPR(Recommender):
         ok = ~np.isin(u * m.shape[1] + j, self.seen_keys_)
         return u[ok], i[ok], j[ok]
 
-    def _fit(self, user_items):
+    def _fit(self, X):
         from tqdm.auto import tqdm
 
         _check_hyper("factors", self.factors, 1, integer=True)
@@ -261,12 +267,12 @@ class BPR(Recommender):
         _check_hyper("batch_size", self.batch_size, 1, integer=True)
         _check_hyper("learning_rate", self.learning_rate, 0.0, strict=True)
         _check_hyper("regularization", self.regularization)
-        self.user_items_ = m = check_user_items(user_items)
+        self.user_items_ = m = check_user_items(X)
         n_users, n_items = m.shape
         counts = np.diff(m.tocsc().indptr)
         self.known_items_ = np.flatnonzero(counts > 0)
         if len(self.known_items_) < 2:
-            raise ValueError("BPR needs at least 2 items with interactions to sample pairs")
+            raise RecsysError("BPR needs at least 2 items with interactions to sample pairs")
         self.rows_ = _rows_of(m)
         self.seen_keys_ = np.sort(self.rows_ * n_items + m.indices)
         rng = np.random.default_rng(self.seed)
@@ -285,11 +291,13 @@ class BPR(Recommender):
         self._zero_cold(np.flatnonzero(counts == 0))
         return self
 
-    def fit(self, user_items):
-        return self._fit(user_items)
+    def fit(self, X, *, item_features=None, timestamps=None):
+        """``X`` users x items weights (their size is ignored: every observed pair is a positive);
+        ``item_features`` and ``timestamps`` are unused."""
+        return self._fit(X)
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return self.user_factors_[users] @ self.item_factors_.T + self.item_bias_[None, :]
 
 
@@ -333,18 +341,15 @@ class VBPR(BPR):
         self.projection_ += lr * ((g[:, None] * tu).T @ df - vreg * self.projection_)
         self.visual_bias_ += lr * (g @ df - vreg * self.visual_bias_)
 
-    def fit(self, user_items, item_features):
-        m = check_user_items(user_items)
-        feats = np.asarray(item_features, dtype=np.float64)
-        if feats.ndim != 2 or len(feats) != m.shape[1]:
-            raise ValueError(f"item_features must be (n_items={m.shape[1]}, d), got shape {feats.shape}")
-        if not np.isfinite(feats).all():
-            raise ValueError("item_features contain NaN or infinite values")
+    def fit(self, X, *, item_features=None, timestamps=None):
+        """``X`` users x items weights; ``item_features`` ``(n_items, d)`` (required); ``timestamps`` unused."""
+        m = check_user_items(X)
+        feats = check_item_features(item_features, m.shape[1], type(self).__name__)
         self.item_features_ = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         return self._fit(m)
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         visual = (self.user_visual_[users] @ self.projection_) @ self.item_features_.T
         return super().score(users) + visual + (self.item_features_ @ self.visual_bias_)[None, :]
 
@@ -368,13 +373,13 @@ class ImplicitALS(Recommender):
         self.num_threads = num_threads
         self.progress = progress
 
-    def fit(self, user_items):
+    def fit(self, X, *, item_features=None, timestamps=None):
         try:
             from implicit.cpu.als import AlternatingLeastSquares
         except ImportError as exc:  # an optional reference, not a dependency of the package
             raise ImportError("ImplicitALS needs the 'implicit' package: pip install implicit "
                               "(or install the workbook with the dev extra)") from exc
-        self.user_items_ = check_user_items(user_items)
+        self.user_items_ = check_user_items(X)
         c = self.user_items_.astype(np.float32)
         c.data = 1.0 + self.alpha * c.data
         model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=1.0,
@@ -385,6 +390,6 @@ class ImplicitALS(Recommender):
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return self.user_factors_[users] @ self.item_factors_.T

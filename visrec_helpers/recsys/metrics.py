@@ -14,23 +14,45 @@ Conventions (binary relevance), the same as Microsoft Recommenders' python evalu
 - hit rate@k: 1 when at least one relevant item is in the top k.
 - reciprocal rank@k: 1 / rank of the first hit within the top k, else 0 (MRR averages it).
 - A user with no relevant items scores 0 everywhere; ``evaluate`` skips such users.
+
+Inputs are checked (``RecsysError``, a ``ValueError``, naming the argument and value): item
+ids must be non-negative integers (a float, NaN or boolean mask is refused), a recommendation
+list must not repeat an item (it would count one hit twice and push recall above 1), scores
+must be finite (a NaN would win every comparison of a sampled metric), and arrays that
+describe the same users must have the same length. Every metric then lies in [0, 1].
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+from visrec_helpers.recsys.base import RecsysError, check_ids, check_k, check_recommendations
+
+# Item ids in a metric are checked to be non-negative integers; the catalog size is not known there.
+_NO_UPPER_BOUND = np.iinfo(np.int64).max
 
 
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    return check_k(k)
+
+
+def _id_list(values, name: str, *, unique: bool) -> list[int]:
+    """A 1-D collection of non-negative integer item ids as a list (a set's order is its sorted order)."""
+    if isinstance(values, (set, frozenset)):
+        values = sorted(values)
+    elif not isinstance(values, np.ndarray):
+        values = list(values)
+    return check_ids(values, _NO_UPPER_BOUND, name, unique=unique, allow_empty=True).tolist()
 
 
 def _prep(recommended, relevant, k: int):
+    """``recommended``: distinct item ids, best first (repeats refused: they would count a hit twice);
+    ``relevant``: item ids, read as a set (repeats count once)."""
     k = _check_k(k)
-    rec = np.asarray(list(recommended)).tolist()[:k]
-    rel = set(np.asarray(list(relevant)).tolist())
+    rec = _id_list(recommended, "recommended", unique=True)[:k]
+    rel = set(_id_list(relevant, "relevant", unique=False))
     return rec, rel, k
 
 
@@ -96,28 +118,31 @@ def auc(scores, relevant, exclude=()) -> float:
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1 or len(s) == 0:
-        raise ValueError(f"scores must be a non-empty 1-D array, got shape {s.shape}")
+        raise RecsysError(f"scores must be a non-empty 1-D array, got shape {s.shape}")
     if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values")
+        raise RecsysError("scores contain NaN or infinite values")
     pos = np.zeros(len(s), dtype=bool)
-    rel = np.asarray(list(relevant), dtype=np.int64)
-    ex = np.asarray(list(exclude), dtype=np.int64)
-    for name, ids in (("relevant", rel), ("exclude", ex)):
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(s)):
-            raise ValueError(f"{name} item ids must lie in 0..{len(s) - 1}")
+    rel = check_ids(_as_list(relevant), len(s), "relevant", unique=False, allow_empty=True)
+    ex = check_ids(_as_list(exclude), len(s), "exclude", unique=False, allow_empty=True)
     pos[rel] = True
     keep = np.ones(len(s), dtype=bool)
     keep[ex] = False
     keep[rel] = True
     p, n = s[pos & keep], s[~pos & keep]
     if len(p) == 0 or len(n) == 0:
-        raise ValueError(f"AUC needs at least one positive and one negative ({len(p)} and {len(n)})")
+        raise RecsysError(f"AUC needs at least one positive and one negative ({len(p)} and {len(n)})")
     # Mann-Whitney U from average ranks (ties get the mean rank, i.e. count 1/2).
     from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([p, n]))
     u = ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2
     return float(u / (len(p) * len(n)))
+
+
+def _as_list(values):
+    if isinstance(values, (set, frozenset)):
+        return sorted(values)
+    return values if isinstance(values, np.ndarray) else list(values)
 
 
 METRICS = {
@@ -140,19 +165,19 @@ def evaluate(recommendations, truth, k: int = 10, metrics=None) -> dict:
     k = _check_k(k)
     metrics = metrics or METRICS
     if len(recommendations) != len(truth):
-        raise ValueError(f"{len(recommendations)} recommendation lists but {len(truth)} truth sets")
+        raise RecsysError(f"{len(recommendations)} recommendation lists but {len(truth)} truth sets")
     sums = {name: 0.0 for name in metrics}
     n = 0
     for rec, rel in zip(recommendations, truth):
         if len(rel) == 0:
             continue
         if len(rec) < k:
-            raise ValueError(f"a recommendation list has {len(rec)} items, fewer than k={k}")
+            raise RecsysError(f"a recommendation list has {len(rec)} items, fewer than k={k}")
         n += 1
         for name, fn in metrics.items():
             sums[name] += fn(rec, rel, k)
     if n == 0:
-        raise ValueError("no user has any relevant item: nothing to evaluate")
+        raise RecsysError("no user has any relevant item: nothing to evaluate")
     out = {f"{name}@{k}": s / n for name, s in sums.items()}
     out["users"] = n
     return out
@@ -163,21 +188,20 @@ def evaluate(recommendations, truth, k: int = 10, metrics=None) -> dict:
 # ---------------------------------------------------------------------------
 
 def _rec_matrix(recommendations) -> np.ndarray:
-    r = np.asarray(recommendations)
-    if r.ndim != 2 or r.size == 0:
-        raise ValueError(f"recommendations must be a non-empty (n_users, k) array, got shape {r.shape}")
-    if not np.issubdtype(r.dtype, np.integer):
-        raise ValueError(f"recommendations must hold integer item ids, got dtype {r.dtype}")
-    return r
+    return check_recommendations(recommendations)
+
+
+def _check_n(n, name: str) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+        raise RecsysError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
 
 
 def catalog_coverage(recommendations, n_items: int) -> float:
     """Share of the ``n_items`` catalog that appears in at least one recommendation list."""
     r = _rec_matrix(recommendations)
-    if n_items < 1:
-        raise ValueError(f"n_items must be >= 1, got {n_items}")
-    if r.min() < 0 or r.max() >= n_items:
-        raise ValueError(f"recommended item ids must lie in 0..{n_items - 1}")
+    n_items = _check_n(n_items, "n_items")
+    check_recommendations(r, "recommended", n_items)
     return float(len(np.unique(r)) / n_items)
 
 
@@ -188,12 +212,12 @@ def intra_list_diversity(recommendations, item_embeddings) -> float:
     """
     r = _rec_matrix(recommendations)
     if r.shape[1] < 2:
-        raise ValueError("intra-list diversity needs lists of at least 2 items")
+        raise RecsysError("intra-list diversity needs lists of at least 2 items")
     e = np.asarray(item_embeddings, dtype=np.float64)
-    if e.ndim != 2 or r.max() >= len(e) or r.min() < 0:
-        raise ValueError(f"item_embeddings must be (n_items, d) covering every recommended id, got {e.shape}")
+    if e.ndim != 2 or r.max() >= len(e):
+        raise RecsysError(f"item_embeddings must be (n_items, d) covering every recommended id, got {e.shape}")
     if not np.isfinite(e).all():
-        raise ValueError("item_embeddings contain NaN or infinite values")
+        raise RecsysError("item_embeddings contain NaN or infinite values")
     e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     v = e[r]  # (n, k, d)
     sims = np.einsum("nkd,njd->nkj", v, v)
@@ -210,11 +234,12 @@ def novelty(recommendations, item_counts, n_users: int) -> float:
     Recommending only blockbusters gives low novelty.
     """
     r = _rec_matrix(recommendations)
+    n_users = _check_n(n_users, "n_users")
     c = np.asarray(item_counts, dtype=np.float64)
-    if c.ndim != 1 or r.max() >= len(c) or r.min() < 0:
-        raise ValueError(f"item_counts must be (n_items,) covering every recommended id, got {c.shape}")
-    if (c < 0).any() or (c > n_users).any():
-        raise ValueError(f"item_counts must lie in 0..n_users={n_users}")
+    if c.ndim != 1 or r.max() >= len(c):
+        raise RecsysError(f"item_counts must be (n_items,) covering every recommended id, got {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any() or (c > n_users).any():
+        raise RecsysError(f"item_counts must lie in 0..n_users={n_users}")
     p = (c + 1.0) / (n_users + 1.0)
     return float(np.mean(-np.log2(p[r])))
 
@@ -224,17 +249,26 @@ def novelty(recommendations, item_counts, n_users: int) -> float:
 # ---------------------------------------------------------------------------
 
 def sample_negatives(seen_rows, positives, n_items: int, n_negatives: int = 100, seed: int = 0) -> np.ndarray:
-    """For each user, ``n_negatives`` item ids drawn uniformly among items that are neither seen nor positive.
+    """For each user, ``n_negatives`` distinct item ids drawn uniformly among items that are neither seen nor positive.
 
     ``seen_rows``: per user, the training item ids; ``positives``: per user, the held-out
-    item ids. Returns ``(n_users, n_negatives)`` int64, seeded.
+    item ids (the same number of users in both, ids in ``0..n_items-1``). Returns
+    ``(n_users, n_negatives)`` int64, from a local generator seeded with ``seed``.
     """
+    n_items = _check_n(n_items, "n_items")
+    n_negatives = _check_n(n_negatives, "n_negatives")
+    seen_rows, positives = list(seen_rows), list(positives)
+    if len(seen_rows) != len(positives):
+        raise RecsysError(f"seen_rows has {len(seen_rows)} users but positives has {len(positives)}: "
+                          "one entry per user in both")
     rng = np.random.default_rng(seed)
     out = np.empty((len(positives), n_negatives), dtype=np.int64)
     for u, (seen, pos) in enumerate(zip(seen_rows, positives)):
-        banned = set(np.asarray(list(seen)).tolist()) | set(np.asarray(list(pos)).tolist())
+        seen_ids = check_ids(_as_list(seen), n_items, f"seen_rows[{u}]", unique=False, allow_empty=True)
+        pos_ids = check_ids(_as_list(pos), n_items, f"positives[{u}]", unique=False, allow_empty=True)
+        banned = set(seen_ids.tolist()) | set(pos_ids.tolist())
         if n_items - len(banned) < n_negatives:
-            raise ValueError(f"user row {u}: only {n_items - len(banned)} candidate negatives, need {n_negatives}")
+            raise RecsysError(f"user row {u}: only {n_items - len(banned)} candidate negatives, need {n_negatives}")
         cand = rng.choice(n_items, size=min(n_items, n_negatives + len(banned) + 16), replace=False)
         cand = [c for c in cand.tolist() if c not in banned][:n_negatives]
         while len(cand) < n_negatives:  # rare: redraw the rest from what is left
@@ -247,26 +281,42 @@ def sample_negatives(seen_rows, positives, n_items: int, n_negatives: int = 100,
 def sampled_evaluate(scores, truth, negatives, k: int = 10) -> dict:
     """Hit rate@k and NDCG@k when each positive is ranked only against ``negatives``.
 
-    ``scores``: ``(n_users, n_items)``; ``truth``: per user a set of positives (one
-    candidate list per positive: the positive plus that user's negatives, ties counted
-    pessimistically). Averages over all (user, positive) pairs.
+    ``scores``: ``(n_users, n_items)`` finite; ``truth``: per user a set of positive item
+    ids; ``negatives``: ``(n_users, n_negatives)`` distinct item ids per row, none of them
+    a positive of that user (``sample_negatives`` draws such). One candidate list per
+    positive: the positive plus that user's negatives, ties counted pessimistically.
+    Averages over all (user, positive) pairs.
     """
     k = _check_k(k)
     s = np.asarray(scores, dtype=np.float64)
+    truth = list(truth)
+    if s.ndim != 2 or s.shape[1] == 0:
+        raise RecsysError(f"scores must be (n_users, n_items), got shape {s.shape}")
     neg = np.asarray(negatives)
-    if s.ndim != 2 or len(s) != len(truth) or len(neg) != len(truth):
-        raise ValueError("scores, truth and negatives must describe the same users")
+    if neg.ndim != 2 or neg.dtype == bool or not np.issubdtype(neg.dtype, np.integer) or neg.shape[1] == 0:
+        raise RecsysError(f"negatives must be an (n_users, n_negatives) integer array, got shape {neg.shape} "
+                          f"dtype {neg.dtype}")
+    if len(s) != len(truth) or len(neg) != len(truth):
+        raise RecsysError(f"scores ({len(s)} rows), truth ({len(truth)}) and negatives ({len(neg)} rows) "
+                          "must describe the same users")
+    if not np.isfinite(s).all():
+        raise RecsysError("scores contain NaN or infinite values: a NaN would beat every sampled negative")
     if neg.shape[1] + 1 < k:
-        raise ValueError(f"k={k} is larger than the sampled candidate list ({neg.shape[1] + 1})")
+        raise RecsysError(f"k={k} is larger than the sampled candidate list ({neg.shape[1] + 1})")
     hits, ndcgs = [], []
     for u, rel in enumerate(truth):
-        neg_scores = s[u, neg[u]]
-        for i in rel:
+        negs = check_ids(neg[u], s.shape[1], f"negatives[{u}]", unique=True)
+        pos = check_ids(_as_list(rel), s.shape[1], f"truth[{u}]", unique=False, allow_empty=True)
+        clash = np.intersect1d(negs, pos)
+        if len(clash):
+            raise RecsysError(f"negatives[{u}] holds positive item(s) {clash[:5].tolist()} of that user")
+        neg_scores = s[u, negs]
+        for i in np.unique(pos):
             rank = int((neg_scores >= s[u, i]).sum())  # 0 = the positive is first
             hits.append(rank < k)
             ndcgs.append(1.0 / np.log2(rank + 2) if rank < k else 0.0)
     if not hits:
-        raise ValueError("no user has any relevant item: nothing to evaluate")
+        raise RecsysError("no user has any relevant item: nothing to evaluate")
     return {f"hit_rate@{k}": float(np.mean(hits)), f"ndcg@{k}": float(np.mean(ndcgs)), "pairs": len(hits)}
 
 
@@ -274,12 +324,17 @@ def sampled_evaluate(scores, truth, negatives, k: int = 10) -> dict:
 # Comparing fitted models on one split
 # ---------------------------------------------------------------------------
 
-def evaluate_model(model, users, truth, k: int = 10, candidates=None, exclude_seen: bool = True) -> dict:
+def evaluate_model(model, users, truth, k: int = 10, candidates=None, exclude_seen: bool = True,
+                   n_items: int | None = None) -> dict:
     """Recommend with a fitted model (anything with ``recommend(users, k, exclude_seen, candidates)``)
-    and return ``evaluate`` plus ``coverage@k`` over the candidate set (whole catalog by default)."""
+    and return ``evaluate`` plus ``coverage@k``: the share of the candidate set (or of the
+    ``n_items`` catalog; default the model's ``n_items_``) that appears in some list."""
     recs = model.recommend(np.asarray(users), k=k, exclude_seen=exclude_seen, candidates=candidates)
     out = evaluate(recs, truth, k)
-    n = model.user_items_.shape[1] if candidates is None else len(np.unique(candidates))
+    if candidates is not None:
+        n = len(np.unique(np.asarray(candidates)))
+    else:
+        n = _check_n(model.n_items_ if n_items is None else n_items, "n_items")
     out[f"coverage@{k}"] = float(len(np.unique(recs)) / n)
     return out
 
@@ -287,9 +342,10 @@ def evaluate_model(model, users, truth, k: int = 10, candidates=None, exclude_se
 def compare_models(specs: dict, users, truth, k: int = 10, candidates=None, progress: bool = True):
     """Fit and evaluate several models on one split: a ``pandas.DataFrame``, one row per model.
 
-    ``specs``: ``{name: (model, fit_args)}`` where ``model.fit(*fit_args)`` is called and
-    timed (``fit s``). Columns: ``NDCG@k``, ``Recall@k``, ``Precision@k``, ``MAP@k``,
-    ``HitRate@k``, ``MRR@k``, ``Coverage@k``, ``fit s``.
+    ``specs``: ``{name: (model, fit_args)}`` with ``fit_args`` either ``(X,)`` or
+    ``(X, fit_kwargs)``, e.g. ``(X, {"item_features": item_emb})``; ``model.fit(X, **fit_kwargs)``
+    is called and timed (``fit s``). Columns: ``NDCG@k``, ``Recall@k``, ``Precision@k``,
+    ``MAP@k``, ``HitRate@k``, ``MRR@k``, ``Coverage@k``, ``fit s``.
     """
     import time
 
@@ -297,9 +353,14 @@ def compare_models(specs: dict, users, truth, k: int = 10, candidates=None, prog
     from tqdm.auto import tqdm
 
     rows = []
-    for name, (model, args) in tqdm(specs.items(), desc="models", disable=not progress, leave=False):
+    for name, spec in tqdm(specs.items(), desc="models", disable=not progress, leave=False):
+        if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], tuple)
+                and len(spec[1]) in (1, 2) and (len(spec[1]) == 1 or isinstance(spec[1][1], dict))):
+            raise RecsysError(f"specs[{name!r}] must be (model, (X,)) or (model, (X, fit_kwargs)), got {spec!r:.120}")
+        model, args = spec
+        kwargs = args[1] if len(args) == 2 else {}
         t0 = time.perf_counter()
-        model.fit(*args)
+        model.fit(args[0], **kwargs)
         seconds = time.perf_counter() - t0
         r = evaluate_model(model, users, truth, k, candidates)
         rows.append({"model": name, f"NDCG@{k}": r[f"ndcg@{k}"], f"Recall@{k}": r[f"recall@{k}"],

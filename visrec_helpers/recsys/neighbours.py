@@ -56,16 +56,16 @@ class ItemKNN(Recommender):
         self.shrinkage = shrinkage
         self.progress = progress
 
-    def fit(self, user_items):
+    def fit(self, X, *, item_features=None, timestamps=None):
         _check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
         _check_hyper("shrinkage", self.shrinkage)
-        self.user_items_ = check_user_items(user_items)
+        self.user_items_ = check_user_items(X)
         sim = cosine_similarity_sparse(self.user_items_.T.tocsr(), self.shrinkage)
         self.similarity_ = _top_k_per_row(sim, self.k_neighbors, self.progress, "item neighbours")
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return np.asarray((self.user_items_[users] @ self.similarity_).todense())
 
 
@@ -81,22 +81,22 @@ class UserKNN(Recommender):
         self.k_neighbors = k_neighbors
         self.shrinkage = shrinkage
 
-    def fit(self, user_items):
+    def fit(self, X, *, item_features=None, timestamps=None):
         _check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
         _check_hyper("shrinkage", self.shrinkage)
-        self.user_items_ = check_user_items(user_items)
+        self.user_items_ = check_user_items(X)
         m = self.user_items_
         self.norms_ = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
         return self
 
-    def neighbours(self, user_ids) -> sp.csr_matrix:
-        """``(len(user_ids), n_users)`` CSR of the kept neighbour similarities of each user."""
-        users = self._check_users(user_ids)
+    def neighbours(self, users) -> sp.csr_matrix:
+        """``(len(users), n_users)`` CSR of the kept neighbour similarities of each user."""
+        users = self._check_users(users)
         m = self.user_items_
         dots = np.asarray((m[users] @ m.T).todense())
         sims = dots / (self.norms_[users, None] * self.norms_[None, :] + self.shrinkage + 1e-12)
         sims[np.arange(len(users)), users] = 0.0  # a user is not their own neighbour
         return _top_k_per_row(sp.csr_matrix(sims), self.k_neighbors)
 
-    def score(self, user_ids):
-        return np.asarray((self.neighbours(user_ids) @ self.user_items_).todense())
+    def score(self, users):
+        return np.asarray((self.neighbours(users) @ self.user_items_).todense())

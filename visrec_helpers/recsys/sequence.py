@@ -10,7 +10,8 @@ Two parts:
 2. Sessions and next-item prediction: ``simulate_sessions`` draws browsing sessions
    whose sequential signal is real and documented (a first-order Markov chain over
    classes, see its docstring); ``GRURecommender`` reads a session's item embeddings
-   with a GRU and scores every catalog item for the next step; ``mean_profile_scores``
+   with a GRU and scores every catalog item for the next step (``sessions_to_matrix`` turns
+   sessions into the recommender contract's ``X`` and ``timestamps``); ``mean_profile_scores``
    (average of the history's embeddings) and ``last_item_scores`` are the baselines;
    ``hit_rate_at_k`` scores held-out next items.
 """
@@ -18,13 +19,27 @@ Two parts:
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from visrec_helpers.core.runtime import get_device, set_seed
+from visrec_helpers.recsys.base import (
+    Recommender,
+    RecsysError,
+    _check_hyper,
+    check_ids,
+    check_item_features,
+    check_recommendations,
+    check_timestamps,
+    check_user_items,
+    top_k_items,
+)
 from visrec_helpers.vision.models import DigitCNN
 from visrec_helpers.vision.training import images_to_tensor, predict
+
+_BIG = np.iinfo(np.int64).max  # item ids of a truth vector: checked >= 0, the catalog size is not known
 
 # ---------------------------------------------------------------------------
 # One network that classifies and embeds
@@ -217,29 +232,44 @@ def last_item_scores(histories: np.ndarray, item_emb: np.ndarray) -> np.ndarray:
     return item_emb[h[:, -1]] @ item_emb.T
 
 
-def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Top-``k`` item ids per row of ``scores`` ``(n, n_items)``, best first; ``exclude`` ``(n, m)`` ids are skipped."""
-    s = np.array(scores, dtype=np.float64)
+def _history_matrix(histories: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """``(n, t)`` item ids as an ``(n, n_items)`` 0/1 CSR (the items each row has seen)."""
+    h = np.asarray(histories)
+    rows = np.repeat(np.arange(h.shape[0]), h.shape[1])
+    m = sp.csr_matrix((np.ones(h.size), (rows, h.ravel())), shape=(h.shape[0], n_items))
+    m.data[:] = 1.0
+    return m
+
+
+def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, candidates=None) -> np.ndarray:
+    """Top-``k`` item ids per row of ``scores`` ``(n, n_items)``, best first; ``exclude`` ``(n, m)`` ids are skipped.
+
+    The package's one ranking path (``recsys.base.top_k_items``): finite scores, ``exclude``
+    ids in range (a ``-1`` is refused, not read as the last item), distinct ``candidates``.
+    """
+    s = np.asarray(scores)
     if s.ndim != 2:
-        raise ValueError(f"scores must be (n, n_items), got shape {s.shape}")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    n_ex = 0 if exclude is None else np.asarray(exclude).shape[1]
-    if k > s.shape[1] - n_ex:
-        raise ValueError(f"k={k} is larger than the {s.shape[1] - n_ex} items left to recommend")
+        raise RecsysError(f"scores must be (n, n_items), got shape {s.shape}")
+    seen = None
     if exclude is not None:
-        np.put_along_axis(s, np.asarray(exclude), -np.inf, axis=1)
-    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+        ex = np.asarray(exclude)
+        if ex.ndim != 2 or len(ex) != len(s):
+            raise RecsysError(f"exclude must be (n={len(s)}, m) item ids, got shape {ex.shape}")
+        if ex.size:
+            check_ids(ex.ravel(), s.shape[1], "exclude", unique=False)
+        seen = _history_matrix(ex, s.shape[1])
+    return top_k_items(s, k, seen=seen, candidates=candidates)
 
 
 def hit_rate_at_k(recommended: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     """Share of rows whose true next item ``truth[i]`` is among ``recommended[i, :k]``."""
-    rec = np.asarray(recommended)
+    rec = check_recommendations(recommended, "recommended")
     truth = np.asarray(truth)
-    if rec.ndim != 2 or len(rec) != len(truth) or len(rec) == 0:
-        raise ValueError(f"recommended must be (n, >=k) with one truth per row, got {rec.shape} and {truth.shape}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
-        raise ValueError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
+    if truth.ndim != 1 or len(rec) != len(truth):
+        raise RecsysError(f"recommended must be (n, >=k) with one truth per row, got {rec.shape} and {truth.shape}")
+    check_ids(truth, _BIG, "truth", unique=False)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
+        raise RecsysError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
     return float((rec[:, :k] == truth[:, None]).any(axis=1).mean())
 
 
@@ -251,20 +281,61 @@ class _GRUNet(nn.Module):
         self.out = nn.Linear(hidden, item_emb.shape[1])
         self.scale = nn.Parameter(torch.tensor(10.0))
 
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """torch's default initialisation, drawn from ``generator`` instead of the global one: the GRU's
+        and the output layer's weights and biases uniform in ``+-1/sqrt(hidden)``; ``scale`` 10."""
+        bound = 1.0 / np.sqrt(self.gru.hidden_size)
+        with torch.no_grad():
+            for p in list(self.gru.parameters()) + list(self.out.parameters()):
+                p.uniform_(-bound, bound, generator=generator)
+            self.scale.fill_(10.0)
+
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         h, _ = self.gru(self.items[seq])  # (b, t, hidden)
         return self.scale * self.out(h) @ self.items.T  # (b, t, n_items)
 
 
-class GRURecommender:
+def sessions_to_matrix(sessions: np.ndarray, n_items: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sessions ``(n, length)`` of item ids as the recommender contract's input: ``(X, timestamps)``.
+
+    ``X``: ``(n, n_items)`` CSR, 1 where the session holds the item; ``timestamps``: the
+    same pattern holding each item's position in its session, counted from 1 (a sparse
+    matrix cannot store a time of 0). A session that repeats an item is refused: one
+    entry of ``X`` cannot hold two positions.
+    """
+    s = _check_sessions(sessions, n_items)
+    srt = np.sort(s, axis=1)
+    rep = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    if rep.any():
+        row = int(np.flatnonzero(rep)[0])
+        raise RecsysError(f"sessions row {row} repeats an item ({s[row].tolist()}): "
+                          "a session must hold distinct items")
+    rows = np.repeat(np.arange(len(s)), s.shape[1])
+    pos = np.tile(np.arange(1, s.shape[1] + 1, dtype=np.float64), len(s))
+    x = sp.csr_matrix((np.ones(s.size), (rows, s.ravel())), shape=(len(s), n_items))
+    t = sp.csr_matrix((pos, (rows, s.ravel())), shape=(len(s), n_items))
+    x.sort_indices()
+    t.sort_indices()
+    return x, t
+
+
+class GRURecommender(Recommender):
     """Next-item model: a GRU over the session's (frozen) item embeddings.
 
     At every step the GRU state is mapped into the embedding space and scored against
     every catalog item (dot product), trained with cross-entropy on the actual next item
     of each position of the training sessions. Because items are scored through their
     image embeddings, not per-id weights, the model can rank items it never saw in a
-    training session. ``fit(sessions, item_emb)`` -> self; ``score(histories)`` ->
-    ``(n, n_items)``; ``recommend(histories, k, exclude_seen=True)`` -> ``(n, k)`` ids.
+    training session.
+
+    The recommender contract: ``fit(X, *, item_features, timestamps)`` with ``X`` sessions
+    (or users) x items, ``item_features`` ``(n_items, d)`` embeddings and ``timestamps``
+    ordering each row's items (``sessions_to_matrix`` builds both from an ``(n, length)``
+    array); interaction weights are not used, only which items a row holds and in what
+    order. ``score(users)`` / ``recommend(users, k, exclude_seen, candidates)`` predict the
+    item after each fitted row's history. Beyond the contract, ``score_sessions(histories)``
+    and ``recommend_sessions(histories, k, ...)`` do the same for new histories ``(n, t)``.
+    Weights are drawn from a local generator seeded with ``seed`` (the global seed is untouched).
     """
 
     def __init__(self, hidden: int = 64, epochs: int = 10, batch_size: int = 128, lr: float = 5e-3, seed: int = 0,
@@ -277,52 +348,86 @@ class GRURecommender:
         self.device = device
         self.progress = progress
 
-    def fit(self, sessions: np.ndarray, item_emb: np.ndarray):
+    def fit(self, X, *, item_features=None, timestamps=None):
         import pandas as pd
         from tqdm.auto import tqdm
 
-        emb = np.asarray(item_emb, dtype=np.float32)
-        if emb.ndim != 2 or not np.isfinite(emb).all():
-            raise ValueError(f"item_emb must be a finite (n_items, d) array, got shape {emb.shape}")
-        s = torch.as_tensor(_check_sessions(sessions, len(emb)), dtype=torch.long)
-        if s.shape[1] < 2:
-            raise ValueError("sessions need at least 2 items to learn a next item")
-        set_seed(self.seed)
+        _check_hyper("hidden", self.hidden, 1, integer=True)
+        _check_hyper("epochs", self.epochs, 1, integer=True)
+        _check_hyper("batch_size", self.batch_size, 1, integer=True)
+        _check_hyper("lr", self.lr, 0.0, strict=True)
+        m = check_user_items(X)
+        emb = check_item_features(item_features, m.shape[1], type(self).__name__, np.float32)
+        ts = check_timestamps(timestamps, m, type(self).__name__)
+        seqs = []
+        for u in range(m.shape[0]):
+            lo, hi = ts.indptr[u], ts.indptr[u + 1]
+            order = np.lexsort((ts.indices[lo:hi], ts.data[lo:hi]))  # by time, then item id
+            seqs.append(ts.indices[lo:hi][order].astype(np.int64))
+        # Rows of one length train together (no padding); a row needs 2 items to have a next item.
+        groups = {}
+        for seq in seqs:
+            if len(seq) >= 2:
+                groups.setdefault(len(seq), []).append(seq)
+        if not groups:
+            raise RecsysError("X has no row with at least 2 items: nothing to learn a next item from")
+        groups = [torch.as_tensor(np.stack(groups[n]), dtype=torch.long) for n in sorted(groups)]
         dev = get_device(self.device)
-        net = _GRUNet(torch.from_numpy(emb), self.hidden).to(dev)
+        gen = torch.Generator().manual_seed(int(self.seed))
+        with torch.random.fork_rng(devices=[]):  # torch's constructors draw weights from the global generator
+            net = _GRUNet(torch.from_numpy(emb), self.hidden)
+        net.reset_parameters(gen)
+        net = net.to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        gen = torch.Generator().manual_seed(self.seed)
         rows = []
         for epoch in tqdm(range(self.epochs), desc="epochs", disable=not self.progress, leave=False):
             net.train()
-            order = torch.randperm(len(s), generator=gen)
             tot, n_b = 0.0, 0
-            for b in range(0, len(s), self.batch_size):
-                batch = s[order[b : b + self.batch_size]].to(dev)
-                logits = net(batch[:, :-1])
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                tot += loss.item()
-                n_b += 1
+            for s in groups:
+                order = torch.randperm(len(s), generator=gen)
+                for b in range(0, len(s), self.batch_size):
+                    batch = s[order[b : b + self.batch_size]].to(dev)
+                    logits = net(batch[:, :-1])
+                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    tot += loss.item()
+                    n_b += 1
             rows.append({"epoch": epoch + 1, "loss": tot / n_b})
         self.net_ = net.cpu().eval()
-        self.n_items_ = len(emb)
+        self.user_items_ = m
+        self.sequences_ = seqs
         self.history_ = pd.DataFrame(rows)
         return self
 
     @torch.no_grad()
-    def score(self, histories: np.ndarray) -> np.ndarray:
-        """Scores ``(n, n_items)`` for the item that follows each history ``(n, t)``."""
-        if not hasattr(self, "net_"):
-            raise RuntimeError("GRURecommender is not fitted: call fit() first")
+    def score_sessions(self, histories: np.ndarray) -> np.ndarray:
+        """Scores ``(n, n_items)`` for the item that follows each history ``(n, t)`` of item ids."""
+        self._check_fitted()
         h = torch.as_tensor(_check_sessions(histories, self.n_items_), dtype=torch.long)
-        return self.net_(h)[:, -1].numpy()
+        return self.net_(h)[:, -1].numpy().astype(np.float64)
 
-    def recommend(self, histories: np.ndarray, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
-        """Top-``k`` next items per history, best first (items already in it skipped by default)."""
-        return top_k(self.score(histories), k, np.asarray(histories) if exclude_seen else None)
+    def recommend_sessions(self, histories: np.ndarray, k: int = 10, exclude_seen: bool = True,
+                           candidates=None) -> np.ndarray:
+        """Top-``k`` next items per history ``(n, t)``, best first, ``(n, k)`` int64 (items in it skipped by default)."""
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise RecsysError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        scores = self.score_sessions(histories)
+        return top_k(scores, k, np.asarray(histories) if exclude_seen else None, candidates)
+
+    def score(self, users) -> np.ndarray:
+        """Next-item scores ``(len(users), n_items)`` after each fitted row's whole history."""
+        users = self._check_users(users)
+        out = np.empty((len(users), self.n_items_))
+        lengths = np.array([len(self.sequences_[u]) for u in users])
+        if (lengths == 0).any():
+            u = int(users[np.flatnonzero(lengths == 0)[0]])
+            raise RecsysError(f"user {u} has no history: the GRU needs at least one item to predict the next")
+        for n in np.unique(lengths):  # one forward pass per history length
+            idx = np.flatnonzero(lengths == n)
+            out[idx] = self.score_sessions(np.stack([self.sequences_[users[i]] for i in idx]))
+        return out
 
 
 def next_item_probabilities(histories: np.ndarray, labels: np.ndarray, transition: np.ndarray,
@@ -364,10 +469,14 @@ def expected_hit_rate(recommended: np.ndarray, probabilities: np.ndarray, k: int
     possible next item instead of the one that was drawn. ``recommended`` must not repeat ids
     within a row.
     """
-    rec = np.asarray(recommended)
-    p = np.asarray(probabilities)
-    if rec.ndim != 2 or p.ndim != 2 or len(rec) != len(p):
-        raise ValueError(f"recommended {rec.shape} and probabilities {p.shape} need one row per history")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
-        raise ValueError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2:
+        raise RecsysError(f"probabilities must be (n, n_items), got shape {p.shape}")
+    rec = check_recommendations(recommended, "recommended", p.shape[1])
+    if len(rec) != len(p):
+        raise RecsysError(f"recommended {rec.shape} and probabilities {p.shape} need one row per history")
+    if not np.isfinite(p).all() or (p < 0).any() or (p.sum(axis=1) > 1 + 1e-6).any():
+        raise RecsysError("probabilities must be finite, >= 0, each row summing to at most 1")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
+        raise RecsysError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
     return float(np.take_along_axis(p, rec[:, :k], axis=1).sum(1).mean())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from visrec_helpers.recsys.recommenders import Recommender, check_user_items
+from visrec_helpers.recsys.base import Recommender, RecsysError, check_user_items
 
 
 def _check_tags(item_tags) -> list[list[str]]:
@@ -66,11 +66,15 @@ class TagRecommender(Recommender):
         self.idf = idf
         self.expansion = expansion
 
-    def fit(self, user_items, item_tags):
-        m = check_user_items(user_items)
-        tags = _check_tags(item_tags)
+    def fit(self, X, *, item_features=None, timestamps=None):
+        """``X`` users x items weights; ``item_features``: the item tags, one list of tag strings
+        per item (required; ``[]`` for an untagged item); ``timestamps`` unused."""
+        m = check_user_items(X)
+        if item_features is None:
+            raise RecsysError("TagRecommender.fit needs item_features: one list of tag strings per item")
+        tags = _check_tags(item_features)
         if len(tags) != m.shape[1]:
-            raise ValueError(f"item_tags has {len(tags)} entries but user_items has {m.shape[1]} items")
+            raise RecsysError(f"item_features has tags for {len(tags)} items but X has {m.shape[1]} items")
         if not (np.isfinite(self.expansion) and self.expansion >= 0):
             raise ValueError(f"expansion must be >= 0, got {self.expansion!r}")
         self.item_tag_, self.vocabulary_ = tag_matrix(tags, idf=self.idf)
@@ -78,16 +82,16 @@ class TagRecommender(Recommender):
         self.user_items_ = m
         return self
 
-    def profiles(self, user_ids) -> np.ndarray:
+    def profiles(self, users) -> np.ndarray:
         """``(len(user_ids), n_tags)`` L2-normalised tag profiles."""
-        users = self._check_users(user_ids)
+        users = self._check_users(users)
         p = np.asarray((self.user_items_[users] @ self.item_tag_).todense())
         if self.expansion:
             p = p + self.expansion * p @ self.cooccurrence_
         return p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
 
-    def score(self, user_ids):
-        return np.asarray(self.item_tag_ @ self.profiles(user_ids).T).T
+    def score(self, users):
+        return np.asarray(self.item_tag_ @ self.profiles(users).T).T
 
     def top_tags(self, user_id: int, n: int = 5) -> list[tuple[str, float]]:
         """The ``n`` heaviest tags of one user's profile, for explanations."""

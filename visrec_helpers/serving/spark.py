@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from visrec_helpers.recsys.recommenders import Recommender, check_user_items
+from visrec_helpers.recsys.base import Recommender, check_user_items
 
 
 class JavaMissingError(RuntimeError):
@@ -199,10 +199,10 @@ class SparkALS(Recommender):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, user_items):
+    def fit(self, X, *, item_features=None, timestamps=None):
         from pyspark.ml.recommendation import ALS as SparkALSEstimator
 
-        self.user_items_ = check_user_items(user_items)
+        self.user_items_ = check_user_items(X)
         spark = self.spark or get_spark()
         als = SparkALSEstimator(rank=self.factors, maxIter=self.iterations, regParam=self.regularization,
                                 alpha=self.alpha, implicitPrefs=True, userCol="user", itemCol="item",
@@ -213,8 +213,8 @@ class SparkALS(Recommender):
         self.item_factors_ = _factors(self.model_.itemFactors, n_items, self.factors)
         return self
 
-    def score(self, user_ids):
-        users = self._check_users(user_ids)
+    def score(self, users):
+        users = self._check_users(users)
         return self.user_factors_[users] @ self.item_factors_.T
 
 

@@ -40,9 +40,9 @@ def model_table(X, users, relevant, emb, catalog, epochs: int = 30) -> pd.DataFr
         "ALS (cg)": (recommenders.ALS(track_loss=False), (X,)),
         "ALS (exact)": (recommenders.ALS(solver="exact", track_loss=False), (X,)),
         "BPR": (recommenders.BPR(epochs=epochs), (X,)),
-        "VBPR": (recommenders.VBPR(epochs=epochs), (X, emb)),
-        "content profile": (recommenders.ProfileRecommender(), (X, emb)),
-        "tags (TF-IDF)": (tags.TagRecommender(), (X, catalog.tags)),
+        "VBPR": (recommenders.VBPR(epochs=epochs), (X, {"item_features": emb})),
+        "content profile": (recommenders.ProfileRecommender(), (X, {"item_features": emb})),
+        "tags (TF-IDF)": (tags.TagRecommender(), (X, {"item_features": catalog.tags})),
     }
     out = metrics.compare_models(specs, users, relevant, k=10, progress=False)
     return out[["model", "fit s", "NDCG@10", "Recall@10", "Coverage@10"]]

@@ -7,8 +7,8 @@ uncertainty can. Two sources of uncertainty, two helpers:
   resamples users with replacement and reports the percentile interval of the
   statistic (Efron and Tibshirani, 1993, ch. 13). :func:`paired_bootstrap_ci` does the
   same for the difference of two models on the same users, resampling each user's pair
-  together; that interval is much narrower than the two separate ones would suggest,
-  because users who are hard for one model are hard for the other.
+  together; that interval is usually much narrower than the two separate ones
+  suggest, because users who are hard for one model tend to be hard for the other.
 - **Which random seed** (the simulated data, the split, the initialisation):
   :func:`over_seeds` reruns an experiment per seed and reports the mean with a Student
   t interval on ``n - 1`` degrees of freedom.
@@ -16,6 +16,14 @@ uncertainty can. Two sources of uncertainty, two helpers:
 :func:`interval_table` turns intervals into a compact table ("0.312 [0.290, 0.335]"),
 :func:`plot_intervals` draws them as horizontal error bars, and :func:`overlaps` lets a
 notebook assert a claim only when the intervals are apart.
+
+Use::
+
+    per_user = [ndcg_at_k(r, t, 10) for r, t in zip(recs, relevant) if t]  # recsys.metrics
+    bootstrap_ci(per_user)                      # Interval, prints as 0.312 [0.290, 0.335]
+    paired_bootstrap_ci(per_user_als, per_user_pop).low > 0   # ALS better on these users
+    over_seeds(lambda seed: run(seed), range(5))  # run returns a dict -> one row per metric
+    interval_table({"ALS": iv_als, "popularity": iv_pop}, metric="NDCG@10")
 """
 
 from __future__ import annotations

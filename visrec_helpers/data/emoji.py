@@ -229,14 +229,18 @@ def dominant_colour(rgb: np.ndarray, alpha: np.ndarray) -> str:
     reds are "brown", light soft reds "pink"); otherwise it is black, gray or white by
     mean lightness.
     """
-    px = rgb[alpha >= 128].astype(np.float64) / 255.0
-    if len(px) == 0:
+    drawn = rgb[alpha >= 128].astype(np.uint32)
+    if len(drawn) == 0:
         return "white"
+    # Flat-coloured drawings hold few distinct colours: classify each colour once, weighted.
+    packed, weight = np.unique((drawn[:, 0] << 16) | (drawn[:, 1] << 8) | drawn[:, 2], return_counts=True)
+    px = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1) / 255.0
+    weight = weight.astype(np.float64)
     mx, mn = px.max(axis=1), px.min(axis=1)
     sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-12), 0.0)
     chroma = (sat >= 0.2) & (mx >= 0.25)
-    if chroma.mean() < 0.15:
-        light = mx.mean()
+    if weight[chroma].sum() < 0.15 * weight.sum():
+        light = (mx * weight).sum() / weight.sum()
         return "black" if light < 0.3 else ("gray" if light < 0.75 else "white")
     r, g, b = px[chroma].T
     c = (mx - mn)[chroma]
@@ -244,7 +248,8 @@ def dominant_colour(rgb: np.ndarray, alpha: np.ndarray) -> str:
     s = sat[chroma]
     # Hue in degrees, the usual HSV formula.
     hue = np.where(v == r, ((g - b) / c) % 6, np.where(v == g, (b - r) / c + 2, (r - g) / c + 4)) * 60.0
-    names = np.select(
+    names = ["brown", "pink", "red", "orange", "yellow", "green", "blue", "purple", "pink"]
+    code = np.select(
         [
             ((hue >= 10) & (hue < 45) & (v < 0.8)) | (((hue < 10) | (hue >= 345)) & (v < 0.45)),
             ((hue < 10) | (hue >= 330)) & (s < 0.55) & (v >= 0.75),  # light, soft red
@@ -255,11 +260,13 @@ def dominant_colour(rgb: np.ndarray, alpha: np.ndarray) -> str:
             hue < 255,
             hue < 290,
         ],
-        ["brown", "pink", "red", "orange", "yellow", "green", "blue", "purple"],
-        default="pink",
+        np.arange(8),
+        default=8,
     )
-    values, counts = np.unique(names, return_counts=True)
-    return str(values[np.argmax(counts)])
+    totals: dict[str, float] = {}
+    for k, w in zip(code.tolist(), weight[chroma].tolist()):
+        totals[names[k]] = totals.get(names[k], 0.0) + w
+    return max(sorted(totals), key=totals.__getitem__)  # ties: the first name alphabetically
 
 
 def _words(text: str) -> list[str]:

@@ -198,3 +198,18 @@ def test_successful_calls_do_not_modify_inputs():
     recommenders.ALS(factors=4, iterations=2).fit(ui).recommend([0, 1], k=3)
     assert np.array_equal(vecs, VECTORS) and np.array_equal(imgs, IMAGES)
     assert (ui != USER_ITEMS).nnz == 0
+
+
+# --- files a user's work lives in are replaced atomically, never over an edit made meanwhile ------
+
+def test_export_sync_never_overwrites_a_file_edited_meanwhile(tmp_path):
+    from visrec_helpers.book import export
+
+    path = tmp_path / "module.py"
+    path.write_text("X = 1\n")
+    export._replace_file(path, "X = 1\n", "X = 2\n")
+    assert path.read_text() == "X = 2\n" and [p.name for p in tmp_path.iterdir()] == ["module.py"]
+    path.write_text("X = 3  # the user's edit\n")
+    with pytest.raises(export.ExportError, match="changed while syncing; nothing was written"):
+        export._replace_file(path, "X = 2\n", "X = 4\n")
+    assert path.read_text() == "X = 3  # the user's edit\n"

@@ -329,8 +329,26 @@ def sync_from_notebooks(notebooks: Path | str = ROOT / "notebooks", root: Path |
         if appended:
             new = new.rstrip("\n") + "\n\n\n" + "\n\n\n".join(appended) + "\n"
         if new != source:
-            path.write_text(new, encoding="utf-8")
+            _replace_file(path, source, new)
     return changed
+
+
+def _replace_file(path: Path, old: str, new: str) -> None:
+    """Write ``new`` over ``path`` atomically (temporary file + ``os.replace``), only if the file
+    still holds ``old``: an edit saved meanwhile (from an editor or Jupyter) is never lost."""
+    import os
+    import tempfile
+
+    if path.read_text(encoding="utf-8") != old:
+        raise ExportError(f"{path} changed while syncing; nothing was written to it: run the sync again")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def sync_from_package(notebooks: Path | str = ROOT / "notebooks", root: Path | str = ROOT) -> list[str]:
@@ -338,7 +356,8 @@ def sync_from_package(notebooks: Path | str = ROOT / "notebooks", root: Path | s
     cells = _all_marked_cells(Path(notebooks))
     changed = []
     for notebook in sorted({c.notebook for c in cells}):
-        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        original = notebook.read_text(encoding="utf-8")
+        nb = json.loads(original)
         touched = False
         for cell in (c for c in cells if c.notebook == notebook):
             path = module_path(cell.module, Path(root))
@@ -357,7 +376,7 @@ def sync_from_package(notebooks: Path | str = ROOT / "notebooks", root: Path | s
                 nb["cells"][cell.index]["source"] = _lines(text)
                 touched = True
         if touched:
-            notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            _replace_file(notebook, original, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 

@@ -246,6 +246,7 @@ def test_returns_a_simulated_truth_with_matching_shapes(log, attrs):
     assert truth.quality.shape == (len(attrs),)
 
 
+@pytest.mark.property
 @settings(max_examples=15, deadline=None)
 @given(n_items=st.integers(5, 60), n_levels=st.integers(1, 6), lo=st.integers(1, 5), extra=st.integers(0, 4),
        seed=st.integers(0, 2**16), drift=st.sampled_from([0.0, 0.5]))

@@ -74,6 +74,7 @@ def test_bootstrap_ci_accepts_a_statistic_without_axis():
     assert iv.low <= iv.estimate <= iv.high
 
 
+@pytest.mark.property
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=40), st.floats(-100, 100))
 def test_bootstrap_mean_interval_lies_within_the_data_and_shifts_with_it(values, shift):

@@ -8,6 +8,7 @@ The models live in modules named for what they hold:
 - ``recsys.factorisation``: ``ALS`` (``als_half_step``, ``als_loss``), ``BPR`` (``bpr_step``),
   ``VBPR`` and the ``implicit`` reference ``ImplicitALS``.
 - ``recsys.content``: ``ProfileRecommender`` (mean, recency and multi-interest profiles).
+- ``recsys.oracle``: ``OracleRecommender``, the ceiling row on simulated data (ranks by true utility).
 """
 
 from visrec_helpers.recsys.base import Recommender, check_user_items
@@ -23,9 +24,10 @@ from visrec_helpers.recsys.factorisation import (
     bpr_step,
 )
 from visrec_helpers.recsys.neighbours import ItemKNN, UserKNN, cosine_similarity_sparse
+from visrec_helpers.recsys.oracle import OracleRecommender
 
 __all__ = [
-    "ALS", "BPR", "VBPR", "ImplicitALS", "ItemKNN", "Popularity", "ProfileRecommender",
+    "ALS", "BPR", "VBPR", "ImplicitALS", "ItemKNN", "OracleRecommender", "Popularity", "ProfileRecommender",
     "RandomRecommender", "Recommender", "UserKNN", "als_half_step", "als_loss", "bpr_step",
     "check_user_items", "cosine_similarity_sparse",
 ]

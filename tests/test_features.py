@@ -33,7 +33,7 @@ def tmp_cache(tmp_path, monkeypatch):
     from visrec_helpers.core.runtime import cache_dir
 
     digits_catalog(), photo_catalog()
-    for f in list(cache_dir().glob("digits_catalog-*.pkl")) + list(cache_dir().glob("photo_catalog-*.pkl")):
+    for f in list(cache_dir().glob("digits_catalog-*.npz")) + list(cache_dir().glob("photo_catalog-*.npz")):
         (tmp_path / f.name).symlink_to(f)
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
     return tmp_path
@@ -70,13 +70,16 @@ def test_split_catalog_is_stratified_and_disjoint():
         split_catalog(labels, 1.0)
 
 
-def test_train_encoder_is_cached_and_reloads_the_same_weights(tmp_cache):
+def test_train_encoder_is_cached_and_reloads_the_same_weights(tmp_cache, monkeypatch):
+    import visrec_helpers.vision.features as F
+
     kw = dict(catalog="digits", method="supervised", epochs=1, n_train=64, progress=False, device="cpu")
     first = train_encoder(**kw)
-    files = list(tmp_cache.glob("encoder-digits-supervised-*.pt"))
+    files = list(tmp_cache.glob("models/encoder-digits-supervised-*.pt"))
     assert len(files) == 1
+    monkeypatch.setattr(F, "train_classifier", lambda *a, **k: pytest.fail("retrained instead of loading"))
     again = train_encoder(**kw)
-    assert not hasattr(again, "history_")  # loaded, not retrained
+    assert again.history_ == first.history_ and len(first.history_) == 1  # kept with the weights
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):
         torch.testing.assert_close(a, b)
     x = _digits(8)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from visrec_helpers.vision import generative as g
 from visrec_helpers.vision.models import DigitCNN
-from visrec_helpers.vision.training import CheckpointError
+from visrec_helpers.core.errors import CheckpointError
 
 
 def _digits(n=64, seed=0):
@@ -122,7 +122,7 @@ def test_gan_range_round_trip():
     X, _ = _digits(8)
     x = g.to_gan_range(X)
     assert x.shape == (8, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
-    assert np.array_equal(g.to_uint8(x), X)
+    assert np.array_equal(g.from_gan_range(x), X)
 
 
 def test_to_gan_range_rejects_wrong_shape_and_dtype():

@@ -235,24 +235,11 @@ def fake_split(n_train=320, n_test=20):
     return {"X_train": Xtr, "y_train": ytr, "X_test": Xte, "y_test": yte}
 
 
-def test_digit_split_is_cached_as_npz(tmp_path, monkeypatch):
-    import visrec_helpers.vision.training as training
-
-    calls = []
-    monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
-    monkeypatch.setattr(training, "mnist_split", lambda: calls.append(1) or fake_split())
-    a = R.digit_split()
-    b = R.digit_split()
-    assert len(calls) == 1, "the second call must read the cache"
-    assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert list(tmp_path.glob("mnist_split-*.npz"))
-
-
 def test_digit_classifier_learns_trains_once_and_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
     monkeypatch.setattr(R, "digit_split", fake_split)
     m1 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
-    assert list(tmp_path.glob("q02_digit_cnn-*.pt"))
+    assert list(tmp_path.glob("models/q02_digit_cnn-*.pt"))
     m2 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
     for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch_equal(v1, v2), k

@@ -497,35 +497,29 @@ def digit_classifier(n_train: int = 4000, epochs: int = 3, seed: int = 0, lr: fl
 
     Items ``n_train`` onwards stay unseen, so scenes composed from them test the model
     on digits it never saw. After training, batch-norm statistics are re-estimated on
-    the training images (short runs leave them lagging). Weights are cached in
-    ``cache_dir()`` under a key of the arguments and loaded with ``weights_only=True``.
+    the training images (short runs leave them lagging). Cached by ``core.cache.cached_model``
+    under a key of the arguments (not ``device``, ``cache``, ``progress``).
     """
     import torch
 
-    from visrec_helpers.core.runtime import cache_dir, cache_key
+    from visrec_helpers.core.cache import cached_model
+    from visrec_helpers.core.rng import init_weights_
     from visrec_helpers.data import digits_catalog
     from visrec_helpers.vision.domain import adapt_batchnorm
     from visrec_helpers.vision.models import DigitCNN
-    from visrec_helpers.vision.training import (
-        images_to_tensor,
-        load_checkpoint,
-        save_checkpoint,
-        train_classifier,
-    )
+    from visrec_helpers.vision.training import images_to_tensor, train_classifier
 
     cat = digits_catalog()
     if not 100 <= n_train <= len(cat) - 100:
         raise ValueError(f"n_train={n_train} must be between 100 and {len(cat) - 100} (leave digits for scenes)")
-    path = cache_dir() / f"t06_classifier-{cache_key('DigitCNN-bnfix-v1', n_train, epochs, seed, lr, batch_size)}.pt"
-    model = DigitCNN()
-    if cache and path.exists():
-        load_checkpoint(model, path)
-        return model.eval()
-    torch.manual_seed(seed)
-    model = DigitCNN()
-    train_classifier(model, images_to_tensor(cat.images[:n_train]), torch.from_numpy(cat.labels[:n_train]),
-                     epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress)
-    model = adapt_batchnorm(model.cpu(), cat.images[:n_train])
-    if cache:
-        save_checkpoint(model, path, {"n_train": n_train, "epochs": epochs, "seed": seed})
+
+    def train(model):
+        train_classifier(model, images_to_tensor(cat.images[:n_train]), torch.from_numpy(cat.labels[:n_train]),
+                         epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress)
+        # AdaBN on the training images themselves, copied back into the model being cached
+        model.load_state_dict(adapt_batchnorm(model.cpu(), cat.images[:n_train]).state_dict())
+
+    params = {"n_train": n_train, "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size}
+    model, _ = cached_model("t06_classifier", params, lambda: init_weights_(DigitCNN(), seed), train, version=2,
+                            cache=cache)
     return model

@@ -26,9 +26,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from visrec_helpers.core.runtime import get_device, set_seed
+from visrec_helpers.core.device import get_device
+from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
-from visrec_helpers.vision.training import images_to_tensor, predict, train_classifier
+from visrec_helpers.vision.training import accuracy, images_to_tensor, predict, train_classifier  # noqa: F401
 
 DOMAINS = ("mnist", "digits8x8")
 
@@ -169,13 +170,13 @@ class DomainAdaptedClassifier:
             Xt = images_to_tensor(X_target)
             if Xt.shape[1:] != Xs.shape[1:]:
                 raise ValueError(f"target images {tuple(Xt.shape[1:])} differ in shape from source {tuple(Xs.shape[1:])}")
-        set_seed(self.seed)
         dev = get_device(self.device)
-        model = DigitCNN(embed_dim=self.embed_dim).to(dev)
-        disc = nn.Sequential(nn.Linear(self.embed_dim, 64), nn.ReLU(), nn.Linear(64, 2)).to(dev)
+        model = init_weights_(DigitCNN(embed_dim=self.embed_dim), self.seed).to(dev)
+        disc = init_weights_(nn.Sequential(nn.Linear(self.embed_dim, 64), nn.ReLU(), nn.Linear(64, 2)),
+                             self.seed + 1).to(dev)
         params = list(model.parameters()) + (list(disc.parameters()) if self.adapt == "dann" else [])
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=1e-4)
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch_generator(self.seed)
         n_batches = int(np.ceil(len(Xs) / self.batch_size))
         total, step, rows = self.epochs * n_batches, 0, []
         for epoch in tqdm(range(self.epochs), desc="epochs", disable=not self.progress, leave=False):
@@ -235,14 +236,6 @@ class DomainAdaptedClassifier:
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         """Accuracy on ``(X, y)``."""
         return float((self.predict(X) == np.asarray(y)).mean())
-
-
-def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, device: str = "auto") -> float:
-    """Accuracy of a classifier module on ``(n, 28, 28) uint8`` images."""
-    y = np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
-    return float((predict(model, images_to_tensor(X), device=device).argmax(1) == y).mean())
 
 
 # ---------------------------------------------------------------------------

@@ -16,14 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from visrec_helpers.core.runtime import cache_dir, cache_key, get_device
+from visrec_helpers.core.cache import cache_dir, cached_model
+from visrec_helpers.core.device import get_device
+from visrec_helpers.core.errors import WeightsNotFoundError  # noqa: F401 - part of this module's API
+from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
-from visrec_helpers.vision.training import (
-    images_to_tensor,
-    load_checkpoint,
-    save_checkpoint,
-    train_classifier,
-)
+from visrec_helpers.vision.training import images_to_tensor, train_classifier
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -89,9 +87,9 @@ def train_digit_encoder(epochs: int = 3, n_train: int | None = None, seed: int =
                         device: str = "auto", cache: bool = True, progress: bool = True) -> DigitCNN:
     """The workbook's own image encoder: ``DigitCNN`` trained to classify the digits catalog.
 
-    Reproducible from this call: the same arguments give the same weights (on CPU). The
-    weights are cached in ``cache_dir()`` under a key of the arguments and loaded back
-    with ``weights_only=True``. Returns the model in eval mode on the CPU.
+    Reproducible from this call: the same arguments give the same weights (on CPU). Cached by
+    ``core.cache.cached_model`` under a key of the arguments (not ``device``, ``cache``,
+    ``progress``). Returns the model in eval mode on the CPU.
     """
     from visrec_helpers.data import digits_catalog
 
@@ -99,19 +97,15 @@ def train_digit_encoder(epochs: int = 3, n_train: int | None = None, seed: int =
     n_train = len(cat) if n_train is None else n_train
     if not 10 <= n_train <= len(cat):
         raise ValueError(f"n_train={n_train} must be between 10 and {len(cat)}")
-    model = DigitCNN(embed_dim=embed_dim)
-    path = cache_dir() / f"digit_encoder-{cache_key('DigitCNN-v1', epochs, n_train, seed, embed_dim)}.pt"
-    if cache and path.exists():
-        load_checkpoint(model, path)
-        return model.eval()
-    torch.manual_seed(seed)
-    model = DigitCNN(embed_dim=embed_dim)
-    X = images_to_tensor(cat.images[:n_train])
-    y = torch.from_numpy(cat.labels[:n_train])
-    train_classifier(model, X, y, epochs=epochs, seed=seed, device=device, progress=progress)
-    model = model.cpu().eval()
-    if cache:
-        save_checkpoint(model, path, {"epochs": epochs, "n_train": n_train, "seed": seed})
+
+    def train(model):
+        X = images_to_tensor(cat.images[:n_train])
+        y = torch.from_numpy(cat.labels[:n_train])
+        train_classifier(model, X, y, epochs=epochs, seed=seed, device=device, progress=progress)
+
+    params = {"epochs": epochs, "n_train": n_train, "seed": seed, "embed_dim": embed_dim}
+    model, _ = cached_model("digit_encoder", params, lambda: init_weights_(DigitCNN(embed_dim=embed_dim), seed),
+                            train, version=2, cache=cache)
     return model
 
 
@@ -354,16 +348,13 @@ def _train_simclr(model: ImageEncoder, X: torch.Tensor, epochs: int, batch_size:
                   device: str, temperature: float, progress: bool) -> list[float]:
     from tqdm.auto import tqdm
 
-    from visrec_helpers.core.runtime import set_seed
-
-    set_seed(seed)
     dev = get_device(device)
     d = model.net.project.out_features
-    head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d // 2))
+    head = init_weights_(nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d // 2)), seed + 1)
     model.to(dev).train()
     head.to(dev).train()
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-5)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     colour = X.shape[1] == 3
     losses = []
     for _ in tqdm(range(epochs), desc="SimCLR epochs", disable=not progress, leave=False):
@@ -396,9 +387,9 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
     (self-supervised: two augmented views of each image must find each other among
     the batch, labels unused). Training uses ``split_catalog(labels, train_share)[0]``
     (its first ``n_train`` items when given). Same arguments, same weights (on CPU); the
-    weights are cached in ``cache_dir()`` under a key of every argument and loaded with
-    ``weights_only=True``. Returns the ``ImageEncoder`` in eval mode on the CPU; its
-    ``history_`` attribute holds the per-epoch training loss when it was just trained.
+    weights are cached by ``core.cache.cached_model`` under a key of every argument (not
+    ``device``, ``cache``, ``progress``). Returns the ``ImageEncoder`` in eval mode on the CPU;
+    its ``history_`` attribute holds the per-epoch training loss (kept with the cached weights).
     """
     if catalog not in CATALOG_SETTINGS:
         raise ValueError(f"unknown catalog {catalog!r}; available: {sorted(CATALOG_SETTINGS)}")
@@ -410,35 +401,30 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
     cat = load_catalog(catalog)
     n_classes = int(cat.labels.max()) + 1
 
-    def fresh() -> ImageEncoder:
-        return ImageEncoder(SmallCNN(n_classes=n_classes, embed_dim=embed_dim, width=width,
-                                     in_channels=cfg["channels"]), cfg["input_size"])
+    def build() -> ImageEncoder:
+        return init_weights_(ImageEncoder(SmallCNN(n_classes=n_classes, embed_dim=embed_dim, width=width,
+                                                   in_channels=cfg["channels"]), cfg["input_size"]), seed)
 
-    key = cache_key("ImageEncoder-v2", catalog, method, epochs, train_share, n_train, seed, embed_dim, width, batch_size,
-                    lr, temperature if method == "simclr" else None, len(cat))
-    path = cache_dir() / f"encoder-{catalog}-{method}-{key}.pt"
-    model = fresh()
-    if cache and path.exists():
-        load_checkpoint(model, path)
-        return model.eval()
     train_ids, _ = split_catalog(cat.labels, train_share)
     if n_train is not None:
         if not 10 <= n_train <= len(train_ids):
             raise ValueError(f"n_train={n_train} must be between 10 and {len(train_ids)}")
         train_ids = train_ids[np.random.default_rng(seed).permutation(len(train_ids))[:n_train]]
-    torch.manual_seed(seed)
-    model = fresh()
-    X = images_to_tensor(cat.images[train_ids])
-    if method == "supervised":
-        y = torch.from_numpy(cat.labels[train_ids])
-        hist = train_classifier(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                device=device, progress=progress)
-        model.history_ = hist["train_loss"].tolist()
-    else:
-        model.history_ = _train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)
-    model = model.cpu().eval()
-    if cache:
-        save_checkpoint(model, path, {"catalog": catalog, "method": method, "epochs": epochs, "seed": seed})
+
+    def train(model):
+        X = images_to_tensor(cat.images[train_ids])
+        if method == "supervised":
+            y = torch.from_numpy(cat.labels[train_ids])
+            hist = train_classifier(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                    device=device, progress=progress)
+            return {"history": hist["train_loss"].tolist()}
+        return {"history": _train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)}
+
+    params = {"catalog": catalog, "method": method, "epochs": epochs, "train_share": train_share,
+              "n_train": n_train, "seed": seed, "embed_dim": embed_dim, "width": width, "batch_size": batch_size,
+              "lr": lr, "temperature": temperature if method == "simclr" else None, "n_items": len(cat)}
+    model, extra = cached_model(f"encoder-{catalog}-{method}", params, build, train, version=3, cache=cache)
+    model.history_ = list(extra.get("history", []))
     return model
 
 
@@ -500,10 +486,6 @@ class LayerEncoder(nn.Module):
 # ---------------------------------------------------------------------------
 # torchvision ImageNet backbones, only from weights already on disk
 # ---------------------------------------------------------------------------
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are not on this machine; the message says how to get them."""
-
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -658,7 +640,7 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 
     if layer not in modules:
         raise KeyError(f"unknown layer {layer!r}; the model has: {[n for n in modules if n]}")
     model = model.eval()
-    x = torch.rand(1, *input_shape, requires_grad=True)
+    x = torch.rand(1, *input_shape, generator=torch_generator(0)).requires_grad_(True)
     grabbed = {}
     h = modules[layer].register_forward_hook(lambda _m, _i, out: grabbed.__setitem__("out", out))
     try:
@@ -699,16 +681,17 @@ def shift_robustness(encoders: dict, images: np.ndarray, labels: np.ndarray, shi
     """
     import pandas as pd
 
-    from visrec_helpers.search.index import topk_cosine
-
     labels = np.asarray(labels)
+    if not 1 <= k < len(labels):
+        raise ValueError(f"k={k} must be between 1 and {len(labels) - 1} (the images minus the query itself)")
     rows = []
     for name, enc in encoders.items():
         base = embed(enc, images, device=device)
         for s in shifts:
             q = embed(enc, shift_images(images, s, s), device=device)
-            ex = [[i] for i in range(len(q))]
-            _, ids = topk_cosine(q, base, k, exclude=ex)
+            sims = q @ base.T  # rows are L2-normalised: cosine similarity
+            np.fill_diagonal(sims, -np.inf)  # each image's own original is excluded
+            ids = np.argsort(-sims, axis=1, kind="stable")[:, :k]
             rows.append({"representation": name, "shift": s,
                          f"precision@{k}": float((labels[ids] == labels[:, None]).mean()),
                          "cosine_to_original": float((q * base).sum(1).mean())})

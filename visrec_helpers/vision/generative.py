@@ -24,8 +24,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from visrec_helpers.core.runtime import get_device
-from visrec_helpers.vision.training import CheckpointError, images_to_tensor, load_checkpoint, save_checkpoint
+from visrec_helpers.core.arrays import to_uint8
+from visrec_helpers.core.checkpoints import load_checkpoint, save_checkpoint
+from visrec_helpers.core.device import get_device
+from visrec_helpers.core.errors import CheckpointError
+from visrec_helpers.core.rng import init_weights_, torch_generator
+from visrec_helpers.vision.training import images_to_tensor
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -44,10 +48,11 @@ def to_gan_range(images) -> torch.Tensor:
     return images_to_tensor(arr) * 2.0 - 1.0
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """GAN output ``(n, 1, 28, 28)`` in ``[-1, 1]`` -> ``(n, 28, 28)`` uint8 in 0..255."""
+def from_gan_range(x: torch.Tensor) -> np.ndarray:
+    """GAN output ``(n, 1, 28, 28)`` in ``[-1, 1]`` -> ``(n, 28, 28)`` uint8 in 0..255 (the inverse
+    of ``to_gan_range``; values outside [-1, 1] are clamped)."""
     x = x.detach().float().cpu().clamp(-1, 1)
-    return ((x[:, 0] + 1.0) * 127.5).round().to(torch.uint8).numpy()
+    return to_uint8((x[:, 0] + 1.0) / 2.0)
 
 
 def _check_labels(labels, n: int, n_classes: int) -> torch.Tensor:
@@ -229,22 +234,23 @@ class GAN:
         if self.latent_dim < 1 or self.hidden < 8 or self.batch_size < 2:
             raise ValueError(f"latent_dim >= 1, hidden >= 8 and batch_size >= 2 are needed, got "
                              f"{self.latent_dim}, {self.hidden}, {self.batch_size}")
-        torch.manual_seed(self.seed)
         self._dev = get_device(self.device)
         if self._dev.type == "cuda":
             # Exact resume needs deterministic kernels; cuDNN's transposed-convolution backward
             # is not deterministic by default.
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
-        self.generator_ = Generator(self.latent_dim, self.hidden, self.arch, self.n_classes).to(self._dev)
-        self.discriminator_ = Discriminator(self.hidden, self.arch, self.n_classes).to(self._dev)
+        init = torch_generator(self.seed)  # one stream initialises G, then D
+        self.generator_ = init_weights_(Generator(self.latent_dim, self.hidden, self.arch, self.n_classes),
+                                        init).to(self._dev)
+        self.discriminator_ = init_weights_(Discriminator(self.hidden, self.arch, self.n_classes), init).to(self._dev)
         betas = (self.beta1, 0.999)
         self._opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=betas)
         self._opt_d = torch.optim.Adam(self.discriminator_.parameters(), lr=self.lr, betas=betas)
         # All training randomness (shuffling, noise, fake labels) comes from this one generator,
         # whose state is checkpointed, so a resumed run continues exactly.
-        self._rng = torch.Generator().manual_seed(self.seed)
-        fixed = torch.Generator().manual_seed(self.seed + 1)
+        self._rng = torch_generator(self.seed)
+        fixed = torch_generator(self.seed + 1)
         self._grid_z = torch.randn(self.n_grid, self.latent_dim, generator=fixed)
         self._grid_y = torch.arange(self.n_grid) % self.n_classes if self.n_classes else None
         self.history_, self.grids_, self.epochs_done_ = [], [], 0
@@ -408,7 +414,7 @@ class GAN:
     def _grid_images(self) -> np.ndarray:
         self.generator_.eval()
         y = self._grid_y.to(self._dev) if self._grid_y is not None else None
-        out = to_uint8(self.generator_(self._grid_z.to(self._dev), y))
+        out = from_gan_range(self.generator_(self._grid_z.to(self._dev), y))
         self.generator_.train()
         return out
 
@@ -428,12 +434,12 @@ class GAN:
         self._check_fitted()
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        z = torch.randn(n, self.latent_dim, generator=torch_generator(seed))
         y = None
         if self.n_classes:
             y = torch.arange(n) % self.n_classes if labels is None else _check_labels(labels, n, self.n_classes)
         with torch.no_grad():
-            return np.concatenate([to_uint8(self.generate(z[s:s + 500], None if y is None else y[s:s + 500]) * 2 - 1)
+            return np.concatenate([to_uint8(self.generate(z[s:s + 500], None if y is None else y[s:s + 500])[:, 0])
                                    for s in range(0, n, 500)])
 
 
@@ -601,7 +607,7 @@ def collapse_generator(gan: GAN, steps: int = 100, lr: float = 3e-3, batch_size:
     for p in D.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(out.generator_.parameters(), lr=lr, betas=(0.5, 0.999))
-    rng = torch.Generator().manual_seed(gan.seed + 7)
+    rng = torch_generator(gan.seed + 7)
     try:
         for _ in tqdm(range(steps), desc="generator vs frozen critic", disable=not progress, leave=False):
             z = torch.randn(batch_size, gan.latent_dim, generator=rng).to(gan._dev)
@@ -703,7 +709,7 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
         center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(dev)
         if center.shape != prof.shape:
             raise ValueError(f"center has shape {tuple(center.shape)}, expected {tuple(prof.shape)}")
-    z = torch.randn(n_candidates, gan.latent_dim, generator=torch.Generator().manual_seed(seed)).to(dev)
+    z = torch.randn(n_candidates, gan.latent_dim, generator=torch_generator(seed)).to(dev)
     with torch.no_grad():
         dim = encoder.embed(gan.generate(z[:1])).shape[1]
         if prof.numel() != dim:
@@ -713,7 +719,7 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
     zk = z[top].clone().requires_grad_(True)
     start = rand[top].mean().item()
     with torch.no_grad():
-        start_images = to_uint8(gan.generate(z[top]) * 2 - 1)
+        start_images = to_uint8(gan.generate(z[top])[:, 0])
     radius = float(np.sqrt(gan.latent_dim))
     opt = torch.optim.Adam([zk], lr=lr)
     for p_ in list(gan.generator_.parameters()) + list(encoder.parameters()):
@@ -732,7 +738,7 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
     with torch.no_grad():
         final = _scores(gan, encoder, zk, prof, center)
         order = torch.argsort(final, descending=True)
-        imgs = to_uint8(gan.generate(zk[order]) * 2 - 1)
+        imgs = to_uint8(gan.generate(zk[order])[:, 0])
     return LatentSearchResult(imgs, final[order].cpu().numpy(), zk[order].detach().cpu().numpy(),
                               rand.cpu().numpy(), float(final.mean().item() - start), start_images,
                               rand[top].cpu().numpy())

@@ -20,16 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from visrec_helpers.core.arrays import to_uint8  # noqa: F401 - part of this module's API
 from visrec_helpers.data import as_float_image  # noqa: F401 - part of this module's API
+from visrec_helpers.vision.training import accuracy  # noqa: F401 - part of this module's API
 
 # ---------------------------------------------------------------------------
-# Checking and converting images
+# Checking images
 # ---------------------------------------------------------------------------
-
-
-def to_uint8(image) -> np.ndarray:
-    """A [0, 1] float (or uint8) image as ``uint8`` 0..255, rounded."""
-    return np.round(as_float_image(image) * 255.0).astype(np.uint8)
 
 
 def check_psf(psf, name: str = "psf") -> np.ndarray:
@@ -470,44 +467,33 @@ def denoise_digits(images: np.ndarray, method: str = "median", **kwargs) -> np.n
 
 
 def digit_split() -> dict:
-    """``training.mnist_split()`` (the t01 held-out split), cached as a ``.npz`` in ``cache_dir()``.
-
-    Parsing the bundled MNIST CSV takes seconds; the cached arrays load in milliseconds.
-    Keys ``X_train, y_train, X_test, y_test``: ``(n, 28, 28) uint8`` and ``(n,) int64``.
-    """
-    import inspect
-
-    from visrec_helpers.core.runtime import cache_dir, cache_key
+    """``training.mnist_split()``, the t01 held-out split (the parsed MNIST arrays are cached by
+    ``data.load_mnist``). Keys ``X_train, y_train, X_test, y_test``: ``(n, 28, 28) uint8`` and
+    ``(n,) int64``."""
     from visrec_helpers.vision.training import mnist_split
 
-    # The key includes mnist_split's source, so a change to the split invalidates the cache.
-    path = cache_dir() / f"mnist_split-{cache_key('v2', inspect.getsource(mnist_split))}.npz"
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in ("X_train", "y_train", "X_test", "y_test")}
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a broken cache file is rebuilt, not trusted
-    split = mnist_split()
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **split)
-    tmp.replace(path)
-    return split
+    return mnist_split()
 
 
-def gaussian_noise_augment(max_sigma: float, p: float = 0.5):
+def gaussian_noise_augment(max_sigma: float, p: float = 0.5, seed: int = 0):
     """A batch augmentation for ``train_classifier``: with probability ``p`` per image, add
-    Gaussian noise of a random level in [0, ``max_sigma``] and clip to [0, 1]."""
+    Gaussian noise of a random level in [0, ``max_sigma``] and clip to [0, 1]. The noise is
+    drawn from its own generator seeded with ``seed`` (on the CPU, so results do not depend
+    on the device)."""
     import torch
+
+    from visrec_helpers.core.rng import torch_generator
 
     if max_sigma < 0 or not 0 <= p <= 1:
         raise ValueError(f"need max_sigma >= 0 and p in [0, 1], got {max_sigma}, {p}")
+    gen = torch_generator(seed)
 
     def augment(xb: torch.Tensor) -> torch.Tensor:
         n = xb.shape[0]
-        sig = torch.rand(n, 1, 1, 1, device=xb.device) * max_sigma
-        on = (torch.rand(n, 1, 1, 1, device=xb.device) < p).float()
-        return (xb + torch.randn_like(xb) * sig * on).clamp(0, 1)
+        sig = torch.rand(n, 1, 1, 1, generator=gen) * max_sigma
+        on = (torch.rand(n, 1, 1, 1, generator=gen) < p).float()
+        noise = torch.randn(xb.shape, generator=gen) * sig * on
+        return (xb + noise.to(xb.device, xb.dtype)).clamp(0, 1)
 
     return augment
 
@@ -520,21 +506,17 @@ def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: in
     without t01's geometric augmentation so the only difference between two models is the
     noise. With ``augment_sigma > 0`` half of each batch gets Gaussian noise of a random
     level up to ``augment_sigma`` (noise augmentation). ``n_train`` keeps a class-balanced
-    subset. Weights are cached in ``cache_dir()`` keyed by every argument that changes them
-    and loaded back with ``weights_only=True``. Returns the model in eval mode on the CPU.
+    subset. Cached by ``core.cache.cached_model`` under a key of the arguments (not ``device``,
+    ``cache``, ``progress``). Returns the model in eval mode on the CPU.
     """
-    import inspect
-
     import torch
 
-    from visrec_helpers.core.runtime import cache_dir, cache_key, set_seed
+    from visrec_helpers.core.cache import cached_model
+    from visrec_helpers.core.rng import init_weights_
     from visrec_helpers.vision.models import DigitCNN
     from visrec_helpers.vision.training import (
         T01_DEFAULTS,
         images_to_tensor,
-        load_checkpoint,
-        mnist_split,
-        save_checkpoint,
         stratified_split,
         train_classifier,
     )
@@ -548,32 +530,19 @@ def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: in
     if n_train < len(y):
         keep, _ = stratified_split(y, len(y) - n_train, seed)
         X, y = X[keep], y[keep]
-    split_src = inspect.getsource(mnist_split)  # a change to the split invalidates the cached weights
-    path = cache_dir() / f"q02_digit_cnn-{cache_key('v3', augment_sigma, n_train, epochs, seed, split_src)}.pt"
-    set_seed(seed)
-    model = DigitCNN(pool_size=T01_DEFAULTS["pool_size"])
-    if cache and path.exists():
-        load_checkpoint(model, path)
-        return model.eval()
-    augment = gaussian_noise_augment(augment_sigma) if augment_sigma > 0 else None
-    train_classifier(model, images_to_tensor(X), torch.from_numpy(y), epochs=epochs, seed=seed,
-                     lr=T01_DEFAULTS["lr"], batch_size=T01_DEFAULTS["batch_size"], scheduler="onecycle",
-                     device=device, augment=augment, progress=progress)
-    model = model.cpu().eval()
-    if cache:
-        save_checkpoint(model, path, {"augment_sigma": augment_sigma, "n_train": n_train, "epochs": epochs})
+
+    def train(model):
+        augment = gaussian_noise_augment(augment_sigma, seed=seed) if augment_sigma > 0 else None
+        train_classifier(model, images_to_tensor(X), torch.from_numpy(y), epochs=epochs, seed=seed,
+                         lr=T01_DEFAULTS["lr"], batch_size=T01_DEFAULTS["batch_size"], scheduler="onecycle",
+                         device=device, augment=augment, progress=progress)
+
+    params = {"augment_sigma": augment_sigma, "n_train": n_train, "epochs": epochs, "seed": seed,
+              "recipe": T01_DEFAULTS}
+    model, _ = cached_model("q02_digit_cnn", params,
+                            lambda: init_weights_(DigitCNN(pool_size=T01_DEFAULTS["pool_size"]), seed), train,
+                            version=4, cache=cache)
     return model
-
-
-def accuracy(model, images: np.ndarray, labels: np.ndarray, device: str = "auto") -> float:
-    """Top-1 accuracy of ``model`` on ``(n, H, W) uint8`` images with ``(n,)`` integer labels."""
-    from visrec_helpers.vision.training import images_to_tensor, predict
-
-    labels = np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    logits = predict(model, images_to_tensor(images), device=device)
-    return float((logits.argmax(1) == labels).mean())
 
 
 def resized_photos(names=("astronaut", "chelsea", "coffee"), size: int = 128) -> dict:

@@ -330,7 +330,7 @@ class UNetSegmenter:
     Learned state: ``model_`` (in eval mode) and ``history_`` (per-epoch DataFrame).
     ``predict(images)`` returns ``(n, H, W) bool`` masks.
 
-    With ``cache=True`` the trained weights and history are stored in ``runtime.cache_dir()``
+    With ``cache=True`` the trained weights and history are stored by ``core.cache.cached_model``
     under a key of the hyper-parameters and a hash of the training arrays, and loaded back
     (``weights_only=True``) by a later ``fit`` on the same data: notebooks re-run in seconds.
     """
@@ -354,13 +354,11 @@ class UNetSegmenter:
         return images_to_tensor(arr)
 
     def fit(self, images, masks) -> UNetSegmenter:
-        from visrec_helpers.core.runtime import set_seed
-        from visrec_helpers.vision.training import (
-            CheckpointError,
-            load_checkpoint,
-            save_checkpoint,
-            train_classifier,
-        )
+        import hashlib
+
+        from visrec_helpers.core.cache import cached_model
+        from visrec_helpers.core.rng import init_weights_
+        from visrec_helpers.vision.training import train_classifier
 
         X = self._tensor(images)
         masks = np.asarray(masks)
@@ -368,37 +366,22 @@ class UNetSegmenter:
             raise ValueError(f"masks must have shape {(X.shape[0],) + tuple(X.shape[2:])}, got {masks.shape}")
         if masks.dtype != bool:
             raise TypeError(f"masks must be bool, got {masks.dtype}")
-        set_seed(self.seed)
-        self.model_ = SmallUNet(base=self.base)
-        path = self._cache_path(images, masks) if self.cache else None
-        if path is not None and path.exists():
-            try:
-                extra = load_checkpoint(self.model_, path)
-                self.history_ = pd.DataFrame(extra.get("history", {}))
-                self.model_ = self.model_.cpu().eval()
-                return self
-            except CheckpointError:
-                path.unlink(missing_ok=True)  # a broken cache file is rebuilt, not trusted
-                set_seed(self.seed)
-                self.model_ = SmallUNet(base=self.base)
-        self.history_ = train_classifier(self.model_, X, torch.from_numpy(masks.astype(np.int64)),
-                                         epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                                         seed=self.seed, device=self.device, scheduler="onecycle",
-                                         progress=self.progress)
-        self.model_ = self.model_.cpu().eval()
-        if path is not None:
-            save_checkpoint(self.model_, path, {"history": {c: self.history_[c].tolist() for c in self.history_}})
-        return self
 
-    def _cache_path(self, images, masks):
-        import hashlib
+        def train(model):
+            history = train_classifier(model, X, torch.from_numpy(masks.astype(np.int64)), epochs=self.epochs,
+                                       lr=self.lr, batch_size=self.batch_size, seed=self.seed, device=self.device,
+                                       scheduler="onecycle", progress=self.progress)
+            return {"history": {c: history[c].tolist() for c in history}}
 
-        from visrec_helpers.core.runtime import cache_dir, cache_key
-
+        # The training data are part of the key: a hash of the image and mask bytes.
         digest = hashlib.sha1(np.ascontiguousarray(images).tobytes())
         digest.update(np.ascontiguousarray(masks).tobytes())
-        key = cache_key("unet-v1", self.base, self.epochs, self.lr, self.batch_size, self.seed, digest.hexdigest())
-        return cache_dir() / f"unet-{key}.pt"
+        params = {"base": self.base, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
+                  "seed": self.seed, "data": digest.hexdigest()}
+        self.model_, extra = cached_model("unet", params, lambda: init_weights_(SmallUNet(base=self.base), self.seed),
+                                          train, version=2, cache=self.cache)
+        self.history_ = pd.DataFrame(extra.get("history", {}))
+        return self
 
     def predict_proba(self, images) -> np.ndarray:
         """Foreground probability per pixel, ``(n, H, W) float32``."""

@@ -26,6 +26,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from visrec_helpers.core.arrays import to_uint8
+from visrec_helpers.core.errors import WeightsNotFoundError
+from visrec_helpers.core.rng import torch_generator
 from visrec_helpers.data import as_float_image
 
 # ---------------------------------------------------------------------------
@@ -39,10 +42,6 @@ def check_rgb(image, name: str = "image") -> np.ndarray:
     if arr.size and (arr.ndim != 3 or arr.shape[2] != 3):
         raise ValueError(f"{name} must be an RGB array of shape (H, W, 3), got {arr.shape}")
     return as_float_image(arr, name)
-
-
-def to_uint8(image) -> np.ndarray:
-    return np.round(check_rgb(image) * 255).astype(np.uint8)
 
 
 def image_to_tensor(image) -> torch.Tensor:
@@ -115,10 +114,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are not on disk; the message says where they were looked for."""
-
-
 class FeatureNetwork(nn.Module):
     """Base class: frozen layers; ``forward(x)`` returns the list of all tapped feature maps.
 
@@ -171,7 +166,7 @@ class RandomMultiScaleNet(FeatureNetwork):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch_generator(seed)
         chans = [3, width, 2 * width, 4 * width, 4 * width]
         layers = []
         for i in range(4):
@@ -304,7 +299,7 @@ def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_
     """
     from tqdm.auto import tqdm
 
-    from visrec_helpers.core.runtime import get_device, set_seed
+    from visrec_helpers.core.device import get_device
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -312,12 +307,11 @@ def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_
         raise ValueError(f"weights must be >= 0 and not both 0, got {style_weight}, {content_weight}")
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    set_seed(seed)
     dev = get_device(device)
     net = net.to(dev)
     c, s = image_to_tensor(content).to(dev), image_to_tensor(style).to(dev)
     ct, st = _targets(net, c, s)
-    x = c.clone() if init == "content" else torch.rand(c.shape, generator=torch.Generator().manual_seed(seed)).to(dev)
+    x = c.clone() if init == "content" else torch.rand(c.shape, generator=torch_generator(seed)).to(dev)
     with torch.no_grad():
         f0 = net(c)
         s0 = float(style_loss([f0[i] for i in net.style_layers], st)) if balance else 1.0
@@ -380,13 +374,13 @@ def histogram_match(source, reference) -> np.ndarray:
     (``skimage.exposure.match_histograms``). Returns ``(H, W, 3) uint8``."""
     from skimage.exposure import match_histograms
 
-    src, ref = to_uint8(source), to_uint8(reference)
+    src, ref = to_uint8(check_rgb(source, "source")), to_uint8(check_rgb(reference, "reference"))
     return np.clip(np.round(match_histograms(src, ref, channel_axis=-1)), 0, 255).astype(np.uint8)
 
 
 def histogram_distance(a, b, bins: int = 32) -> float:
     """Mean over RGB channels of the L1 distance between normalised histograms (0 = equal, 2 = disjoint)."""
-    a, b = to_uint8(a), to_uint8(b)
+    a, b = to_uint8(check_rgb(a, "a")), to_uint8(check_rgb(b, "b"))
     d = []
     for ch in range(3):
         ha = np.histogram(a[..., ch], bins=bins, range=(0, 256))[0] / a[..., ch].size

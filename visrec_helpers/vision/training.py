@@ -10,9 +10,7 @@ the plots of a run (``plot_history``, ``plot_confusion``).
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,11 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from visrec_helpers.core.runtime import get_device, set_seed
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt or does not fit the model."""
+from visrec_helpers.core.checkpoints import load_checkpoint, save_checkpoint  # noqa: F401 - part of this API
+from visrec_helpers.core.device import get_device
+from visrec_helpers.core.errors import CheckpointError  # noqa: F401 - part of this module's API
+from visrec_helpers.core.rng import init_weights_, torch_generator
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -57,9 +54,8 @@ def _labels(y: torch.Tensor) -> torch.Tensor:
     return y[:, 0].long() if y.ndim == 2 else y
 
 
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    y = _labels(y)
-    return (logits.argmax(1) == y).float().mean().item()
+def _batch_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(1) == _labels(y)).float().mean().item()
 
 
 @torch.no_grad()
@@ -69,6 +65,15 @@ def predict(model: nn.Module, X: torch.Tensor, batch_size: int = 512, device="au
     model = model.to(dev).eval()
     outs = [model(X[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(X), batch_size)]
     return torch.cat(outs).numpy()
+
+
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: str = "auto") -> float:
+    """Top-1 accuracy of classifier ``model`` on ``(n, H, W)`` or ``(n, H, W, C)`` uint8 images
+    with ``(n,)`` integer labels (a float in [0, 1])."""
+    labels = np.asarray(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    return float((predict(model, images_to_tensor(images), device=device).argmax(1) == labels).mean())
 
 
 def train_classifier(
@@ -104,6 +109,9 @@ def train_classifier(
     fastest way to a good model in a fixed number of epochs) or ``"cosine"``; it
     drives every parameter group of the optimizer, so per-group rates are kept in ratio.
     ``label_smoothing`` is passed to the default cross-entropy loss.
+    ``seed`` fixes the batch order (a local ``torch.Generator``; the global random state is
+    neither read nor changed). Initialise the model's weights from a seed before calling
+    (``core.rng.init_weights_``) for a fully reproducible run.
     """
     from tqdm.auto import tqdm
 
@@ -121,7 +129,6 @@ def train_classifier(
         raise ValueError(f"scheduler must be None, 'onecycle' or 'cosine', got {scheduler!r}")
     if X.dtype.is_floating_point and not torch.isfinite(X).all():
         raise ValueError("X contains NaN or infinite values")
-    set_seed(seed)
     dev = get_device(device)
     model.to(dev)
     loss_fn = loss_fn or nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -129,7 +136,7 @@ def train_classifier(
     if optimizer is None and not params:
         raise ValueError("model has no trainable parameters (everything is frozen)")
     opt = optimizer or torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True, generator=gen)
     sched = None
     if scheduler == "onecycle":
@@ -156,14 +163,14 @@ def train_classifier(
             if sched is not None:
                 sched.step()
             tot_loss += loss.item() * len(xb)
-            tot_acc += _accuracy(logits.detach(), yb) * len(xb)
+            tot_acc += _batch_accuracy(logits.detach(), yb) * len(xb)
             seen += len(xb)
         row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": tot_acc / seen}
         if X_val is not None:
             logits = torch.from_numpy(predict(model, X_val, device=dev))
             yv = _labels(y_val.cpu())
             row["val_loss"] = nn.functional.cross_entropy(logits, yv).item()
-            row["val_acc"] = _accuracy(logits, yv)
+            row["val_acc"] = _batch_accuracy(logits, yv)
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
@@ -179,40 +186,6 @@ def train_classifier(
         model.load_state_dict(best_state)
     model.eval()
     return pd.DataFrame(history)
-
-
-def save_checkpoint(model: nn.Module, path, extra: dict | None = None) -> Path:
-    """Save ``model.state_dict()`` (plus plain ``extra`` values) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "extra": extra or {}}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(model: nn.Module, path, device: str = "cpu") -> dict:
-    """Load weights saved by ``save_checkpoint`` into ``model``; returns the ``extra`` dict.
-
-    Uses ``torch.load(..., weights_only=True)`` so a checkpoint cannot run code. Raises
-    ``CheckpointError`` for a missing, corrupt or mismatched file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint file does not exist")
-    try:
-        map_location = get_device(device)
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle/zip errors come in many types
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise CheckpointError(f"{path}: not a visrec checkpoint (no 'state_dict' entry)")
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__} ({exc})") from None
-    return payload.get("extra", {})
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +204,7 @@ class RandomAffine:
         if degrees < 0 or shift < 0 or not 0 <= scale < 1:
             raise ValueError(f"need degrees >= 0, shift >= 0 and 0 <= scale < 1, got {degrees}, {shift}, {scale}")
         self.degrees, self.shift, self.scale = degrees, shift, scale
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch_generator(seed)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
@@ -306,16 +279,20 @@ def fit_image_classifier(X_train: np.ndarray, y_train: np.ndarray, X_val: np.nda
         raise ValueError("y_train must be a 1-D array of non-negative integer labels")
     n_classes = int(y_train.max()) + 1 if n_classes is None else n_classes
     in_channels = 1 if X_train.ndim == 3 else X_train.shape[-1]
-    set_seed(seed)
-    model = DigitCNN(n_classes=n_classes, embed_dim=embed_dim, width=width, in_channels=in_channels,
-                     pool_size=T01_DEFAULTS["pool_size"])
-    val = (None, None) if X_val is None else (images_to_tensor(X_val), torch.from_numpy(np.asarray(y_val)))
-    history = train_classifier(
-        model, images_to_tensor(X_train), torch.from_numpy(y_train.astype(np.int64)), *val, epochs=epochs,
-        batch_size=T01_DEFAULTS["batch_size"], lr=T01_DEFAULTS["lr"], weight_decay=1e-4, seed=seed, device=device,
-        augment=RandomAffine(seed=seed) if augment else None, progress=progress, scheduler="onecycle",
-        label_smoothing=0.05)
+    model = init_weights_(DigitCNN(n_classes=n_classes, embed_dim=embed_dim, width=width, in_channels=in_channels,
+                                   pool_size=T01_DEFAULTS["pool_size"]), seed)
+    history = _train_t01(model, X_train, y_train, X_val, y_val, epochs, seed, augment, device, progress)
     return model.cpu().eval(), history
+
+
+def _train_t01(model, X_train, y_train, X_val, y_val, epochs, seed, augment, device, progress) -> pd.DataFrame:
+    """The t01 recipe's training run on an already built ``model`` (in place)."""
+    val = (None, None) if X_val is None else (images_to_tensor(X_val), torch.from_numpy(np.asarray(y_val)))
+    return train_classifier(
+        model, images_to_tensor(X_train), torch.from_numpy(np.asarray(y_train).astype(np.int64)), *val,
+        epochs=epochs, batch_size=T01_DEFAULTS["batch_size"], lr=T01_DEFAULTS["lr"], weight_decay=1e-4, seed=seed,
+        device=device, augment=RandomAffine(seed=seed) if augment else None, progress=progress,
+        scheduler="onecycle", label_smoothing=0.05)
 
 
 def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, n_train: int | None = None,
@@ -326,15 +303,15 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
 
     Adam with a one-cycle learning-rate schedule, light label smoothing and (with
     ``augment``) random small rotations/shifts. ``n_train`` keeps a class-balanced
-    subset of the 4,000 training images. The weights and the history are cached in
-    ``runtime.cache_dir()`` under a key of all arguments and loaded back with
-    ``weights_only=True``; the same arguments give the same weights on the same machine.
+    subset of the 4,000 training images. Cached by ``core.cache.cached_model`` under a key
+    of all arguments (except ``device``, ``cache``, ``progress``); the same arguments give
+    the same weights on the same machine.
 
     Returns ``(model, history)``: the model in eval mode on the CPU, the per-epoch
     history DataFrame (see ``train_classifier``; ``seconds`` is the time of the run that
     built the cache).
     """
-    from visrec_helpers.core.runtime import cache_dir, cache_key
+    from visrec_helpers.core.cache import cached_model
     from visrec_helpers.vision.models import DigitCNN
 
     split = mnist_split()
@@ -345,21 +322,18 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
         if n_train < len(y):
             keep, _ = stratified_split(y, len(y) - n_train, seed)
             X, y = X[keep], y[keep]
-    key = cache_key("t01-v2", epochs, seed, len(y), augment, width, embed_dim, T01_DEFAULTS)
-    path = cache_dir() / f"t01_cnn-{key}.pt"
-    if cache and path.exists():
-        model = DigitCNN(embed_dim=embed_dim, width=width, pool_size=T01_DEFAULTS["pool_size"])
-        try:
-            extra = load_checkpoint(model, path)
-            return model.eval(), pd.DataFrame(extra.get("history", {}))
-        except CheckpointError:
-            path.unlink(missing_ok=True)  # a broken cache file is rebuilt, not trusted
-    model, history = fit_image_classifier(X, y, split["X_test"], split["y_test"], epochs=epochs, seed=seed,
-                                          augment=augment, width=width, embed_dim=embed_dim, device=device,
-                                          progress=progress)
-    if cache:
-        save_checkpoint(model, path, {"history": {c: history[c].tolist() for c in history.columns}})
-    return model, history
+
+    def build():
+        return init_weights_(DigitCNN(embed_dim=embed_dim, width=width, pool_size=T01_DEFAULTS["pool_size"]), seed)
+
+    def train(model):
+        history = _train_t01(model, X, y, split["X_test"], split["y_test"], epochs, seed, augment, device, progress)
+        return {"history": {c: history[c].tolist() for c in history.columns}}
+
+    params = {"epochs": epochs, "seed": seed, "n_train": len(y), "augment": augment, "width": width,
+              "embed_dim": embed_dim, "recipe": T01_DEFAULTS}
+    model, extra = cached_model("t01_cnn", params, build, train, version=3, cache=cache)
+    return model, pd.DataFrame(extra.get("history", {}))
 
 
 # ---------------------------------------------------------------------------

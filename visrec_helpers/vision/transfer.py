@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from visrec_helpers.core.rng import init_weights_
 from visrec_helpers.vision.training import _labels, images_to_tensor, predict, train_classifier
 
 STRATEGIES = ("scratch", "probe", "finetune", "discriminative", "gradual")
@@ -65,25 +66,21 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return out[:, 0].clamp(0, 255).round().to(torch.uint8).numpy()
 
 
-def reset_weights(model: nn.Module) -> nn.Module:
-    """Re-initialise every layer that knows how (``reset_parameters``), in place."""
-    for m in model.modules():
-        if hasattr(m, "reset_parameters") and m is not model:
-            m.reset_parameters()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-    return model
+def reset_weights(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Re-initialise every layer in place, from ``seed`` (``core.rng.init_weights_``: torch's
+    default distributions, fresh batch-norm statistics); returns ``model``."""
+    return init_weights_(model, seed)
 
 
-def with_new_head(model: nn.Module, n_classes: int) -> nn.Module:
+def with_new_head(model: nn.Module, n_classes: int, seed: int = 0) -> nn.Module:
     """A deep copy of ``model`` whose ``head`` (a Linear layer) is replaced by a fresh one
-    with ``n_classes`` outputs. The source model is untouched."""
+    with ``n_classes`` outputs, initialised from ``seed``. The source model is untouched."""
     if not isinstance(getattr(model, "head", None), nn.Linear):
         raise TypeError(f"{type(model).__name__} has no Linear 'head' to replace")
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     new = copy.deepcopy(model).cpu()
-    new.head = nn.Linear(new.head.in_features, n_classes)
+    new.head = init_weights_(nn.Linear(new.head.in_features, n_classes), seed)
     return new
 
 
@@ -192,11 +189,10 @@ class TransferClassifier:
             X_val = _as_tensor(X_val)
             y_val = _as_labels(y_val, len(X_val))
         self.n_classes_ = int(y.max()) + 1
-        torch.manual_seed(self.seed)
-        model = with_new_head(self.source, max(self.n_classes_, 2))
+        model = with_new_head(self.source, max(self.n_classes_, 2), seed=self.seed)
         t0 = time.perf_counter()
         if self.strategy == "scratch":
-            reset_weights(model)
+            reset_weights(model, self.seed)
             hist = self._train(model, X, y, X_val, y_val, self.epochs)
         elif self.strategy == "probe":
             freeze(model)

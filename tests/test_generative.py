@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from visrec_helpers.core.errors import CheckpointError
 from visrec_helpers.vision import generative as g
 from visrec_helpers.vision.models import DigitCNN
-from visrec_helpers.core.errors import CheckpointError
 
 
 def _digits(n=64, seed=0):

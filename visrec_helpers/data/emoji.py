@@ -22,6 +22,7 @@ atomically under a file lock so parallel test workers build it once.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -167,8 +168,8 @@ class _OpenMoji:
         # Render at about twice the target size, then fit and downsample with Lanczos.
         self.font_size = max(64, 2 * size)
         self.canvas = int(1.6 * self.font_size)
-        with resources.as_file(font_path) as p:
-            self.font = ImageFont.truetype(str(p), self.font_size)
+        # From bytes: Pillow keeps them, so the font never depends on a (possibly temporary) path.
+        self.font = ImageFont.truetype(io.BytesIO(font_path.read_bytes()), self.font_size)
 
     def find(self, cps) -> str | None:
         full = "-".join(cps)
@@ -471,7 +472,7 @@ def emoji_catalog(style: str = "twemoji", size: int = 72, include_skin_tones: bo
     """The emoji catalog in one artist's style, as a ``Catalog``.
 
     - ``images``: ``(n, size, size, 3) uint8`` RGB on white. Twemoji PNGs (72 px) are
-      resized with Lanczos; OpenMoji glyphs are rendered at about ``2 * size`` px from the
+      resized with Lanczos (above 72 px that is an upsampling, slightly soft); OpenMoji glyphs are rendered at about ``2 * size`` px from the
       colour font, cropped to the drawing and fitted edge to edge like Twemoji's.
     - ``labels``: ``(n,) int64`` subgroup index; ``label_names``: the subgroups present,
       in Unicode order.

@@ -6,6 +6,7 @@ import pytest
 
 from visrec_helpers.data import interactions_to_csr
 from visrec_helpers.data.simulate import simulate_users
+from visrec_helpers.recsys.base import RecsysError
 from visrec_helpers.recsys.metrics import evaluate
 from visrec_helpers.recsys.oracle import OracleRecommender
 from visrec_helpers.recsys.recommenders import Popularity, Recommender
@@ -79,7 +80,7 @@ def test_oracle_takes_a_plain_utility_array():
 
 def test_oracle_refuses_interactions_of_another_shape(split):
     X, truth, _, _ = split
-    with pytest.raises(ValueError, match=r"X has shape \(200, 299\) but the ground truth knows \(200, 300\)"):
+    with pytest.raises(RecsysError, match=r"X has shape \(200, 299\) but the ground truth knows \(200, 300\)"):
         OracleRecommender(truth).fit(X[:, :299])
 
 
@@ -89,7 +90,7 @@ def test_oracle_refuses_interactions_of_another_shape(split):
     ("truth", "utility array of shape"),
 ])
 def test_oracle_refuses_a_bad_ground_truth(truth, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(RecsysError, match=match):
         OracleRecommender(truth).fit(np.ones((1, 2)))
 
 

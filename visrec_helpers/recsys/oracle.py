@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from visrec_helpers.recsys.base import Recommender, check_user_items
+from visrec_helpers.recsys.base import Recommender, RecsysError, check_user_items
 
 
 class OracleRecommender(Recommender):
@@ -23,7 +23,8 @@ class OracleRecommender(Recommender):
     itself. ``fit(X)`` only records ``X`` (the training interactions, so that
     ``recommend(..., exclude_seen=True)`` leaves out what each user has seen) and checks
     that its shape matches the truth; ``item_features`` and ``timestamps`` are ignored.
-    ``utility_``: the ``(n_users, n_items)`` float64 utility it ranks by.
+    ``utility_``: the ``(n_users, n_items)`` float64 utility it ranks by. A truth without
+    a numeric 2-D utility, or one whose shape differs from ``X``'s, raises ``RecsysError``.
     """
 
     def __init__(self, ground_truth):
@@ -33,14 +34,14 @@ class OracleRecommender(Recommender):
         truth = self.ground_truth
         utility = np.asarray(getattr(truth, "utility", truth))
         if utility.ndim != 2 or utility.size == 0 or not np.issubdtype(utility.dtype, np.number):
-            raise ValueError("ground_truth must have a utility array of shape (n_users, n_items), "
+            raise RecsysError("ground_truth must have a utility array of shape (n_users, n_items), "
                              f"got {type(truth).__name__} with shape {utility.shape} and dtype {utility.dtype}")
         utility = utility.astype(np.float64)
         if not np.isfinite(utility).all():
-            raise ValueError("ground_truth.utility contains NaN or infinite values")
+            raise RecsysError("ground_truth.utility contains NaN or infinite values")
         m = check_user_items(X)
         if m.shape != utility.shape:
-            raise ValueError(f"X has shape {m.shape} but the ground truth knows {utility.shape} "
+            raise RecsysError(f"X has shape {m.shape} but the ground truth knows {utility.shape} "
                              "(users, items): build X with the simulator's n_users and n_items, "
                              "for example interactions_to_csr(train, n_users, n_items)")
         self.user_items_ = m

@@ -169,3 +169,189 @@ def test_evaluate_model_and_compare_models_on_a_fitted_popularity():
     table = M.compare_models({"pop": (Popularity(), (m,))}, [1, 2], [{1}, {3}], k=1, progress=False)
     assert list(table["model"]) == ["pop"] and table["HitRate@1"].iloc[0] == pytest.approx(0.5)
     assert table["fit s"].iloc[0] >= 0
+
+
+# --- Refused inputs (issue 16: no silent wrong answer) ----------------------------
+
+
+def test_a_repeated_item_in_a_list_is_refused_not_counted_twice():
+    # recall_at_k([1, 1, 1], {1}, 3) used to be 3.0
+    for fn in M.METRICS.values():
+        with pytest.raises(M.RecsysError, match=r"recommended repeats id\(s\) \[1\]"):
+            fn([1, 1, 1], {1}, 3)
+
+
+@pytest.mark.parametrize("bad, message", [([1.5, 2], "must be integers"), ([-1, 2], r"unknown item id\(s\) \[-1\]"),
+                                          (np.array([True, False]), "boolean"), ([[1, 2]], "1-D")])
+def test_recommended_ids_must_be_non_negative_integers(bad, message):
+    with pytest.raises(M.RecsysError, match=message):
+        M.ndcg_at_k(bad, {1}, 2)
+
+
+def test_repeated_relevant_ids_count_once():
+    assert M.recall_at_k([1, 2], [1, 1], 2) == 1.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_sampled_evaluate_refuses_non_finite_scores(bad):
+    scores = np.array([[0.0, bad, 1.0, 2.0]])  # a NaN positive used to beat every negative
+    with pytest.raises(M.RecsysError, match="NaN or infinite"):
+        M.sampled_evaluate(scores, [{1}], np.array([[0, 2]]), k=1)
+
+
+def test_sampled_evaluate_refuses_a_negative_that_is_a_positive_and_mismatched_rows():
+    scores = np.zeros((1, 4))
+    with pytest.raises(M.RecsysError, match=r"negatives\[0\] holds positive item\(s\) \[2\]"):
+        M.sampled_evaluate(scores, [{2}], np.array([[0, 2]]), k=1)
+    with pytest.raises(M.RecsysError, match="same users"):
+        M.sampled_evaluate(scores, [{2}, {1}], np.array([[0, 3]]), k=1)
+    with pytest.raises(M.RecsysError, match=r"negatives\[0\] repeats"):
+        M.sampled_evaluate(scores, [{2}], np.array([[0, 0]]), k=1)
+
+
+def test_sample_negatives_refuses_mismatched_lengths():
+    # used to return an (n, k) array of uninitialised memory for the rows zip() skipped
+    with pytest.raises(M.RecsysError, match="seen_rows has 1 users but positives has 3"):
+        M.sample_negatives([[0]], [{1}, {2}, {3}], 10, n_negatives=2)
+
+
+@pytest.mark.parametrize("kw, message", [({"n_items": 0}, "n_items"), ({"n_negatives": 0}, "n_negatives"),
+                                         ({"n_items": 2.5}, "n_items")])
+def test_sample_negatives_refuses_bad_sizes(kw, message):
+    args = {"n_items": 10, "n_negatives": 2, **kw}
+    with pytest.raises(M.RecsysError, match=message):
+        M.sample_negatives([[0]], [{1}], **args)
+
+
+def test_sample_negatives_refuses_out_of_range_ids():
+    with pytest.raises(M.RecsysError, match=r"seen_rows\[0\] holds unknown item id\(s\) \[12\]"):
+        M.sample_negatives([[12]], [{1}], 10, n_negatives=2)
+
+
+def test_beyond_accuracy_metrics_refuse_repeated_items():
+    with pytest.raises(M.RecsysError, match="row 0 repeats an item"):
+        M.intra_list_diversity(np.array([[0, 0]]), np.eye(2))
+    with pytest.raises(M.RecsysError, match="row 1 repeats"):
+        M.catalog_coverage(np.array([[0, 1], [2, 2]]), 5)
+
+
+def test_auc_refuses_float_and_out_of_range_ids():
+    with pytest.raises(M.RecsysError, match=r"relevant holds unknown item id\(s\) \[7\]"):
+        M.auc(np.zeros(3), [7])
+    with pytest.raises(M.RecsysError, match="exclude must be integers"):
+        M.auc(np.zeros(3), [0], exclude=[1.0])
+
+
+class _FixedLists:
+    """The least a model needs for evaluate_model: recommend(...) and the contract's n_items_."""
+
+    n_items_ = 4
+
+    def recommend(self, users, k, exclude_seen=True, candidates=None):
+        return np.array([[0, 1], [0, 2]])[: len(users), :k]
+
+
+def test_evaluate_model_reads_only_recommend_and_n_items():
+    out = M.evaluate_model(_FixedLists(), [0, 1], [{2}, {3}], k=2)
+    assert out["coverage@2"] == pytest.approx(3 / 4)
+    assert M.evaluate_model(_FixedLists(), [0, 1], [{2}, {3}], k=2, n_items=6)["coverage@2"] == pytest.approx(3 / 6)
+
+
+def test_compare_models_takes_fit_keyword_arguments():
+    import scipy.sparse as sp
+
+    from visrec_helpers.recsys.recommenders import ProfileRecommender
+
+    m = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 0, 1, 0]]))
+    feats = np.array([[1.0, 0], [1.0, 0.1], [0, 1.0], [0.1, 1.0]])
+    table = M.compare_models({"profile": (ProfileRecommender(), (m, {"item_features": feats}))}, [0, 1],
+                             [{1}, {3}], k=1, progress=False)
+    assert table["HitRate@1"].iloc[0] == 1.0
+    with pytest.raises(M.RecsysError, match="must be"):
+        M.compare_models({"profile": (ProfileRecommender(), (m, feats))}, [0], [{1}], k=1, progress=False)
+
+
+# --- Properties: for any input, the documented error or a value in range -----------
+
+any_ids = st.lists(st.one_of(st.integers(-2, 12), st.sampled_from([1.5, float("nan")])), max_size=8)
+any_scores = st.lists(st.one_of(st.floats(-3, 3), st.sampled_from([np.nan, np.inf])), min_size=1, max_size=10)
+
+
+@pytest.mark.property
+@settings(max_examples=50, deadline=None)
+@given(any_ids, any_ids, st.integers(-1, 10))
+def test_every_metric_refuses_or_lies_in_0_1(rec, rel, k):
+    for fn in M.METRICS.values():
+        try:
+            value = fn(rec, rel, k)
+        except M.RecsysError:
+            continue
+        assert 0.0 <= value <= 1.0 + 1e-12
+
+
+@pytest.mark.property
+@settings(max_examples=50, deadline=None)
+@given(any_scores, any_ids, any_ids)
+def test_auc_refuses_or_lies_in_0_1(scores, rel, ex):
+    try:
+        value = M.auc(np.array(scores), rel, exclude=ex)
+    except M.RecsysError:
+        return
+    assert 0.0 <= value <= 1.0
+
+
+@st.composite
+def sampled_calls(draw):
+    n_users, n_items = draw(st.integers(1, 4)), draw(st.integers(2, 8))
+    scores = np.array(draw(st.lists(st.one_of(st.floats(-2, 2), st.sampled_from([np.nan, np.inf])),
+                                    min_size=n_users * n_items, max_size=n_users * n_items))).reshape(n_users, -1)
+    truth = draw(st.lists(st.sets(st.integers(-1, n_items)), min_size=n_users - 1, max_size=n_users + 1))
+    negatives = np.array(draw(st.lists(st.integers(-1, n_items), min_size=2 * n_users, max_size=2 * n_users)))
+    return scores, truth, negatives.reshape(n_users, 2), draw(st.integers(0, 4))
+
+
+@pytest.mark.property
+@settings(max_examples=50, deadline=None)
+@given(sampled_calls())
+def test_sampled_evaluate_refuses_or_lies_in_0_1(call):
+    scores, truth, negatives, k = call
+    try:
+        out = M.sampled_evaluate(scores, truth, negatives, k=k)
+    except M.RecsysError:
+        return
+    assert 0.0 <= out[f"hit_rate@{k}"] <= 1.0 and 0.0 <= out[f"ndcg@{k}"] <= 1.0
+
+
+@pytest.mark.property
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.integers(-1, 9), max_size=5), max_size=4),
+       st.lists(st.sets(st.integers(-1, 9), max_size=3), max_size=4), st.integers(0, 10), st.integers(0, 6))
+def test_sample_negatives_refuses_or_draws_distinct_unseen_items(seen, positives, n_items, n_negatives):
+    try:
+        negs = M.sample_negatives(seen, positives, n_items, n_negatives, seed=0)
+    except M.RecsysError:
+        return
+    assert negs.shape == (len(positives), n_negatives)
+    for row, s, p in zip(negs, seen, positives):
+        assert len(set(row.tolist())) == n_negatives and ((row >= 0) & (row < n_items)).all()
+        assert not set(row.tolist()) & (set(s) | set(p))
+
+
+rec_matrices = st.lists(st.lists(st.integers(-1, 6), min_size=2, max_size=3), min_size=1, max_size=3).filter(
+    lambda rows: len({len(r) for r in rows}) == 1).map(np.array)
+
+
+@pytest.mark.property
+@settings(max_examples=50, deadline=None)
+@given(rec_matrices, st.integers(0, 8))
+def test_beyond_accuracy_metrics_refuse_or_lie_in_range(recs, n_items):
+    emb = np.random.default_rng(0).normal(size=(max(n_items, 1), 3))
+    counts = np.arange(max(n_items, 1)) % 3
+    for fn, low, high in [(lambda: M.catalog_coverage(recs, n_items), 0.0, 1.0),
+                          (lambda: M.intra_list_diversity(recs, emb[:n_items]), 0.0, 2.0),  # 1 - cosine
+                          (lambda: M.novelty(recs, counts[:n_items], 3), 0.0, np.log2(4))]:
+        try:
+            value = fn()
+        except M.RecsysError:
+            continue
+        assert low - 1e-12 <= value <= high + 1e-12

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from visrec_helpers.recsys.base import RecsysError
 from visrec_helpers.recsys.recommenders import (
     ALS,
     BPR,
@@ -13,6 +16,7 @@ from visrec_helpers.recsys.recommenders import (
     ProfileRecommender,
     RandomRecommender,
     UserKNN,
+    bpr_step,
     cosine_similarity_sparse,
 )
 
@@ -187,3 +191,206 @@ def test_implicit_reference_refuses_nan():
     bad[1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         ImplicitALS().fit(bad)
+
+
+# --- One validation path (issue 16: no silent wrong answer) -----------------------
+
+
+@pytest.mark.parametrize("candidates, message", [
+    (np.zeros(30, dtype=bool), "boolean array of length 30: pass ids, not a mask"),
+    ([27, -1], r"candidates holds unknown item id\(s\) \[-1\]"),  # -1 is not "the last item"
+    ([27, 30], r"unknown item id\(s\) \[30\]"),
+    ([27, 27, 28], r"candidates repeats id\(s\) \[27\]"),
+    ([27.0, 28.0], "candidates must be integers"),
+    ([], "candidates is empty"),
+])
+def test_bad_candidates_are_refused_naming_the_value(candidates, message):
+    with pytest.raises(RecsysError, match=message):
+        Popularity().fit(blocks()).recommend([0], k=1, candidates=candidates)
+
+
+def test_a_boolean_mask_converted_explicitly_gives_the_same_lists_as_its_ids():
+    mask = np.zeros(30, dtype=bool)
+    mask[[3, 17, 29]] = True
+    model = Popularity().fit(blocks())
+    np.testing.assert_array_equal(model.recommend([0, 1], k=2, candidates=np.flatnonzero(mask), exclude_seen=False),
+                                  model.recommend([0, 1], k=2, candidates=[3, 17, 29], exclude_seen=False))
+
+
+@pytest.mark.parametrize("users, message", [([-1], r"unknown user id\(s\) \[-1\]"), ([10**20], "unknown user id"),
+                                            ([], "users is empty"), ([[0, 1]], "1-D")])
+def test_bad_users_are_refused(users, message):
+    with pytest.raises(RecsysError, match=message):
+        Popularity().fit(blocks()).recommend(users, k=1)
+
+
+def test_repeated_users_get_one_row_each():
+    rec = Popularity().fit(blocks()).recommend([3, 3], k=2)
+    np.testing.assert_array_equal(rec[0], rec[1])
+
+
+def test_exclude_seen_must_be_a_bool_not_a_candidate_list_passed_by_position():
+    with pytest.raises(RecsysError, match="exclude_seen must be True or False"):
+        Popularity().fit(blocks()).recommend([0], 2, [27, 28])
+
+
+def test_item_features_are_keyword_only():
+    with pytest.raises(TypeError):
+        ProfileRecommender().fit(blocks(), FEATS)
+
+
+def test_a_model_that_needs_item_features_says_so():
+    with pytest.raises(RecsysError, match="VBPR.fit needs item_features"):
+        VBPR().fit(blocks())
+
+
+class _NaNScores(Popularity):
+    def score(self, users):
+        s = super().score(users)
+        s[:, 0] = np.nan
+        return s
+
+
+def test_nan_scores_are_refused_not_ranked():
+    with pytest.raises(RecsysError, match="NaN"):
+        _NaNScores().fit(blocks()).recommend([0], k=2)
+
+
+def test_explicit_zero_weights_are_not_interactions():
+    m = sp.csr_matrix((np.array([1.0, 0.0]), (np.array([0, 0]), np.array([0, 1]))), shape=(1, 3))
+    assert Popularity().fit(m).user_items_.nnz == 1
+    assert set(Popularity().fit(m).recommend([0], k=2)[0]) == {1, 2}
+
+
+# --- Recency timestamps -------------------------------------------------------------
+
+
+def _recency_case():
+    x = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    feats = np.eye(3)
+    return x, feats
+
+
+def test_recency_timestamps_with_another_sparsity_pattern_name_the_missing_interaction():
+    # used to fail with KeyError: np.int32(0) from deep inside the profile code
+    x, feats = _recency_case()
+    ts = sp.csr_matrix(np.array([[0.0, 5.0, 3.0], [0.0, 2.0, 4.0]]))  # (0, 0) missing, (0, 2) extra
+    with pytest.raises(RecsysError, match=r"no time for the interaction \(user 0, item 0\)"):
+        ProfileRecommender("recency").fit(x, item_features=feats, timestamps=ts)
+
+
+def test_recency_timestamps_dense_may_hold_time_zero_and_the_newest_item_weighs_most():
+    x, feats = _recency_case()
+    ts = np.array([[0.0, 7.0, 0.0], [0.0, 9.0, 1.0]])  # user 0: item 1 is newer; user 1: item 1 is newer
+    model = ProfileRecommender("recency", half_life=1.0).fit(x, item_features=feats, timestamps=ts)
+    p = model.profiles([0, 1])
+    assert p[0][0, 1] > p[0][0, 0] and p[1][0, 1] > p[1][0, 2]
+    expected = np.array([0.5, 1.0, 0.0]) / np.linalg.norm([0.5, 1.0])
+    np.testing.assert_allclose(p[0][0], expected, atol=1e-6)
+
+
+def test_recency_without_timestamps_says_what_it_needs():
+    x, feats = _recency_case()
+    with pytest.raises(RecsysError, match="needs timestamps"):
+        ProfileRecommender("recency").fit(x, item_features=feats)
+    with pytest.raises(RecsysError, match="NaN or infinite times"):
+        ProfileRecommender("recency").fit(x, item_features=feats, timestamps=np.full((2, 3), np.nan))
+
+
+# --- The BPR step -------------------------------------------------------------------
+
+
+def test_bpr_step_golden_values():
+    p, q, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.zeros(2)
+    g = bpr_step(p, q, b, np.array([0]), np.array([0]), np.array([1]), 0.1, 0.0)
+    sig1 = 1 / (1 + np.exp(-1.0))  # x_uij = p.(q_i - q_j) = -1, so g = sigmoid(1)
+    assert g[0] == pytest.approx(sig1)
+    np.testing.assert_allclose(p[0], [1 - 0.1 * sig1, 0.1 * sig1])
+    np.testing.assert_allclose(q[1], [1 - 0.1 * sig1, 0.0])
+    np.testing.assert_allclose(b, [0.1 * sig1, -0.1 * sig1])
+
+
+# --- Properties: for any input, the documented error or lists within the contract ----
+
+
+def _tags_for(n_items, rng):
+    return [[f"t{int(t)}" for t in rng.choice(4, rng.integers(1, 3), replace=False)] for _ in range(n_items)]
+
+
+def _contract_models():
+    from visrec_helpers.recsys.coldstart import MappedALS
+    from visrec_helpers.recsys.sequence import GRURecommender
+    from visrec_helpers.recsys.tags import TagRecommender
+
+    return {
+        "random": (RandomRecommender, {}, None),
+        "popularity": (Popularity, {}, None),
+        "itemknn": (ItemKNN, {"k_neighbors": 3}, None),
+        "userknn": (UserKNN, {"k_neighbors": 3}, None),
+        "als": (ALS, {"factors": 2, "iterations": 2}, None),
+        "bpr": (BPR, {"factors": 2, "epochs": 2}, None),
+        "vbpr": (VBPR, {"factors": 2, "visual_factors": 2, "epochs": 2}, "features"),
+        "profile": (ProfileRecommender, {}, "features"),
+        "profile-recency": (ProfileRecommender, {"strategy": "recency"}, "features"),
+        "profile-multi": (ProfileRecommender, {"strategy": "multi"}, "features"),
+        "mapped-als": (MappedALS, {"als": ALS(factors=2, iterations=2)}, "features"),
+        "tags": (TagRecommender, {}, "tags"),
+        "gru": (GRURecommender, {"hidden": 4, "epochs": 1, "progress": False, "device": "cpu"}, "features"),
+    }
+
+
+CONTRACT_MODELS = _contract_models()
+
+
+@st.composite
+def contract_calls(draw):
+    """(X, users, k, candidates, exclude_seen, seed): mostly well-formed calls (so the lists get checked),
+    the rest anything: unknown or negative ids, k out of range, repeated candidates, boolean masks."""
+    wild = draw(st.integers(0, 3)) == 0
+    n_users, n_items = draw(st.integers(1, 6)), draw(st.integers(1 if wild else 4, 9))
+    cells = draw(st.lists(st.sampled_from([0.0, 0.0, 1.0, 2.5]), min_size=n_users * n_items,
+                          max_size=n_users * n_items))
+    x = np.array(cells).reshape(n_users, n_items)
+    if not wild:  # every user has at least one interaction and has not seen everything
+        x[np.arange(n_users), np.arange(n_users) % n_items] = 1.0
+        x[np.arange(n_users), (np.arange(n_users) + 1) % n_items] = 0.0
+    if wild:
+        users = draw(st.lists(st.integers(-1, n_users), max_size=4))
+        k = draw(st.integers(-1, n_items + 1))
+        candidates = draw(st.one_of(
+            st.none(),
+            st.lists(st.integers(-1, n_items), max_size=n_items + 1),
+            st.lists(st.booleans(), min_size=n_items, max_size=n_items).map(lambda b: np.array(b, dtype=bool))))
+    else:
+        users = draw(st.lists(st.integers(0, n_users - 1), min_size=1, max_size=4))
+        k = draw(st.integers(1, 2))
+        candidates = draw(st.one_of(st.none(), st.lists(st.integers(0, n_items - 1), min_size=1, max_size=n_items,
+                                                        unique=True)))
+    return x, users, k, candidates, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("name", CONTRACT_MODELS)
+@settings(max_examples=30, deadline=None)
+@given(call=contract_calls())
+def test_any_call_gives_the_documented_error_or_lists_within_the_contract(name, call):
+    x, users, k, candidates, exclude_seen, seed = call
+    cls, params, extra = CONTRACT_MODELS[name]
+    rng = np.random.default_rng(seed)
+    kw = {"timestamps": rng.permutation(x.size).reshape(x.shape).astype(float)}
+    if extra == "features":
+        kw["item_features"] = rng.normal(size=(x.shape[1], 3))
+    elif extra == "tags":
+        kw["item_features"] = _tags_for(x.shape[1], rng)
+    try:
+        recs = cls(**params).fit(sp.csr_matrix(x), **kw).recommend(users, k, exclude_seen, candidates)
+    except RecsysError:
+        return  # the package's documented error, naming the argument
+    assert recs.shape == (len(users), k) and recs.dtype == np.int64
+    assert ((recs >= 0) & (recs < x.shape[1])).all()
+    for row, u in zip(recs, users):
+        assert len(set(row.tolist())) == k
+        if candidates is not None:
+            assert set(row.tolist()) <= set(np.asarray(candidates).tolist())
+        if exclude_seen:
+            assert not (x[u, row] > 0).any()

@@ -263,3 +263,39 @@ def test_gru_rejects_bad_input():
         S.GRURecommender(epochs=1, progress=False).fit(X, timestamps=ts)
     with pytest.raises(RuntimeError, match="not fitted"):
         S.GRURecommender().score_sessions(np.array([[0, 1]]))
+
+
+# --- Properties: the documented error or a value in range --------------------------
+
+rec_rows = st.lists(st.lists(st.integers(-1, 7), min_size=3, max_size=3), min_size=1, max_size=4).map(np.array)
+
+
+@pytest.mark.property
+@settings(max_examples=40, deadline=None)
+@given(rec_rows, st.lists(st.integers(-1, 7), min_size=1, max_size=4), st.integers(0, 4))
+def test_session_metrics_refuse_or_lie_in_0_1(rec, truth, k):
+    p = np.full((len(rec), 8), 1 / 8)
+    for fn in (lambda: S.hit_rate_at_k(rec, np.array(truth), k), lambda: S.expected_hit_rate(rec, p, k)):
+        try:
+            value = fn()
+        except S.RecsysError:
+            continue
+        assert 0.0 <= value <= 1.0 + 1e-9
+
+
+@pytest.mark.property
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 7), st.integers(-1, 4), st.integers(0, 2**16), st.booleans())
+def test_top_k_refuses_or_returns_distinct_unexcluded_ids(n, n_items, k, seed, with_exclude):
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(n, n_items))
+    exclude = rng.integers(-1, n_items + 1, (n, 2)) if with_exclude else None
+    try:
+        out = S.top_k(scores, k, exclude)
+    except S.RecsysError:  # naming k or exclude
+        return
+    assert out.shape == (n, k)
+    for i, row in enumerate(out):
+        assert len(set(row.tolist())) == k and ((row >= 0) & (row < n_items)).all()
+        if exclude is not None:
+            assert not set(row.tolist()) & set(exclude[i].tolist())

@@ -7,12 +7,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
+from visrec_helpers.recsys.base import RecsysError, check_recommendations
+
 
 def _check_counts(successes, n, label):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n_{label} must be a positive integer, got {n!r}")
+        raise RecsysError(f"n_{label} must be a positive integer, got {n!r}")
     if not 0 <= successes <= n:
-        raise ValueError(f"successes_{label}={successes} must lie in 0..n_{label}={n}")
+        raise RecsysError(f"successes_{label}={successes} must lie in 0..n_{label}={n}")
 
 
 def two_proportion_ztest(successes_a: int, n_a: int, successes_b: int, n_b: int, alpha: float = 0.05) -> dict:
@@ -42,9 +44,9 @@ def power_two_proportions(p_a: float, p_b: float, n_per_group: int, alpha: float
     """
     for name, p in (("p_a", p_a), ("p_b", p_b)):
         if not 0.0 < p < 1.0:
-            raise ValueError(f"{name} must be in (0, 1), got {p}")
+            raise RecsysError(f"{name} must be in (0, 1), got {p}")
     if n_per_group < 1:
-        raise ValueError(f"n_per_group must be >= 1, got {n_per_group}")
+        raise RecsysError(f"n_per_group must be >= 1, got {n_per_group}")
     pbar = (p_a + p_b) / 2
     se0 = np.sqrt(2 * pbar * (1 - pbar) / n_per_group)
     se1 = np.sqrt((p_a * (1 - p_a) + p_b * (1 - p_b)) / n_per_group)
@@ -54,9 +56,9 @@ def power_two_proportions(p_a: float, p_b: float, n_per_group: int, alpha: float
 def sample_size_two_proportions(p_a: float, p_b: float, power: float = 0.8, alpha: float = 0.05) -> int:
     """Smallest users per group for which ``power_two_proportions`` reaches ``power``."""
     if p_a == p_b:
-        raise ValueError("p_a == p_b: no sample size can detect a zero difference")
+        raise RecsysError("p_a == p_b: no sample size can detect a zero difference")
     if not 0.0 < power < 1.0:
-        raise ValueError(f"power must be in (0, 1), got {power}")
+        raise RecsysError(f"power must be in (0, 1), got {power}")
     pbar = (p_a + p_b) / 2
     za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
     n = ((za * np.sqrt(2 * pbar * (1 - pbar)) + zb * np.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) / (p_b - p_a)) ** 2
@@ -74,9 +76,11 @@ def click_probability(likes, recommendations) -> np.ndarray:
     list the user likes.
     """
     likes = np.asarray(likes, dtype=bool)
-    rec = np.asarray(recommendations)
-    if rec.ndim != 2 or len(rec) != len(likes):
-        raise ValueError(f"recommendations must be (n_users={len(likes)}, k), got shape {rec.shape}")
+    if likes.ndim != 2:
+        raise RecsysError(f"likes must be (n_users, n_items), got shape {likes.shape}")
+    rec = check_recommendations(recommendations, "recommendations", likes.shape[1])
+    if len(rec) != len(likes):
+        raise RecsysError(f"recommendations must be (n_users={len(likes)}, k), got shape {rec.shape}")
     return np.take_along_axis(likes, rec, axis=1).mean(axis=1)
 
 
@@ -89,9 +93,9 @@ def simulate_ab_test(p_click_a, p_click_b, seed: int = 0, alpha: float = 0.05) -
     """
     pa, pb = np.asarray(p_click_a, dtype=np.float64), np.asarray(p_click_b, dtype=np.float64)
     if pa.shape != pb.shape or pa.ndim != 1 or len(pa) < 2:
-        raise ValueError("p_click_a and p_click_b must be (n_users,) arrays of the same length >= 2")
+        raise RecsysError("p_click_a and p_click_b must be (n_users,) arrays of the same length >= 2")
     if ((pa < 0) | (pa > 1) | (pb < 0) | (pb > 1)).any() or not np.isfinite(pa + pb).all():
-        raise ValueError("click probabilities must lie in [0, 1]")
+        raise RecsysError("click probabilities must lie in [0, 1]")
     rng = np.random.default_rng(seed)
     in_b = rng.permutation(len(pa)) < len(pa) // 2
     clicks = rng.random(len(pa)) < np.where(in_b, pb, pa)

@@ -15,7 +15,7 @@ import copy
 
 import numpy as np
 
-from visrec_helpers.recsys.base import Recommender, check_item_features, check_user_items
+from visrec_helpers.recsys.base import Recommender, RecsysError, check_item_features, check_user_items
 from visrec_helpers.recsys.factorisation import ALS
 
 
@@ -25,9 +25,9 @@ def visual_clusters(embeddings, n_clusters: int = 10, seed: int = 0) -> np.ndarr
 
     e = np.asarray(embeddings, dtype=np.float64)
     if e.ndim != 2 or len(e) < n_clusters:
-        raise ValueError(f"need (n_items >= n_clusters={n_clusters}, d) embeddings, got shape {e.shape}")
+        raise RecsysError(f"need (n_items >= n_clusters={n_clusters}, d) embeddings, got shape {e.shape}")
     if not np.isfinite(e).all():
-        raise ValueError("embeddings contain NaN or infinite values")
+        raise RecsysError("embeddings contain NaN or infinite values")
     return KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(e).astype(np.int64)
 
 
@@ -44,11 +44,11 @@ class FeatureToFactor:
         x = np.asarray(features, dtype=np.float64)
         y = np.asarray(factors, dtype=np.float64)
         if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"features (n, d) and factors (n, f) must have the same n >= 1, got {x.shape} and {y.shape}")
+            raise RecsysError(f"features (n, d) and factors (n, f) must have the same n >= 1, got {x.shape} and {y.shape}")
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ValueError("features or factors contain NaN or infinite values")
+            raise RecsysError("features or factors contain NaN or infinite values")
         if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+            raise RecsysError(f"alpha must be >= 0, got {self.alpha}")
         self.x_mean_, self.y_mean_ = x.mean(axis=0), y.mean(axis=0)
         xc, yc = x - self.x_mean_, y - self.y_mean_
         self.coef_ = np.linalg.solve(xc.T @ xc + self.alpha * np.eye(x.shape[1]), xc.T @ yc)
@@ -60,7 +60,7 @@ class FeatureToFactor:
             raise RuntimeError("FeatureToFactor is not fitted: call fit() first")
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.coef_.shape[0]:
-            raise ValueError(f"features must be (n, {self.coef_.shape[0]}), got shape {x.shape}")
+            raise RecsysError(f"features must be (n, {self.coef_.shape[0]}), got shape {x.shape}")
         return x @ self.coef_ + self.intercept_
 
 
@@ -119,9 +119,9 @@ class ClusterBanditEnv:
         self.popularity = np.asarray(popularity, dtype=np.float64)
         n_items = self.utility.shape[1] if self.utility.ndim == 2 else -1
         if self.utility.ndim != 2 or len(self.clusters) != n_items or len(self.popularity) != n_items:
-            raise ValueError("utility (n_users, n_items), clusters (n_items,) and popularity (n_items,) disagree")
+            raise RecsysError("utility (n_users, n_items), clusters (n_items,) and popularity (n_items,) disagree")
         if not (0.0 < like_quantile < 1.0):
-            raise ValueError(f"like_quantile must be in (0, 1), got {like_quantile}")
+            raise RecsysError(f"like_quantile must be in (0, 1), got {like_quantile}")
         self.likes = self.utility >= np.quantile(self.utility, like_quantile, axis=1, keepdims=True)
         self.n_arms = int(self.clusters.max()) + 1
         order = np.argsort(-self.popularity, kind="stable")
@@ -132,7 +132,7 @@ class ClusterBanditEnv:
         for i in items:
             if int(i) not in shown:
                 return int(i)
-        raise ValueError("every item of this list has been shown already")
+        raise RecsysError("every item of this list has been shown already")
 
 
 class PopularityPolicy:
@@ -178,7 +178,7 @@ class EpsilonGreedy(_ArmPolicy):
 
     def __init__(self, epsilon: float = 0.1):
         if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+            raise RecsysError(f"epsilon must be in [0, 1], got {epsilon}")
         self.epsilon = epsilon
         self.name = f"epsilon-greedy ({epsilon:g})"
 
@@ -195,7 +195,7 @@ class ThompsonSampling(_ArmPolicy):
 
     def __init__(self, prior: tuple[float, float] = (1.0, 1.0)):
         if min(prior) <= 0:
-            raise ValueError(f"Beta prior parameters must be > 0, got {prior}")
+            raise RecsysError(f"Beta prior parameters must be > 0, got {prior}")
         self.prior = prior
 
     def _values(self):
@@ -219,7 +219,7 @@ class Onboarding:
 
     def start(self, env, rng):
         if len(self.embeddings) != len(env.clusters):
-            raise ValueError(f"embeddings have {len(self.embeddings)} rows but the catalog has {len(env.clusters)} items")
+            raise RecsysError(f"embeddings have {len(self.embeddings)} rows but the catalog has {len(env.clusters)} items")
         self.env = env
         self.queue = [int(items[0]) for items in env.arm_items if len(items)]
         self.liked = []
@@ -249,7 +249,7 @@ def simulate_new_users(policy, env: ClusterBanditEnv, n_rounds: int = 30, seed: 
     from tqdm.auto import tqdm
 
     if n_rounds < 1 or n_rounds > env.utility.shape[1]:
-        raise ValueError(f"n_rounds must be in 1..{env.utility.shape[1]}, got {n_rounds}")
+        raise RecsysError(f"n_rounds must be in 1..{env.utility.shape[1]}, got {n_rounds}")
     rewards = np.zeros((len(env.utility), n_rounds))
     rng = np.random.default_rng(seed)
     for u in tqdm(range(len(env.utility)), desc=getattr(policy, "name", "policy"), disable=not progress,

@@ -275,6 +275,9 @@ class BPR(Recommender):
             raise RecsysError("BPR needs at least 2 items with interactions to sample pairs")
         self.rows_ = _rows_of(m)
         self.seen_keys_ = np.sort(self.rows_ * n_items + m.indices)
+        if (np.diff(m.indptr) >= len(self.known_items_)).all():
+            raise RecsysError("BPR needs a (user, seen item, unseen item) triple: every user has seen every item "
+                              "that has interactions")
         rng = np.random.default_rng(self.seed)
         self._init_params(rng, n_users, n_items)
         eval_u, eval_i, eval_j = self._sample(np.random.default_rng(self.seed + 1), min(20_000, 4 * m.nnz))
@@ -286,7 +289,7 @@ class BPR(Recommender):
                 sl = slice(lo, lo + self.batch_size)
                 self._sgd_step(u[sl], i[sl], j[sl], self.learning_rate, self.regularization)
             diff = self._pair_scores(eval_u, eval_i) - self._pair_scores(eval_u, eval_j)
-            self.train_auc_.append(float(np.mean(diff > 0)))
+            self.train_auc_.append(float(np.mean(diff > 0)) if len(diff) else float("nan"))
             bar.set_postfix(train_auc=f"{self.train_auc_[-1]:.3f}")
         self._zero_cold(np.flatnonzero(counts == 0))
         return self

@@ -54,9 +54,9 @@ def supervised_contrastive_loss(z: torch.Tensor, y: torch.Tensor, temperature: f
     no batch mate of their class are skipped; a batch with none at all gives 0.
     """
     if z.ndim != 2 or len(z) != len(y):
-        raise ValueError(f"z must be (b, d) with one label per row, got {tuple(z.shape)} and {tuple(y.shape)}")
+        raise RecsysError(f"z must be (b, d) with one label per row, got {tuple(z.shape)} and {tuple(y.shape)}")
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise RecsysError(f"temperature must be > 0, got {temperature}")
     sim = z @ z.T / temperature
     self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
     sim = sim.masked_fill(self_mask, float("-inf"))
@@ -98,13 +98,13 @@ class MetricDigitNet:
         from visrec_helpers.vision.domain import adapt_batchnorm
 
         if self.metric_weight < 0:
-            raise ValueError(f"metric_weight must be >= 0, got {self.metric_weight}")
+            raise RecsysError(f"metric_weight must be >= 0, got {self.metric_weight}")
         if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"epochs ({self.epochs}) must be >= 1 and batch_size ({self.batch_size}) >= 2")
+            raise RecsysError(f"epochs ({self.epochs}) must be >= 1 and batch_size ({self.batch_size}) >= 2")
         Xt = images_to_tensor(X)
         yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
         if len(Xt) != len(yt):
-            raise ValueError(f"X has {len(Xt)} images but y has {len(yt)} labels")
+            raise RecsysError(f"X has {len(Xt)} images but y has {len(yt)} labels")
         set_seed(self.seed)
         dev = get_device(self.device)
         model = DigitCNN(embed_dim=self.embed_dim).to(dev)
@@ -175,16 +175,16 @@ def simulate_sessions(labels: np.ndarray, n_sessions: int = 2000, length: int = 
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) == 0:
-        raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+        raise RecsysError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
     if not (0 <= p_next and 0 <= p_stay and p_next + p_stay <= 1):
-        raise ValueError(f"p_next={p_next} and p_stay={p_stay} must be >= 0 with p_next + p_stay <= 1")
+        raise RecsysError(f"p_next={p_next} and p_stay={p_stay} must be >= 0 with p_next + p_stay <= 1")
     if n_sessions < 1 or length < 2:
-        raise ValueError(f"n_sessions={n_sessions} must be >= 1 and length={length} >= 2")
+        raise RecsysError(f"n_sessions={n_sessions} must be >= 1 and length={length} >= 2")
     classes = np.unique(labels)
     n_c = len(classes)
     by_class = [np.flatnonzero(labels == c) for c in classes]
     if min(len(b) for b in by_class) < length:
-        raise ValueError(f"every class needs at least length={length} items so a session can stay in it")
+        raise RecsysError(f"every class needs at least length={length} items so a session can stay in it")
     rng = np.random.default_rng(seed)
     cycle = rng.permutation(n_c)
     successor = np.empty(n_c, dtype=np.int64)
@@ -209,11 +209,11 @@ def simulate_sessions(labels: np.ndarray, n_sessions: int = 2000, length: int = 
 def _check_sessions(sessions, n_items: int) -> np.ndarray:
     s = np.asarray(sessions)
     if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
-        raise ValueError(f"sessions must be a non-empty (n, length) array of item ids, got shape {s.shape}")
+        raise RecsysError(f"sessions must be a non-empty (n, length) array of item ids, got shape {s.shape}")
     if not np.issubdtype(s.dtype, np.integer):
-        raise ValueError(f"sessions must hold integer item ids, got dtype {s.dtype}")
+        raise RecsysError(f"sessions must hold integer item ids, got dtype {s.dtype}")
     if (s < 0).any() or (s >= n_items).any():
-        raise ValueError(f"sessions hold unknown item ids (catalog has {n_items} items, ids 0..{n_items - 1})")
+        raise RecsysError(f"sessions hold unknown item ids (catalog has {n_items} items, ids 0..{n_items - 1})")
     return s
 
 

@@ -12,11 +12,11 @@ from visrec_helpers.recsys.base import Recommender, RecsysError, check_user_item
 
 def _check_tags(item_tags) -> list[list[str]]:
     if isinstance(item_tags, (str, bytes)) or not hasattr(item_tags, "__len__"):
-        raise ValueError("item_tags must be a list with one list of tag strings per item")
+        raise RecsysError("item_tags must be a list with one list of tag strings per item")
     out = []
     for i, ts in enumerate(item_tags):
         if isinstance(ts, str) or not all(isinstance(t, str) and t for t in ts):
-            raise ValueError(f"item_tags[{i}] must be a list of non-empty strings, got {ts!r}")
+            raise RecsysError(f"item_tags[{i}] must be a list of non-empty strings, got {ts!r}")
         out.append(list(ts))
     return out
 
@@ -30,7 +30,7 @@ def tag_matrix(item_tags, vocabulary=None, idf: bool = True) -> tuple[sp.csr_mat
     tags = _check_tags(item_tags)
     vocab = sorted({t for ts in tags for t in ts}) if vocabulary is None else list(vocabulary)
     if not vocab:
-        raise ValueError("no tags at all: every item is untagged")
+        raise RecsysError("no tags at all: every item is untagged")
     index = {t: j for j, t in enumerate(vocab)}
     rows = [i for i, ts in enumerate(tags) for t in set(ts) if t in index]
     cols = [index[t] for ts in tags for t in set(ts) if t in index]
@@ -76,7 +76,7 @@ class TagRecommender(Recommender):
         if len(tags) != m.shape[1]:
             raise RecsysError(f"item_features has tags for {len(tags)} items but X has {m.shape[1]} items")
         if not (np.isfinite(self.expansion) and self.expansion >= 0):
-            raise ValueError(f"expansion must be >= 0, got {self.expansion!r}")
+            raise RecsysError(f"expansion must be >= 0, got {self.expansion!r}")
         self.item_tag_, self.vocabulary_ = tag_matrix(tags, idf=self.idf)
         self.cooccurrence_ = tag_cooccurrence(self.item_tag_)
         self.user_items_ = m
@@ -104,7 +104,7 @@ def hide_tags(item_tags, fraction: float = 0.3, seed: int = 0) -> tuple[list[lis
     """Remove every tag of a random ``fraction`` of items (untagged uploads). Returns ``(tags, hidden_ids)``."""
     tags = _check_tags(item_tags)
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+        raise RecsysError(f"fraction must be in [0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
     hidden = np.sort(rng.choice(len(tags), size=round(fraction * len(tags)), replace=False))
     out = [list(ts) for ts in tags]
@@ -123,15 +123,15 @@ def propagate_tags(item_tags, embeddings, k: int = 10, min_share: float = 0.5) -
     tags = _check_tags(item_tags)
     e = np.asarray(embeddings, dtype=np.float64)
     if e.ndim != 2 or len(e) != len(tags):
-        raise ValueError(f"embeddings must be (n_items={len(tags)}, d), got shape {e.shape}")
+        raise RecsysError(f"embeddings must be (n_items={len(tags)}, d), got shape {e.shape}")
     if not np.isfinite(e).all():
-        raise ValueError("embeddings contain NaN or infinite values")
+        raise RecsysError("embeddings contain NaN or infinite values")
     if k < 1 or not 0.0 < min_share <= 1.0:
-        raise ValueError(f"k must be >= 1 and min_share in (0, 1], got k={k}, min_share={min_share}")
+        raise RecsysError(f"k must be >= 1 and min_share in (0, 1], got k={k}, min_share={min_share}")
     e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     tagged = np.array([len(ts) > 0 for ts in tags])
     if not tagged.any():
-        raise ValueError("no item has tags to propagate")
+        raise RecsysError("no item has tags to propagate")
     known = np.flatnonzero(tagged)
     out = [list(ts) for ts in tags]
     for i in np.flatnonzero(~tagged):

@@ -26,9 +26,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,spark]"
 	@touch $(STAMP)
 
+# jupyter/ holds the project's Jupyter settings (added to JUPYTER_CONFIG_PATH, the user's own config
+# still wins): jupyter_lab_config.json opens 00_start_here.ipynb from the printed URL and in the
+# launched browser (LabApp.default_url: LabApp's "/lab" replaces ServerApp.default_url); labconfig/
+# page_config.json turns off the "official Jupyter news" prompt.
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.default_url=/lab/tree/00_start_here.ipynb \
-		--port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+		$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 lint: venv
 	$(BIN)/ruff check visrec_helpers tests notebooks scripts

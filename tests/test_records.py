@@ -58,3 +58,21 @@ def test_read_records_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not a notebook"):
         read_records(bad)
+
+
+def test_record_all_stores_every_value_converted():
+    from visrec_helpers import record_all
+
+    record_all({"test.many.a": np.float64(0.25), "test.many.b": np.arange(2)}, summary="two figures")
+    assert recorded()["test.many.a"] == 0.25 and recorded()["test.many.b"] == [0, 1]
+
+
+def test_record_all_refuses_an_empty_dict_and_bad_names():
+    from visrec_helpers import record_all
+
+    with pytest.raises(ValueError, match="non-empty dict"):
+        record_all({})
+    with pytest.raises(ValueError, match="non-empty string"):
+        record_all({"": 1})
+    with pytest.raises(ValueError, match="not finite"):
+        record_all({"x": float("nan")})

@@ -18,7 +18,7 @@ enforces this):
 modules under the names the README and older notebooks use.
 """
 
-from visrec_helpers.core.records import read_records, record, recorded
+from visrec_helpers.core.records import read_records, record, record_all, recorded
 
-__all__ = ["record", "read_records", "recorded"]
+__all__ = ["record", "record_all", "read_records", "recorded"]
 __version__ = "0.1.0"

@@ -58,6 +58,31 @@ def record(name: str, value) -> None:
     display({MIME: {name: value}, "text/plain": f"recorded {name} = {value!r}"}, raw=True)
 
 
+def record_all(values: dict, summary: str | None = None) -> None:
+    """``record`` every ``{name: value}`` of ``values`` with one output line, not one per figure.
+
+    The notebook shows ``summary`` (default: "recorded N figures: name, ...") instead of a
+    "recorded ..." line per value; ``read_records`` reads them all back the same way.
+    """
+    if not isinstance(values, dict) or not values:
+        raise ValueError("record_all: values must be a non-empty dict of name -> value")
+    plain = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"record_all: every name must be a non-empty string, got {name!r}")
+        plain[name] = _plain(value)
+    _RECORDED.update(plain)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    text = summary if summary is not None else f"recorded {len(plain)} figures: {', '.join(plain)}"
+    display({MIME: plain, "text/plain": text}, raw=True)
+
+
 def recorded() -> dict:
     """Everything ``record`` stored in this process, in call order."""
     return dict(_RECORDED)

@@ -3,13 +3,18 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers.data import DataError
+from visrec_helpers.recsys.base import Recommender
+from visrec_helpers.search.index import IndexInputError
 from visrec_helpers.serving.realtime import (
+    EVENT_WEIGHTS,
     Event,
     LatencyRecorder,
+    OnlinePopularity,
     ProfileStore,
     RealtimeRecommender,
     augment_embeddings,
@@ -296,15 +301,111 @@ def test_session_profile_follows_a_taste_shift_faster_than_long_term():
 
 
 def test_online_popularity_ranks_by_counts_and_skips_seen():
-    from visrec_helpers.serving.realtime import OnlinePopularity
-
     pop = OnlinePopularity(n_items=6, k=2)
     for t, (u, i) in enumerate([(0, 3), (1, 3), (1, 5), (2, 5), (3, 5)]):
         pop.on_event(Event(u, i, "view", float(t)))
-    assert pop.recommend(9).tolist() == [5, 3]
-    assert pop.recommend(1).tolist() == [0, 1]  # 3 and 5 seen; ties broken by id
+    assert pop.recommend([9], k=2).tolist() == [[5, 3]]
+    assert pop.recommend([1], k=2).tolist() == [[0, 1]]  # 3 and 5 seen; ties broken by id
     rnd = OnlinePopularity(n_items=6, k=3, random=True)
     recs = rnd.on_event(Event(0, 2, "view", 0.0))
-    assert len(set(recs.tolist())) == 3 and 2 not in recs
+    assert recs.shape == (3,) and len(set(recs.tolist())) == 3 and 2 not in recs
     with pytest.raises(ValueError, match="k must be"):
         OnlinePopularity(n_items=3, k=3)
+
+
+def test_online_popularity_follows_the_recommender_contract():
+    X = sp.csr_matrix(np.array([[1, 0, 3, 0], [0, 0, 1, 1], [0, 0, 0, 0]], dtype=float))
+    pop = OnlinePopularity(k=2).fit(X)
+    assert isinstance(pop, Recommender) and pop.n_items_ == 4
+    np.testing.assert_allclose(pop.counts_, [1, 0, 4, 1])
+    assert pop.recommend([0, 1, 2], k=2).tolist() == [[3, 1], [0, 1], [2, 0]]
+    assert pop.recommend([0], k=2, exclude_seen=False).tolist() == [[2, 0]]
+    assert pop.recommend([2], k=1, candidates=[1, 3]).tolist() == [[3]]
+    with pytest.raises(ValueError, match="boolean"):
+        pop.recommend([2], k=1, candidates=np.array([False, True, False, True]))
+    with pytest.raises(ValueError, match="negative"):
+        pop.recommend([-1], k=1)
+    with pytest.raises(ValueError, match="larger than the catalog"):
+        pop.recommend([2], k=5)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        OnlinePopularity().recommend([0])
+
+
+def test_online_popularity_refuses_a_bad_event_without_counting_it():
+    pop = OnlinePopularity(n_items=4, k=2)
+    for bad in (Event(0, 4, "view", 0.0), Event(0, 1, "buy", 0.0), Event(0, True, "view", 0.0),
+                Event(-3, 1, "view", 0.0)):
+        with pytest.raises(DataError):
+            pop.on_event(bad)
+    assert pop.counts_.sum() == 0 and pop.seen_ == {}
+
+
+@pytest.mark.property
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), st.sampled_from(sorted(EVENT_WEIGHTS))),
+                min_size=1, max_size=30), st.booleans())
+def test_online_popularity_lists_are_distinct_unseen_and_in_range(events, random):
+    pop = OnlinePopularity(n_items=10, k=3, random=random)
+    for t, (u, i, kind) in enumerate(events):
+        if len(pop.seen_.get(u, set()) | {i}) > 7:
+            with pytest.raises(ValueError, match="fewer than k"):
+                pop.on_event(Event(u, i, kind, float(t)))
+            return
+        recs = pop.on_event(Event(u, i, kind, float(t)))
+        assert len(set(recs.tolist())) == 3 and ((recs >= 0) & (recs < 10)).all()
+        assert not set(recs.tolist()) & pop.seen_[u]
+
+
+# --- one serving index: the search layer's protocol ---------------------------------------------
+
+def test_serving_index_is_the_search_layers_factory():
+    from visrec_helpers.search.index import FaissIndex, build_index
+
+    assert serving_index is build_index
+    assert isinstance(serving_index(_unit_rows(100, 4), "faiss-ivf", nlist=4), FaissIndex)
+
+
+@pytest.mark.parametrize("kind", ["exact", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "hnsw"])
+def test_serving_index_refuses_nan_vectors_and_queries(kind):
+    v = _unit_rows(300, 8)
+    bad = v.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(IndexInputError, match="vectors contain NaN"):
+        serving_index(bad, kind)
+    with pytest.raises(IndexInputError, match="queries contain NaN"):
+        serving_index(v, kind).search(bad[7:8], 3)
+
+
+@pytest.mark.parametrize("kind", ["faiss-ivf", "hnsw"])
+def test_recommend_near_the_catalog_size_returns_every_unseen_item(kind):
+    v = _unit_rows(60, 8)
+    params = {"faiss-ivf": {"nlist": 4, "nprobe": 1}, "hnsw": {"M": 4, "ef_search": 2}}[kind]
+    store = ProfileStore(v)
+    server = RealtimeRecommender(store, serving_index(v, kind, **params), k=10)
+    for t in range(5):
+        server.on_event(Event(0, t, "view", float(t)))
+    recs = server.recommend(0, k=55)
+    assert sorted(recs.tolist()) == list(range(5, 60))
+
+
+def test_a_bad_event_leaves_no_half_created_user():
+    store = ProfileStore(E2)
+    for bad in (Event(5, 2.5, "view", 0.0), Event(5, -1, "view", 0.0), Event(5, 0, "view", float("nan")),
+                Event(True, 0, "view", 0.0), Event(5, 0, "buy", 0.0), Event(1.5, 0, "view", 0.0)):
+        with pytest.raises(DataError):
+            store.update(bad)
+    assert len(store) == 0 and 5 not in store.rows_ and store.seen(5) == set()
+    with pytest.raises(KeyError, match="unknown user 5"):
+        store.profile(5)
+    store.update(Event(5, 1, "view", 0.0))  # the same user then works normally
+    np.testing.assert_allclose(store.profile(5, "long"), E2[1])
+
+
+def test_adding_bad_items_changes_neither_store_nor_index():
+    v = _unit_rows(50, 4)
+    server = RealtimeRecommender(ProfileStore(v), serving_index(v, "faiss-flat"), k=3)
+    with pytest.raises(IndexInputError, match="NaN"):
+        server.add_items(np.full((2, 4), np.nan))
+    with pytest.raises(IndexInputError, match="dimension mismatch"):
+        server.add_items(np.ones((2, 5)))
+    assert server.index.ntotal == 50 and len(server.store.item_vectors_) == 50

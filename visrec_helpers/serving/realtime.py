@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from visrec_helpers.data import DataError, load_interactions_csv, validate_interactions
-from visrec_helpers.search.index import build_index
+from visrec_helpers.recsys.base import Recommender
+from visrec_helpers.search.index import build_index, check_vectors
 
 # How much each kind of event moves a profile: a like counts three views, a skip pushes
 # the profile away from the item (a negative signal), as in most implicit-feedback logs.
@@ -125,11 +126,9 @@ class ProfileStore:
 
     def __init__(self, item_vectors: np.ndarray, long_half_life: float = 50.0, session_half_life: float = 3.0,
                  session_gap: float = 1800.0):
-        v = np.asarray(item_vectors, dtype=np.float32)
-        if v.ndim != 2 or len(v) == 0:
-            raise ValueError(f"item_vectors must be a non-empty (n_items, d) array, got shape {v.shape}")
-        if not np.isfinite(v).all():
-            raise ValueError("item_vectors contain NaN or infinite values")
+        v = check_vectors(item_vectors, None, "item_vectors")
+        if len(v) == 0:
+            raise DataError(f"item_vectors must be a non-empty (n_items, d) array, got shape {v.shape}")
         if session_gap <= 0:
             raise ValueError(f"session_gap must be positive seconds, got {session_gap}")
         self.long_half_life = long_half_life
@@ -155,11 +154,7 @@ class ProfileStore:
 
         The vectors live in a buffer that doubles when full, so adding ``m`` items costs
         O(m * d) amortised, not a copy of the whole catalog."""
-        v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if v.shape[1] != self.dim_:
-            raise ValueError(f"dimension mismatch: store has d={self.dim_}, new items d={v.shape[1]}")
-        if not np.isfinite(v).all():
-            raise ValueError("new item vectors contain NaN or infinite values")
+        v = check_vectors(vectors, self.dim_, "new item vectors")
         start = self.n_items_
         if start + len(v) > len(self._items):  # amortised O(m): grow the buffer geometrically
             grown = np.empty((max(2 * len(self._items), start + len(v)), self.dim_), dtype=np.float32)
@@ -175,39 +170,62 @@ class ProfileStore:
         return self._items[: self.n_items_]
 
     def _row(self, user: int) -> int:
+        """The user's row, created (with room to grow) on first sight; only called once the event is valid."""
         row = self.rows_.get(user)
         if row is None:
             row = len(self.rows_)
-            if row == len(self.long_):  # amortised O(1): double the capacity
+            if row == len(self.long_):  # amortised O(1): double the capacity, then register the user
                 grow = len(self.long_)
-                self.long_ = np.vstack([self.long_, np.zeros((grow, self.dim_))])
-                self.session_ = np.vstack([self.session_, np.zeros((grow, self.dim_))])
-                self.last_time_ = np.concatenate([self.last_time_, np.full(grow, -np.inf)])
-                self.n_events_ = np.concatenate([self.n_events_, np.zeros(grow, dtype=np.int64)])
+                long_ = np.vstack([self.long_, np.zeros((grow, self.dim_))])
+                session_ = np.vstack([self.session_, np.zeros((grow, self.dim_))])
+                last_ = np.concatenate([self.last_time_, np.full(grow, -np.inf)])
+                n_ev = np.concatenate([self.n_events_, np.zeros(grow, dtype=np.int64)])
+                self.long_, self.session_, self.last_time_, self.n_events_ = long_, session_, last_, n_ev
             self.rows_[user] = row
             self.seen_[user] = set()
         return row
 
-    def update(self, event: Event) -> None:
-        """Apply one event to its user's profiles: O(d) arithmetic, no pass over history."""
-        if event.kind not in EVENT_WEIGHTS:
-            raise ValueError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
+    def check_event(self, event: Event) -> tuple[int, int, float, float]:
+        """``(user, item, weight, timestamp)`` of a valid event, or ``DataError`` naming the field.
+
+        ``user`` and ``item`` must be integers (not bools or floats), ``item`` a known
+        item id, ``kind`` one of ``EVENT_WEIGHTS``, ``timestamp`` finite. Nothing is changed.
+        """
+        for field in ("user", "item"):
+            value = getattr(event, field, None)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise DataError(f"event.{field} must be an integer id, got {value!r}")
+        if event.user < 0:
+            raise DataError(f"event.user must be a non-negative id, got {event.user}")
+        if not isinstance(event.kind, str) or event.kind not in EVENT_WEIGHTS:
+            raise DataError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
         if not 0 <= event.item < self.n_items_:
-            raise ValueError(f"unknown item id {event.item}: the store knows items 0..{self.n_items_ - 1}")
-        if not np.isfinite(event.timestamp):
-            raise ValueError(f"event timestamp must be finite, got {event.timestamp}")
-        r = self._row(int(event.user))
-        w = EVENT_WEIGHTS[event.kind]
-        x = self._items[event.item]
-        if event.timestamp - self.last_time_[r] > self.session_gap:
+            raise DataError(f"unknown item id {event.item}: the store knows items 0..{self.n_items_ - 1}")
+        try:
+            ts = float(event.timestamp)
+        except (TypeError, ValueError):
+            raise DataError(f"event timestamp must be a number of seconds, got {event.timestamp!r}") from None
+        if not np.isfinite(ts):
+            raise DataError(f"event timestamp must be finite, got {event.timestamp}")
+        return int(event.user), int(event.item), EVENT_WEIGHTS[event.kind], ts
+
+    def update(self, event: Event) -> None:
+        """Apply one event to its user's profiles: O(d) arithmetic, no pass over history.
+
+        The event is validated before anything changes, so a bad event leaves no trace
+        (no half-created user)."""
+        user, item, w, ts = self.check_event(event)
+        r = self._row(user)
+        x = self._items[item]
+        if ts - self.last_time_[r] > self.session_gap:
             self.session_[r] = 0.0  # a new session starts from nothing
         self.long_[r] *= self.a_long_
         self.long_[r] += w * x
         self.session_[r] *= self.a_sess_
         self.session_[r] += w * x
-        self.last_time_[r] = event.timestamp
+        self.last_time_[r] = ts
         self.n_events_[r] += 1
-        self.seen_[int(event.user)].add(int(event.item))
+        self.seen_[user].add(item)
 
     def raw(self, user: int, which: str = "long") -> np.ndarray:
         """The unnormalised decayed sum of ``which`` ("long" or "session"), ``(d,)`` float64."""
@@ -289,69 +307,31 @@ class LatencyRecorder:
 # Serving
 # ---------------------------------------------------------------------------
 
-class _FaissIndex:
-    """faiss index with the common index shape (``add``, ``search``, ``len``); inner product."""
-
-    def __init__(self, vectors: np.ndarray, kind: str, nlist: int = 256, nprobe: int = 8, m: int = 16):
-        import faiss
-
-        d = vectors.shape[1]
-        self.kind = kind
-        if kind == "faiss-flat":
-            self.index_ = faiss.IndexFlatIP(d)
-        elif kind == "faiss-ivf":
-            nlist = max(1, min(nlist, len(vectors) // 39))
-            self.index_ = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-            self.index_.train(vectors)
-            self.index_.nprobe = min(nprobe, nlist)
-        else:
-            raise ValueError(f"unknown faiss kind {kind!r}")
-        self.index_.add(vectors)
-
-    def __len__(self) -> int:
-        return int(self.index_.ntotal)
-
-    def add(self, vectors):
-        self.index_.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
-        return self
-
-    def search(self, queries, k: int, exclude=None):
-        if exclude is not None:
-            raise ValueError("faiss index: filter excluded ids after the search (over-fetch)")
-        return self.index_.search(np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32), k)
-
-
-def serving_index(vectors: np.ndarray, kind: str = "exact", **params):
-    """An index over ``vectors`` for serving: ``index.build_index`` kinds, plus ``"faiss-flat"``
-    and ``"faiss-ivf"`` built here when ``index.build_index`` does not offer them."""
-    v = np.ascontiguousarray(vectors, dtype=np.float32)
-    try:
-        return build_index(v, kind, **params)
-    except ValueError as exc:
-        if kind not in ("faiss-flat", "faiss-ivf") or "unknown index kind" not in str(exc):
-            raise
-    return _FaissIndex(v, kind, **params)
+# The serving index is the search layer's index: one factory, one protocol, one set of kind names
+# (``index.INDEX_KINDS``: "exact", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "hnsw"). The name
+# ``serving_index`` is kept for the notebooks that build their serving index with it.
+serving_index = build_index
 
 
 class RealtimeRecommender:
     """Serve top-``k`` after every event: update the profile, query the index, drop seen items.
 
-    ``store`` is a ``ProfileStore``; ``index`` anything with ``search(queries, k) ->
-    (scores, ids)``, ``add(vectors)`` and ``len`` (``ExactIndex``, faiss indexes). Seen
-    items are filtered by over-fetching ``k + len(seen)`` candidates (capped by
-    ``max_fetch``), which works for every index kind. ``profile`` chooses the query
-    vector (``"long"``, ``"session"`` or ``"blend"``). Every ``on_event`` is timed into
-    ``latency_`` (a ``LatencyRecorder``).
+    ``store`` is a ``ProfileStore``; ``index`` follows the search layer's index protocol
+    (``build_index`` / ``serving_index``: ``search(queries, k, exclude)``, ``add``,
+    ``ntotal``). Seen items are passed to the index as ``exclude``, and every index kind
+    returns ``k`` unseen items (approximate kinds over-fetch and widen their search
+    themselves). ``profile`` chooses the query vector (``"long"``, ``"session"`` or
+    ``"blend"``). Every ``on_event`` is timed into ``latency_`` (a ``LatencyRecorder``).
     """
 
     def __init__(self, store: ProfileStore, index, k: int = 10, profile: str = "blend",
-                 session_weight: float = 0.5, max_fetch: int = 2048):
-        if not isinstance(k, (int, np.integer)) or k < 1:
+                 session_weight: float = 0.5):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        if len(index) != len(store.item_vectors_):
-            raise ValueError(f"index holds {len(index)} items but the store {len(store.item_vectors_)}")
-        if k > len(index):
-            raise ValueError(f"k={k} is larger than the catalog ({len(index)} items)")
+        if index.ntotal != len(store.item_vectors_):
+            raise ValueError(f"index holds {index.ntotal} items but the store {len(store.item_vectors_)}")
+        if k > index.ntotal:
+            raise ValueError(f"k={k} is larger than the catalog ({index.ntotal} items)")
         if profile not in ("long", "session", "blend"):
             raise ValueError(f"profile must be 'long', 'session' or 'blend', got {profile!r}")
         self.store = store
@@ -359,82 +339,147 @@ class RealtimeRecommender:
         self.k = int(k)
         self.profile = profile
         self.session_weight = session_weight
-        self.max_fetch = max_fetch
         self.latency_ = LatencyRecorder()
 
     def recommend(self, user: int, k: int | None = None, which: str | None = None) -> np.ndarray:
-        """Top-``k`` unseen item ids for ``user``, best first, ``(k,)`` int64."""
+        """Top-``k`` unseen item ids for ``user``, best first, ``(k,)`` int64.
+
+        Raises ``KeyError`` for a user with no events yet (no profile to query with) and
+        ``IndexInputError`` when fewer than ``k`` unseen items are left."""
         k = self.k if k is None else k
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        seen = self.store.seen_.get(int(user), set())
-        if k > len(self.index) - len(seen):
-            raise ValueError(f"k={k}: user {user} has seen {len(seen)} of {len(self.index)} items, fewer than k left")
-        q = self.store.profile(int(user), which or self.profile, self.session_weight)[None, :]
-        fetch = min(len(self.index), k + len(seen))
-        while True:
-            _, ids = self.index.search(q, fetch)
-            ids = ids[0]
-            keep = [int(i) for i in ids if i >= 0 and int(i) not in seen]
-            if len(keep) >= k or fetch >= min(len(self.index), self.max_fetch + len(seen)):
-                break
-            fetch = min(len(self.index), fetch * 2)  # an approximate index returned too few: widen
-        if len(keep) < k:
-            raise RuntimeError(f"the index returned only {len(keep)} unseen items for k={k}")
-        return np.asarray(keep[:k], dtype=np.int64)
+        q = self.store.profile(user, which or self.profile, self.session_weight)
+        seen = self.store.seen_.get(user, ())
+        _, ids = self.index.search(q[None, :], k, exclude=[np.sort(np.fromiter(seen, np.int64, len(seen)))])
+        return ids[0]
 
     def on_event(self, event: Event) -> np.ndarray:
         """Apply ``event`` and return the user's new top-``k``; the whole step is timed."""
         t0 = time.perf_counter()
         self.store.update(event)
-        recs = self.recommend(event.user)
+        recs = self.recommend(int(event.user))
         self.latency_.add(time.perf_counter() - t0)
         return recs
 
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
-        """Index new items without a rebuild; returns their ids (servable on the next event)."""
-        ids = self.store.add_items(vectors)
-        self.index.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
-        if len(self.index) != len(self.store.item_vectors_):
+        """Index new items without a rebuild; returns their ids (servable on the next event).
+
+        The vectors are validated once, before the store or the index changes."""
+        v = check_vectors(vectors, self.store.dim_, "vectors")
+        ids = self.store.add_items(v)
+        self.index.add(v)
+        if self.index.ntotal != len(self.store.item_vectors_):
             raise RuntimeError("index and profile store disagree on the number of items after add")
         return ids
 
 
-class OnlinePopularity:
-    """Baseline server: the ``k`` items with the most events so far, minus what the user saw.
+class OnlinePopularity(Recommender):
+    """Baseline server and recommender: the items with the most events so far, minus what the user saw.
 
-    Same ``on_event`` / ``recommend`` / ``latency_`` shape as ``RealtimeRecommender``, so
-    ``run_replay`` can compare them. Before any event, ties are broken by item id.
-    With ``random=True`` it recommends ``k`` seeded random unseen items instead.
+    It follows the recommender contract (``recsys.base``): ``fit(X, *, item_features=None,
+    timestamps=None)`` warm-starts the counts from a users x items log (column sums of
+    the weights; each user's items become seen), and ``recommend(users, k=10,
+    exclude_seen=True, candidates=None) -> (len(users), k)``. Unlike a batch model it also
+    learns online: ``on_event`` counts the event (``max(weight, 0)`` of ``EVENT_WEIGHTS``)
+    and returns the user's new list, ``(self.k,)``, with the ``latency_`` shape of
+    ``RealtimeRecommender`` so ``run_replay`` can compare them. Users are any non-negative
+    integer ids (an unknown user has seen nothing: the cold-start fallback). Ties are
+    broken by item id. With ``random=True`` the scores are fresh uniform draws from a
+    generator seeded with ``seed`` (a random-recommendation baseline).
+
+    ``n_items``: the catalog size, for serving without ``fit`` (``fit`` takes it from ``X``).
     """
 
-    def __init__(self, n_items: int, k: int = 10, random: bool = False, seed: int = 0):
-        if not isinstance(k, (int, np.integer)) or not 1 <= k < n_items:
-            raise ValueError(f"k must be an integer between 1 and n_items - 1 ({n_items - 1}), got {k!r}")
-        self.k = int(k)
-        self.random = random
-        self.counts_ = np.zeros(n_items)
-        self.seen_: dict[int, set] = {}
-        self.rng_ = np.random.default_rng(seed)
+    def __init__(self, n_items: int | None = None, k: int = 10, random: bool = False, seed: int = 0):
+        if n_items is not None and (isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer))
+                                    or n_items < 2):
+            raise ValueError(f"n_items must be an integer >= 2, got {n_items!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or \
+                (n_items is not None and k >= n_items):
+            raise ValueError(f"k must be an integer between 1 and n_items - 1 ({n_items}), got {k!r}")
+        self.n_items, self.k, self.random, self.seed = n_items, int(k), bool(random), seed
         self.latency_ = LatencyRecorder()
+        self.rng_ = np.random.default_rng(seed)
+        if n_items is not None:
+            self.counts_ = np.zeros(int(n_items))
+            self.seen_: dict[int, set] = {}
 
-    def recommend(self, user: int) -> np.ndarray:
-        seen = self.seen_.get(int(user), set())
-        fetch = min(len(self.counts_), self.k + len(seen))
+    def fit(self, X, *, item_features=None, timestamps=None) -> OnlinePopularity:
+        """Counts and seen items from ``X`` (users x items, non-negative weights); returns ``self``."""
+        import scipy.sparse as sp
+
+        try:
+            m = sp.csr_matrix(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"X must be a users x items matrix of numbers, got {type(X).__name__}") from None
+        if m.shape[1] < 2 or not np.isfinite(m.data).all() or (m.data < 0).any():
+            raise DataError(f"X must have >= 2 items and finite non-negative weights, got shape {m.shape}")
+        if self.n_items is not None and m.shape[1] != self.n_items:
+            raise DataError(f"X has {m.shape[1]} items but n_items={self.n_items}")
+        if self.k >= m.shape[1]:
+            raise DataError(f"k={self.k} must be below the {m.shape[1]} items of X")
+        m.eliminate_zeros()
+        self.counts_ = np.asarray(m.sum(axis=0)).ravel()
+        self.seen_ = {u: set(m.indices[m.indptr[u] : m.indptr[u + 1]].tolist())
+                      for u in range(m.shape[0]) if m.indptr[u + 1] > m.indptr[u]}
+        self.rng_ = np.random.default_rng(self.seed)
+        return self
+
+    # --- the contract's hooks: any non-negative user id; seen items from the online log ---
+    def _check_fitted(self):
+        if not hasattr(self, "counts_"):
+            raise RuntimeError("OnlinePopularity is not fitted: call fit(X) or give n_items")
+
+    @property
+    def n_items_(self) -> int:
+        self._check_fitted()
+        return len(self.counts_)
+
+    @property
+    def n_users_(self) -> int:
+        self._check_fitted()
+        return max(self.seen_, default=-1) + 1
+
+    def _check_users(self, users) -> np.ndarray:
+        self._check_fitted()
+        u = np.atleast_1d(np.asarray(users))
+        if u.dtype == bool or not np.issubdtype(u.dtype, np.integer) or u.ndim != 1 or u.size == 0:
+            raise DataError(f"users must be a non-empty 1-D array of integer ids, got {users!r}")
+        if (u < 0).any():
+            raise DataError(f"users holds negative id(s) {u[u < 0][:5].tolist()}")
+        return u.astype(np.int64)
+
+    def seen(self, users):
+        import scipy.sparse as sp
+
+        users = self._check_users(users)
+        rows = [sorted(self.seen_.get(int(u), ())) for u in users]
+        indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+        indices = np.asarray([i for r in rows for i in r], dtype=np.int64)
+        return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(users), self.n_items_))
+
+    def score(self, users) -> np.ndarray:
+        """``(len(users), n_items)``: event counts so far (or, with ``random``, uniform draws)."""
+        users = self._check_users(users)
         if self.random:
-            cand = self.rng_.choice(len(self.counts_), fetch, replace=False)
-        else:
-            cand = np.argpartition(-self.counts_, fetch - 1)[:fetch]
-            cand = cand[np.lexsort((cand, -self.counts_[cand]))]
-        return np.asarray([int(i) for i in cand if int(i) not in seen][: self.k], dtype=np.int64)
+            return self.rng_.random((len(users), self.n_items_))
+        return np.broadcast_to(self.counts_, (len(users), self.n_items_))
 
     def on_event(self, event: Event) -> np.ndarray:
+        """Count ``event``, then return its user's top ``self.k`` unseen items, ``(k,)``; timed."""
         t0 = time.perf_counter()
-        if not 0 <= event.item < len(self.counts_):
-            raise ValueError(f"unknown item id {event.item}: items are 0..{len(self.counts_) - 1}")
-        self.counts_[event.item] += max(EVENT_WEIGHTS[event.kind], 0.0)
-        self.seen_.setdefault(int(event.user), set()).add(int(event.item))
-        recs = self.recommend(event.user)
+        self._check_fitted()
+        user = event.user
+        if isinstance(user, (bool, np.bool_)) or not isinstance(user, (int, np.integer)) or user < 0:
+            raise DataError(f"event.user must be a non-negative integer id, got {user!r}")
+        item = event.item
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) or \
+                not 0 <= item < len(self.counts_):
+            raise DataError(f"unknown item id {item!r}: items are 0..{len(self.counts_) - 1}")
+        if event.kind not in EVENT_WEIGHTS:
+            raise DataError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
+        self.counts_[item] += max(EVENT_WEIGHTS[event.kind], 0.0)
+        self.seen_.setdefault(int(user), set()).add(int(item))
+        recs = self.recommend([int(user)], k=self.k)[0]
         self.latency_.add(time.perf_counter() - t0)
         return recs
 

@@ -235,18 +235,18 @@ def fake_split(n_train=320, n_test=20):
     return {"X_train": Xtr, "y_train": ytr, "X_test": Xte, "y_test": yte}
 
 
-def test_digit_classifier_learns_trains_once_and_reloads(tmp_path, monkeypatch):
+def test_noise_augmented_classifier_learns_trains_once_and_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
     monkeypatch.setattr(R, "digit_split", fake_split)
-    m1 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
+    m1 = R.noise_augmented_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
     assert list(tmp_path.glob("models/q02_digit_cnn-*.pt"))
-    m2 = R.digit_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
+    m2 = R.noise_augmented_classifier(0.3, n_train=320, epochs=6, progress=False, device="cpu")
     for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch_equal(v1, v2), k
     split = fake_split()
     assert R.accuracy(m1, split["X_test"], split["y_test"], device="cpu") >= 0.8
     with pytest.raises(ValueError, match="n_train"):
-        R.digit_classifier(0.0, n_train=5, progress=False)
+        R.noise_augmented_classifier(0.0, n_train=5, progress=False)
 
 
 def torch_equal(a, b):

@@ -2,8 +2,10 @@
 
 Library code takes a ``seed`` (or ``random_state``) argument and draws only from generators made
 here: ``np_rng(seed)`` for NumPy, ``torch_generator(seed)`` for torch (data order, augmentation,
-noise) and ``init_weights_(module, seed)`` for network weights. None of them reads or changes the
-global random state, so calling a library function never changes what a notebook draws next.
+noise) and ``init_weights_(module, seed)`` for network weights. None of them seeds or reads the
+global random state, so a library result depends only on its seed. (Building an ``nn.Module``
+still draws its default weights from torch's global generator; ``init_weights_`` then replaces
+them, so those draws never reach a result.)
 
 ``set_seed`` is the only function in the package that touches global state (Python's ``random``,
 NumPy's legacy global generator and torch's default generators); only notebooks call it.

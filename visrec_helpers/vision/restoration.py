@@ -498,7 +498,7 @@ def gaussian_noise_augment(max_sigma: float, p: float = 0.5, seed: int = 0):
     return augment
 
 
-def digit_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: int = 4, seed: int = 0,
+def noise_augmented_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: int = 4, seed: int = 0,
                      device: str = "auto", cache: bool = True, progress: bool = True):
     """A t01-style ``DigitCNN`` trained on the training part of ``training.mnist_split()``.
 

@@ -103,3 +103,66 @@ def test_jupyterlab_opens_the_start_page_and_lists_the_notebooks(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# The start page's map: static Markdown links generated from the notebooks' titles.
+
+def test_start_page_map_is_what_the_script_writes():
+    from visrec_helpers.book import workbook
+
+    assert workbook.check_map() == []
+
+
+def test_map_links_every_notebook_by_its_title():
+    from visrec_helpers.book import workbook
+
+    text = workbook.map_markdown()
+    links = re.findall(r"\| \[([^\]]+)\]\(([^)]+)\.ipynb\) \|", text)
+    assert [stem for _, stem in links] == [stem for _, stem, _, _ in workbook.NOTEBOOK_MAP]
+    assert ("q01 · How do you build a content-based image recommender?",
+            "q01_content_based_recommendation") in links
+    assert text.index("**Interview questions**") < text.index("[q15") < text.index("**Coding tasks**") < text.index("[t01")
+
+
+def _tiny_workbook(tmp_path: Path) -> Path:
+    """A start page and two notebooks in tmp_path; the map written by the script."""
+    import shutil
+
+    from visrec_helpers.book import workbook
+
+    for stem in ("00_start_here", "q01_content_based_recommendation", "t01_cnn_image_classification"):
+        shutil.copy(NOTEBOOK_DIR / f"{stem}.ipynb", tmp_path)
+    start = tmp_path / "00_start_here.ipynb"
+    workbook.write_map(start)
+    assert workbook.check_map(start) == []
+    return start
+
+
+def test_map_check_fails_when_a_title_changes(tmp_path):
+    from visrec_helpers.book import workbook
+
+    start = _tiny_workbook(tmp_path)
+    q01 = tmp_path / "q01_content_based_recommendation.ipynb"
+    q01.write_text(q01.read_text(encoding="utf-8").replace("# q01 · How do you build", "# q01 · How would you build"),
+                   encoding="utf-8")
+    assert workbook.check_map(start) and "stale" in workbook.check_map(start)[0]
+    assert workbook.write_map(start) is True
+    assert workbook.check_map(start) == []
+    assert "How would you build" in start.read_text(encoding="utf-8")
+
+
+def test_map_check_fails_when_the_map_is_edited_by_hand(tmp_path):
+    from visrec_helpers.book import workbook
+
+    start = _tiny_workbook(tmp_path)
+    start.write_text(start.read_text(encoding="utf-8").replace("t01 · ", "t01 - "), encoding="utf-8")
+    assert workbook.check_map(start)
+
+
+def test_map_check_names_a_missing_map_cell(tmp_path):
+    from visrec_helpers.book import workbook
+
+    start = _tiny_workbook(tmp_path)
+    start.write_text(start.read_text(encoding="utf-8").replace('"notebook-map"', '"other"'), encoding="utf-8")
+    with pytest.raises(ValueError, match="00_start_here.ipynb: expected one markdown cell tagged 'notebook-map'"):
+        workbook.check_map(start)

@@ -3,7 +3,8 @@
 Each sub-package may import only the layers listed before it (``tests/test_layers.py``
 enforces this):
 
-1. ``core``: run-time settings (device, cache, records of figures), plotting helpers.
+1. ``core``: device, random generators, the cache and its model registry, safe checkpoints,
+   errors, array conversions, records of figures, plotting helpers.
 2. ``data``: bundled images, catalogs, simulated interactions, your own files, splits.
 3. ``vision``: networks, training, encoders and features, detection, restoration,
    segmentation, style transfer, generation, transfer and domain adaptation.

@@ -595,7 +595,7 @@ def cached_embed(encoder, images, batch_size: int = 256, device: str = "auto", p
         except (OSError, ValueError):  # a broken file is recomputed, not trusted
             path.unlink(missing_ok=True)
     out = embed(encoder, arr, batch_size=batch_size, device=device, progress=progress)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")  # one per process: workers never share it
     np.save(tmp, out, allow_pickle=False)
     os.replace(tmp, path)
     return out

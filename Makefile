@@ -76,7 +76,10 @@ test: venv lint hygiene unit notebooks determinism
 bench: venv
 	$(PY) -m visrec_helpers.book.bench --out build/bench.md
 
+# Executes every notebook once (papermill), then renders build/book/site with Sphinx + MyST-NB (the
+# book extra, installed here when missing). ONLY="q01_... t01_..." and PARAMS=ci as for notebooks.
 book: venv
+	@$(PY) -c "import myst_nb, sphinx_book_theme" 2>/dev/null || $(PY) -m pip install --quiet -e ".[book]"
 	$(PY) -m visrec_helpers.book.site --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
 
 exercises: venv

@@ -1,21 +1,23 @@
-"""``make book``: execute every notebook, write executed copies and an HTML site under build/book,
-with an index page and a results summary built from every notebook's recorded figures.
+"""``make book``: execute every notebook once with papermill, then render the executed copies as a
+static site with Sphinx + MyST-NB (no re-execution): a sidebar by part (Start, Questions, Tasks),
+full-text search, figures, and a results summary page built from every notebook's recorded figures.
 
-``python -m visrec_helpers.book.site --out build [--params learner|ci] [--only STEM ...]``
+``python -m visrec_helpers.book.site --out build/book [--params learner|ci] [--only STEM ...]``
+
+Writes under ``--out``: ``executed/`` (the executed notebooks), ``site/`` (the HTML site; open
+``site/index.html``, or ``index.html``, which redirects there), ``results.md`` and ``results.json``.
+Needs the ``book`` extra (``pip install -e ".[book]"``, which ``make book`` installs).
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import time
 from pathlib import Path
 
-from visrec_helpers.book.workbook import NOTEBOOK_MAP, list_notebooks, prepare
+from visrec_helpers.book.workbook import list_notebooks, prepare
 from visrec_helpers.core.records import read_records
-
-TOPICS = {stem: (num, topic) for num, stem, topic, _ in NOTEBOOK_MAP}
 
 
 def results_table(records: dict[str, dict]) -> list[tuple[str, str, str]]:
@@ -59,61 +61,144 @@ def results_compact(records: dict[str, dict], max_chars: int = 600) -> str:
     return "\n".join(lines)
 
 
-def write_index(out: Path, entries: list[dict], records: dict[str, dict]) -> Path:
-    rows = "".join(
-        f"<tr><td>{html.escape(TOPICS.get(e['stem'], ('', ''))[0])}</td>"
-        f"<td><a href='html/{e['stem']}.html'>{html.escape(TOPICS.get(e['stem'], ('', e['stem']))[1])}</a></td>"
-        f"<td>{e['status']}</td><td>{e['seconds']:.0f} s</td></tr>" for e in entries)
-    res = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(n)}</td><td>{html.escape(v)}</td></tr>"
-                  for s, n, v in results_table(records))
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Visual Recommendation Workbook</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-</head><body><h1>Visual Recommendation Workbook</h1>
-<p>Executed {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>
-<h2>Notebooks</h2><table><tr><th>#</th><th>notebook</th><th>status</th><th>time</th></tr>{rows}</table>
-<h2>Results summary</h2><table><tr><th>notebook</th><th>figure</th><th>value</th></tr>{res}</table>
-</body></html>"""
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+PARTS = [("Start", "00_"), ("Questions", "q"), ("Tasks", "t")]  # sidebar captions, by file-name prefix
+HIDDEN_TAGS = {"netguard"}  # harness cells in the executed copies that the site does not show
+
+CONF_PY = """# Written by visrec_helpers.book.site: the book's Sphinx configuration.
+project = "Visual Recommendation Workbook"
+html_title = project
+extensions = ["myst_nb"]
+nb_execution_mode = "off"  # make book executed every notebook once with papermill already
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+html_theme = "sphinx_book_theme"
+html_theme_options = {"home_page_in_toc": True, "show_navbar_depth": 1, "use_download_button": True}
+html_search_language = "en"
+html_show_sourcelink = False
+exclude_patterns = ["**.ipynb_checkpoints"]
+suppress_warnings = ["myst.header", "myst.xref_missing", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
+"""
+
+
+def part_of(stem: str) -> str | None:
+    """The sidebar part of a notebook (``Start``, ``Questions``, ``Tasks``), None for others."""
+    return next((part for part, prefix in PARTS if stem.startswith(prefix)), None)
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def results_page(entries: list[dict], records: dict[str, dict]) -> str:
+    """The site's results summary (MyST Markdown): how each notebook ran, then every recorded figure."""
+    lines = ["# Results summary", "",
+             f"Executed {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make book`; every figure below "
+             "is one a notebook recorded with `visrec_helpers.record`.", "",
+             "## Notebooks", "", "| notebook | status | time |", "|---|---|---|"]
+    for e in entries:
+        link = f"[{e['stem']}]({e['stem']}.ipynb)" if e.get("page") else e["stem"]
+        lines.append(f"| {link} | {_md_cell(e['status'])} | {e['seconds']:.0f} s |")
+    lines += ["", "## Recorded figures", "", "| notebook | figure | value |", "|---|---|---|"]
+    lines += [f"| {s} | {_md_cell(n)} | {_md_cell(v)} |" for s, n, v in results_table(records)]
+    return "\n".join(lines) + "\n"
+
+
+def root_page(stems: list[str]) -> str:
+    """The site's landing page: one table of contents per part, which the theme shows as the sidebar."""
+    lines = ["# Visual Recommendation Workbook", "",
+             "15 interview questions and 10 coding tasks on visual recommendation, each answered by a "
+             "notebook that runs, measures and checks its own claims. These pages are the notebooks as "
+             "`make book` executed them.", ""]
+    for part, _ in PARTS:
+        docs = [s for s in stems if part_of(s) == part] + (["results"] if part == "Start" else [])
+        if docs:
+            lines += ["```{toctree}", f":caption: {part}", ":maxdepth: 1", "", *docs, "```", ""]
+    return "\n".join(lines)
+
+
+def _site_copy(executed: Path, dest: Path) -> None:
+    """Copy an executed notebook into the site's sources, harness cells tagged ``remove-cell``."""
+    nb = json.loads(Path(executed).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if HIDDEN_TAGS & set(tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def render_site(out: Path, executed: list[Path], entries: list[dict], records: dict[str, dict]) -> Path:
+    """Render executed notebooks as a Sphinx site in ``out/site`` (nothing is re-executed); returns
+    the path of its index.html. ``out/index.html`` redirects there."""
+    import shutil
+    import subprocess
+    import sys
+
+    out = Path(out)
+    src = out / "src"
+    if src.exists():
+        shutil.rmtree(src)  # a page from an earlier run must not linger in this run's site
+    src.mkdir(parents=True)
+    stems = []
+    for path in sorted(executed, key=lambda p: Path(p).name):
+        path = Path(path)
+        if part_of(path.stem) is not None:
+            _site_copy(path, src / path.name)
+            stems.append(path.stem)
+    shown = set(stems)
+    entries = [dict(e, page=e["stem"] in shown) for e in entries]
+    (src / "conf.py").write_text(CONF_PY, encoding="utf-8")
+    (src / "index.md").write_text(root_page(stems), encoding="utf-8")
+    (src / "results.md").write_text(results_page(entries, records), encoding="utf-8")
+    site = out / "site"
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1", "-d", str(out / ".doctrees"),
+           str(src), str(site)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sphinx-build failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    (out / "index.html").write_text(
+        '<!doctype html><meta charset="utf-8"><title>Visual Recommendation Workbook</title>'
+        '<meta http-equiv="refresh" content="0; url=site/index.html"><a href="site/index.html">the book</a>\n',
+        encoding="utf-8")
+    return site / "index.html"
 
 
 def build(out: Path, params: str = "learner", only=None, kernel_timeout: int = 1800) -> dict:
-    import nbformat
     import papermill as pm
-    from nbconvert import HTMLExporter
     from tqdm.auto import tqdm
 
     from visrec_helpers.book.workbook import ci_parameters
 
     out = Path(out)
-    executed, html_dir = out / "executed", out / "html"
-    html_dir.mkdir(parents=True, exist_ok=True)
+    executed = out / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     notebooks = [p for p in list_notebooks() if not only or p.stem in only]
-    entries, records = [], {}
-    exporter = HTMLExporter()
+    if only and len(notebooks) != len(set(only)):
+        unknown = sorted(set(only) - {p.stem for p in notebooks})
+        raise ValueError(f"only: no notebook named {unknown} in notebooks/")
+    entries, records, done = [], {}, []
     for path in tqdm(notebooks, desc="notebooks", unit="nb"):
         tqdm.write(f"executing {path.name} ...")
         prepared = prepare(path, out / "prepared", parameters=ci_parameters(path) if params == "ci" else {})
+        (executed / path.name).unlink(missing_ok=True)  # a failed run must not leave an older copy behind
         t0 = time.perf_counter()
         status = "ok"
         try:
             pm.execute_notebook(str(prepared), str(executed / path.name), kernel_name="python3",
                                 progress_bar=False, execution_timeout=kernel_timeout)
-        except Exception as exc:  # keep going: the index shows which notebook failed and why
+        except Exception as exc:  # keep going: the results page shows which notebook failed and why
             status = f"FAILED: {type(exc).__name__}"
         seconds = time.perf_counter() - t0
         if (executed / path.name).exists():
-            body, _ = exporter.from_notebook_node(nbformat.read(executed / path.name, as_version=4))
-            (html_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+            done.append(executed / path.name)
             records[path.stem] = read_records(executed / path.name)
         entries.append({"stem": path.stem, "status": status, "seconds": seconds})
         tqdm.write(f"  {path.name}: {status} in {seconds:.0f} s, {len(records.get(path.stem, {}))} figures")
-    write_index(out, entries, records)
     (out / "results.md").write_text(results_markdown(records), encoding="utf-8")
     (out / "results.json").write_text(json.dumps(records, indent=1, sort_keys=True), encoding="utf-8")
-    return {"entries": entries, "records": records}
+    tqdm.write("rendering the site with Sphinx ...")
+    index = render_site(out, done, entries, records)
+    return {"entries": entries, "records": records, "index": index}
 
 
 def main(argv=None) -> int:
@@ -125,7 +210,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     result = build(Path(args.out), args.params, args.only)
     failed = [e["stem"] for e in result["entries"] if e["status"] != "ok"]
-    print(f"\nwrote {args.out}/index.html, results.md ({sum(map(len, result['records'].values()))} figures)")
+    print(f"\nwrote {result['index']}, {args.out}/results.md ({sum(map(len, result['records'].values()))} figures)")
     if failed:
         print("failed:", ", ".join(failed))
     return 1 if failed else 0

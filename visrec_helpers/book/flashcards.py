@@ -67,25 +67,88 @@ def _parse_state(text: str, path: Path) -> dict[str, dict]:
     return state
 
 
-class Schedule:
-    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``.
+class LockedJsonStore:
+    """A JSON object ``{key: record}`` in one file that several objects (two notebooks, two browser
+    tabs) may share safely; subclasses say what a valid file is (``parse_state``) and what a record is.
 
-    Several ``Schedule`` objects (two notebooks, two browser tabs) may share one file:
-    ``save`` takes a lock on ``<file>.lock``, re-reads the file, merges in the cards graded
-    through this object since its last save (the later grade of a card wins), writes a
-    temporary file in the same folder and moves it over the old one (``os.replace``), so
-    the file is always complete and no object loses another's grades. A file that is not
-    a schedule is never overwritten: reading or saving raises ``ScheduleError``.
+    ``save`` takes a lock on ``<file>.lock``, re-reads the file, merges in the keys written through
+    this object since its last save (this object's record of a key wins), writes a temporary file
+    in the same folder and moves it over the old one (``os.replace``), so the file is always
+    complete and no object loses another's records. A file that ``parse_state`` refuses is never
+    overwritten: reading or saving raises ``ScheduleError``.
     """
 
     LOCK_TIMEOUT_S = 30.0
 
-    def __init__(self, path: Path | str | None = DEFAULT_SCHEDULE):
+    def __init__(self, path: Path | str | None):
         self.path = Path(path) if path is not None else None
         self.state: dict[str, dict] = {}
         self._graded: set[str] = set()
         if self.path is not None and self.path.exists():
-            self.state = _parse_state(self.path.read_text(encoding="utf-8"), self.path)
+            self.state = self.parse_state(self.path.read_text(encoding="utf-8"), self.path)
+
+    @staticmethod
+    def parse_state(text: str, path: Path) -> dict[str, dict]:
+        """The state stored in ``text`` (read from ``path``); raises ``ScheduleError`` when it is not one."""
+        raise NotImplementedError
+
+    def put(self, key: str, record: dict) -> None:
+        """Set one key's record and save (merged under the lock, replaced atomically)."""
+        self.state[key] = record
+        self._graded.add(key)
+        self.save()
+
+    def _lock(self):
+        from filelock import FileLock
+
+        return FileLock(str(self.path) + ".lock", timeout=self.LOCK_TIMEOUT_S)
+
+    def reload(self) -> None:
+        """Take in grades other objects saved to the file; this object's unsaved grades are kept."""
+        if self.path is None or not self.path.exists():
+            return
+        on_disk = self.parse_state(self.path.read_text(encoding="utf-8"), self.path)
+        mine = {k: self.state[k] for k in self._graded if k in self.state}
+        self.state = {**on_disk, **mine}
+
+    def save(self) -> None:
+        """Merge this object's grades into the file under a lock, then replace it atomically."""
+        if self.path is None:
+            return
+        from filelock import Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock():
+                self.reload()
+                fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump(self.state, fh, indent=1, sort_keys=True)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+                self._graded.clear()
+        except Timeout:
+            raise ScheduleError(f"{self.path}: another program has held {self.path}.lock for over "
+                                f"{self.LOCK_TIMEOUT_S:.0f} s; grades not saved yet (try again)") from None
+
+
+class Schedule(LockedJsonStore):
+    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``.
+
+    Several ``Schedule`` objects may share one file (see ``LockedJsonStore``): a save merges the
+    cards graded through this object into the file (the later grade of a card wins) and never
+    loses another's grades; a file that is not a schedule is never overwritten.
+    """
+
+    parse_state = staticmethod(_parse_state)
+
+    def __init__(self, path: Path | str | None = DEFAULT_SCHEDULE):
+        super().__init__(path)
 
     def box(self, card_id: str) -> int:
         return int(self.state.get(card_id, {}).get("box", 1))
@@ -118,44 +181,6 @@ class Schedule:
         self._graded.add(card_id)
         self.save()
         return self.state[card_id]
-
-    def _lock(self):
-        from filelock import FileLock
-
-        return FileLock(str(self.path) + ".lock", timeout=self.LOCK_TIMEOUT_S)
-
-    def reload(self) -> None:
-        """Take in grades other objects saved to the file; this object's unsaved grades are kept."""
-        if self.path is None or not self.path.exists():
-            return
-        on_disk = _parse_state(self.path.read_text(encoding="utf-8"), self.path)
-        mine = {k: self.state[k] for k in self._graded if k in self.state}
-        self.state = {**on_disk, **mine}
-
-    def save(self) -> None:
-        """Merge this object's grades into the file under a lock, then replace it atomically."""
-        if self.path is None:
-            return
-        from filelock import Timeout
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._lock():
-                self.reload()
-                fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-                try:
-                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                        json.dump(self.state, fh, indent=1, sort_keys=True)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, self.path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-                self._graded.clear()
-        except Timeout:
-            raise ScheduleError(f"{self.path}: another program has held {self.path}.lock for over "
-                                f"{self.LOCK_TIMEOUT_S:.0f} s; grades not saved yet (try again)") from None
 
 
 def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = None, seed: int | None = None):

@@ -65,6 +65,17 @@ def test_metric_net_embeds_unit_vectors_and_predicts(mnist):
     assert net.history_["metric_loss"].iloc[0] > 0
 
 
+def test_metric_net_is_seeded_locally_and_leaves_the_global_generator_alone(mnist):
+    X, y = mnist
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    a = S.MetricDigitNet(epochs=1, batch_size=32, progress=False, device="cpu").fit(X[:64], y[:64])
+    np.testing.assert_array_equal(torch.rand(2).numpy(), expected.numpy())
+    b = S.MetricDigitNet(epochs=1, batch_size=32, progress=False, device="cpu").fit(X[:64], y[:64])
+    np.testing.assert_array_equal(a.embed(X[:5]), b.embed(X[:5]))
+
+
 def test_metric_net_rejects_bad_input(mnist):
     X, y = mnist
     with pytest.raises(ValueError, match="metric_weight"):

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from visrec_helpers.core.runtime import get_device, set_seed
+from visrec_helpers.core.device import get_device
+from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.recsys.base import (
     Recommender,
     RecsysError,
@@ -105,11 +106,12 @@ class MetricDigitNet:
         yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
         if len(Xt) != len(yt):
             raise RecsysError(f"X has {len(Xt)} images but y has {len(yt)} labels")
-        set_seed(self.seed)
         dev = get_device(self.device)
-        model = DigitCNN(embed_dim=self.embed_dim).to(dev)
+        with torch.random.fork_rng(devices=[]):  # torch's constructors draw from the global generator
+            model = DigitCNN(embed_dim=self.embed_dim)
+        model = init_weights_(model, self.seed).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=1e-4)
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch_generator(self.seed)
         rows = []
         for epoch in tqdm(range(self.epochs), desc="epochs", disable=not self.progress, leave=False):
             model.train()
@@ -373,7 +375,7 @@ class GRURecommender(Recommender):
             raise RecsysError("X has no row with at least 2 items: nothing to learn a next item from")
         groups = [torch.as_tensor(np.stack(groups[n]), dtype=torch.long) for n in sorted(groups)]
         dev = get_device(self.device)
-        gen = torch.Generator().manual_seed(int(self.seed))
+        gen = torch_generator(self.seed)
         with torch.random.fork_rng(devices=[]):  # torch's constructors draw weights from the global generator
             net = _GRUNet(torch.from_numpy(emb), self.hidden)
         net.reset_parameters(gen)

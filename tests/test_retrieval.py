@@ -141,3 +141,18 @@ def test_keyword_table_scores_each_method():
     t = keyword_table(["orange cat"], TAGS, methods, k=1)
     assert t.loc[0, "perfect P@1"] == 1.0 and t.loc[0, "wrong P@1"] == 0.0 and t.loc[0, "unknown P@1"] == 0.0
     assert t.loc[0, "relevant items"] == 1
+
+
+def test_joint_embedding_fit_leaves_the_global_torch_rng_alone_and_is_reproducible():
+    import torch
+
+    feats = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    tags = [["a"], ["b"], ["a", "b"], ["c"], ["a"], ["c"]]
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    one = JointEmbedding(dim=4, hidden=8, epochs=2, seed=5).fit(feats, tags)
+    after = torch.rand(3)
+    two = JointEmbedding(dim=4, hidden=8, epochs=2, seed=5).fit(feats, tags)
+    assert torch.equal(after, expected)
+    np.testing.assert_array_equal(one.embed_images(feats), two.embed_images(feats))

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.search.index import IndexInputError, build_index
 
 # ---------------------------------------------------------------------------
@@ -241,12 +242,17 @@ class JointEmbedding:
         if len(keep) < 2:
             raise ValueError("need at least 2 tagged items to train")
         self.vocab_ = {t: i for i, t in enumerate(sorted({t for i in keep for t in tags[i]}))}
-        torch.manual_seed(self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
+        # Weights and batch order from local generators: fitting never touches torch's global RNG.
+        init = torch_generator(self.seed)
+        gen = torch_generator(self.seed)
         self.mean_ = X[keep].mean(axis=0)
         self.scale_ = X[keep].std(axis=0) + 1e-6
-        self.image_ = nn.Sequential(nn.Linear(X.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.dim))
-        self.text_ = _TextTower(len(self.vocab_), self.dim)
+        with torch.random.fork_rng(devices=[]):  # torch's constructors draw from the global generator
+            image = nn.Sequential(nn.Linear(X.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.dim))
+            self.text_ = _TextTower(len(self.vocab_), self.dim)
+        self.image_ = init_weights_(image, init)
+        with torch.no_grad():  # nn.EmbeddingBag's default: standard normal
+            self.text_.words.weight.copy_(torch.randn(self.text_.words.weight.shape, generator=init))
         opt = torch.optim.Adam(list(self.image_.parameters()) + list(self.text_.parameters()), lr=self.lr)
         Xt = torch.from_numpy((X[keep] - self.mean_) / self.scale_)
         kept_tags = [tags[i] for i in keep]

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from visrec_helpers.data import DataError
 from visrec_helpers.recsys.base import RecsysError
 from visrec_helpers.recsys.recommenders import (
     ALS,
@@ -319,8 +320,10 @@ def _tags_for(n_items, rng):
 
 def _contract_models():
     from visrec_helpers.recsys.coldstart import MappedALS
+    from visrec_helpers.recsys.oracle import OracleRecommender
     from visrec_helpers.recsys.sequence import GRURecommender
     from visrec_helpers.recsys.tags import TagRecommender
+    from visrec_helpers.serving.realtime import OnlinePopularity
 
     return {
         "random": (RandomRecommender, {}, None),
@@ -336,6 +339,8 @@ def _contract_models():
         "mapped-als": (MappedALS, {"als": ALS(factors=2, iterations=2)}, "features"),
         "tags": (TagRecommender, {}, "tags"),
         "gru": (GRURecommender, {"hidden": 4, "epochs": 1, "progress": False, "device": "cpu"}, "features"),
+        "oracle": (OracleRecommender, {}, "truth"),
+        "online-popularity": (OnlinePopularity, {"k": 1}, None),
     }
 
 
@@ -382,10 +387,12 @@ def test_any_call_gives_the_documented_error_or_lists_within_the_contract(name, 
         kw["item_features"] = rng.normal(size=(x.shape[1], 3))
     elif extra == "tags":
         kw["item_features"] = _tags_for(x.shape[1], rng)
+    elif extra == "truth":
+        params = {"ground_truth": rng.normal(size=x.shape)}
     try:
         recs = cls(**params).fit(sp.csr_matrix(x), **kw).recommend(users, k, exclude_seen, candidates)
-    except RecsysError:
-        return  # the package's documented error, naming the argument
+    except (RecsysError, DataError):
+        return  # the package's documented errors, naming the argument
     assert recs.shape == (len(users), k) and recs.dtype == np.int64
     assert ((recs >= 0) & (recs < x.shape[1])).all()
     for row, u in zip(recs, users):

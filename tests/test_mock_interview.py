@@ -1,0 +1,251 @@
+"""Mock interview: questions read from the notebooks, drawing, grading a round, the saved progress
+(merged, atomic, corrupt files left alone) and the scores-over-days data."""
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from visrec_helpers.book import mock_interview as mi
+from visrec_helpers.book.flashcards import ScheduleError
+from visrec_helpers.book.workbook import NOTEBOOK_DIR, notebook_title
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return mi.load_questions()
+
+
+def _question(qid="q01_x", n_followups=2) -> mi.Question:
+    ex = mi.Exercise("t01_x", 1, "**Exercise 1.** Write `f`.", "def f():\n    raise NotImplementedError",
+                     "def check_f(fn):\n    assert fn() == 3\n    print('ok')\n\ntry:\n    check_f(f)\n"
+                     "except NotImplementedError:\n    print('not attempted')", "def f():\n    return 3",
+                     "import math")
+    return mi.Question(qid, f"{qid} title", "- say this", tuple(mi.FollowUp(f"fq{i}", f"fa{i}")
+                                                             for i in range(1, n_followups + 1)), ex)
+
+
+def _finished_round(qid="q01_x", grades=(2, 1, 0, 2)) -> mi.Round:
+    rnd = mi.Round(_question(qid))
+    for g in grades:
+        rnd.grade(g, seconds=10)
+    return rnd
+
+
+# reading the notebooks
+
+def test_every_question_notebook_becomes_a_question(questions):
+    assert [q.id[:3] for q in questions] == [f"q{i:02d}" for i in range(1, 16)]
+    q01 = questions[0]
+    assert q01.title == notebook_title(NOTEBOOK_DIR / "q01_content_based_recommendation.ipynb")
+    assert q01.title.startswith("q01 · ")
+    assert q01.answer.lstrip().startswith("-")
+    assert all(3 <= len(q.followups) <= 5 for q in questions)
+
+
+def test_followups_are_read_one_by_one_with_their_answers(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# q99 · A question"),
+                nbformat.v4.new_markdown_cell(
+                    "## Follow-up questions\n1. **How do you scale?** Use an index;\n   shard it (q14).\n"
+                    "2. **Why not CF?** Cold items.\n\n## Exercises\n1. **Not a follow-up** no.")]
+    nbformat.write(nb, tmp_path / "q99_x.ipynb")
+    assert mi.followups_from_notebook(tmp_path / "q99_x.ipynb") == (
+        mi.FollowUp("How do you scale?", "Use an index; shard it (q14)."), mi.FollowUp("Why not CF?", "Cold items."))
+
+
+def test_followups_of_a_real_notebook_have_questions_and_answers():
+    fus = mi.followups_from_notebook(NOTEBOOK_DIR / "q01_content_based_recommendation.ipynb")
+    assert len(fus) >= 3
+    assert all(f.question.endswith("?") and len(f.answer) > 20 and "\n" not in f.answer for f in fus)
+
+
+def test_every_question_maps_to_an_existing_task_exercise():
+    stems = {p.stem for p in NOTEBOOK_DIR.glob("q*.ipynb")}
+    assert set(mi.TASK_FOR) == stems
+    for task, number in mi.TASK_FOR.values():
+        assert task.startswith("t") and (NOTEBOOK_DIR / f"{task}.ipynb").exists() and number >= 1
+
+
+@pytest.mark.parametrize("task, number", sorted(set(mi.TASK_FOR.values())))
+def test_mapped_exercise_passes_its_self_check_with_its_solution_and_not_with_its_starter(task, number):
+    ex = mi.exercise_from_notebook(NOTEBOOK_DIR / f"{task}.ipynb", number)
+    assert f"**Exercise {number}" in ex.text and "NotImplementedError" in ex.starter
+    passed, out = mi.run_self_check(ex, ex.solution)
+    assert passed, out
+    passed, out = mi.run_self_check(ex, ex.starter)
+    assert not passed and "not attempted" in out
+
+
+def test_self_check_reports_a_wrong_answer():
+    ex = _question().exercise
+    passed, out = mi.run_self_check(ex, "def f():\n    return 4")
+    assert not passed and "AssertionError" in out
+    assert mi.run_self_check(ex, "def f():\n    return 3") == (True, "ok\n")
+
+
+def test_missing_exercise_is_named(tmp_path):
+    with pytest.raises(ValueError, match="t08_realtime_browsing_recommendation.ipynb: exercise 9 not found"):
+        mi.exercise_from_notebook(NOTEBOOK_DIR / "t08_realtime_browsing_recommendation.ipynb", 9)
+
+
+def test_a_question_without_a_task_is_refused():
+    with pytest.raises(ValueError, match="task_for: no coding task for 'q01_content_based_recommendation'"):
+        mi.load_questions(task_for={})
+
+
+# drawing
+
+def test_draw_picks_among_the_least_practised_questions():
+    qs = [_question(f"q0{i}_x") for i in range(1, 4)]
+    attempts = {"a": {"question": "q01_x"}, "b": {"question": "q02_x"}, "c": {"question": "q02_x"}}
+    rng = np.random.default_rng(0)
+    assert {mi.draw_question(qs, attempts, rng).id for _ in range(20)} == {"q03_x"}
+
+
+def test_draw_covers_every_question_before_repeating_one():
+    qs = [_question(f"q0{i}_x") for i in range(1, 6)]
+    rng, attempts = np.random.default_rng(1), {}
+    drawn = []
+    for k in range(5):
+        q = mi.draw_question(qs, attempts, rng)
+        drawn.append(q.id)
+        attempts[str(k)] = {"question": q.id}
+    assert sorted(drawn) == [q.id for q in qs]
+
+
+def test_draw_is_reproducible_with_a_seed():
+    qs = [_question(f"q0{i}_x") for i in range(1, 6)]
+    a = [mi.draw_question(qs, {}, np.random.default_rng(7)).id for _ in range(3)]
+    b = [mi.draw_question(qs, {}, np.random.default_rng(7)).id for _ in range(3)]
+    assert a == b
+
+
+def test_draw_from_nothing_is_refused():
+    with pytest.raises(ValueError, match="questions: empty"):
+        mi.draw_question([], {}, np.random.default_rng(0))
+
+
+# grading a round
+
+def test_round_steps_go_answer_then_each_followup_then_coding():
+    rnd = mi.Round(_question(n_followups=2))
+    assert rnd.question.steps == ["answer", "follow-up 1", "follow-up 2", "coding"]
+    assert rnd.step == "answer"
+    assert rnd.grade(2, seconds=61.23) == "follow-up 1"
+    assert rnd.grade(1) == "follow-up 2"
+    assert rnd.grade(0) == "coding"
+    assert rnd.grade(2, seconds=300) is None
+    assert rnd.grades == {"answer": 2, "follow-up 1": 1, "follow-up 2": 0, "coding": 2}
+    assert rnd.seconds["answer"] == 61.2
+
+
+@pytest.mark.parametrize("bad", [3, -1, True, 1.5, "2"])
+def test_grades_other_than_0_1_2_are_refused(bad):
+    with pytest.raises(ValueError, match=r"score: .* is not one of \[0, 1, 2\]"):
+        mi.Round(_question()).grade(bad)
+
+
+def test_a_finished_round_takes_no_more_grades_and_an_unfinished_one_is_not_recorded():
+    with pytest.raises(ValueError, match="step 'answer' is not graded yet"):
+        mi.Round(_question()).record()
+    with pytest.raises(ValueError, match="graded already"):
+        _finished_round().grade(1)
+
+
+def test_round_score_is_the_share_of_the_best_grade():
+    grades = {"answer": 2, "follow-up 1": 1, "follow-up 2": 0, "coding": 2}
+    assert mi.round_score(grades) == pytest.approx(5 / 8)
+    assert mi.round_score(grades, "follow-up") == pytest.approx(0.25)
+    assert mi.round_score(grades, "coding") == 1.0
+    assert np.isnan(mi.round_score({"answer": 1}, "coding"))
+
+
+# progress
+
+def test_progress_round_trips_through_the_file(tmp_path):
+    path = tmp_path / "p.json"
+    key = mi.Progress(path).add(_finished_round(), today=dt.date(2026, 1, 2))
+    saved = mi.Progress(path).state[key]
+    assert saved == {"date": "2026-01-02", "question": "q01_x",
+                     "grades": {"answer": 2, "follow-up 1": 1, "follow-up 2": 0, "coding": 2},
+                     "seconds": {"answer": 10.0, "follow-up 1": 10.0, "follow-up 2": 10.0, "coding": 10.0}}
+
+
+def test_two_open_sessions_keep_each_others_rounds(tmp_path):
+    path = tmp_path / "p.json"
+    a, b = mi.Progress(path), mi.Progress(path)  # two notebooks open on the same file
+    ka = a.add(_finished_round("q01_x"))
+    kb = b.add(_finished_round("q02_x"))
+    assert ka != kb
+    assert set(mi.Progress(path).state) == {ka, kb}
+    assert set(b.state) == {ka, kb}
+
+
+def test_a_corrupt_progress_file_is_reported_and_left_alone(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{"r1": {"date": "2026-01-01", "question": "q01_x", "grades": {"answer": 7}}}')
+    before = path.read_text()
+    with pytest.raises(ScheduleError, match="not a mock-interview progress file"):
+        mi.Progress(path)
+    assert path.read_text() == before
+
+
+def test_in_memory_progress_writes_nothing(tmp_path):
+    p = mi.Progress(None)
+    p.add(_finished_round())
+    assert len(p.state) == 1 and list(tmp_path.iterdir()) == []
+
+
+# scores over days
+
+def test_daily_scores_average_each_kind_of_step_per_day():
+    state = {
+        "r1": {"date": "2026-01-01", "question": "q01_x", "grades": {"answer": 0, "follow-up 1": 0, "coding": 0}},
+        "r2": {"date": "2026-01-01", "question": "q02_x", "grades": {"answer": 2, "follow-up 1": 2, "coding": 1}},
+        "r3": {"date": "2026-01-03", "question": "q01_x", "grades": {"answer": 2, "follow-up 1": 1,
+                                                                     "follow-up 2": 1, "coding": 2}},
+    }
+    frame = mi.daily_scores(state)
+    assert [d.isoformat()[:10] for d in frame.index] == ["2026-01-01", "2026-01-03"]
+    assert frame.loc["2026-01-01", "answer"] == pytest.approx(0.5)
+    assert frame.loc["2026-01-01", "coding"] == pytest.approx(0.25)
+    assert frame.loc["2026-01-03", "follow-up"] == pytest.approx(0.5)
+    assert frame.loc["2026-01-03", "overall"] == pytest.approx(6 / 8)
+    assert frame["rounds"].tolist() == [2, 1]
+
+
+def test_daily_scores_of_no_rounds_is_empty_and_still_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert mi.daily_scores({}).empty
+    ax = mi.plot_progress({})
+    assert "no rounds yet" in ax.texts[0].get_text()
+
+
+def test_plot_draws_one_line_per_kind_of_step():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    state = {"r1": {"date": "2026-01-01", "question": "q", "grades": {"answer": 1, "coding": 2}},
+             "r2": {"date": "2026-01-02", "question": "q", "grades": {"answer": 2, "coding": 2}}}
+    ax = mi.plot_progress(state)
+    assert [ln.get_label() for ln in ax.get_lines()] == ["overall", "answer", "follow-up", "coding"]
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.75, 1.0])
+
+
+def test_app_builds_with_a_drawn_round(questions, tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    app = mi.mock_interview_app(questions[:2], mi.Progress(tmp_path / "p.json"), seed=0)
+    draw = next(c for c in app.children[1].children if "visrec-mi-draw" in c._dom_classes)
+    draw.click()
+    prompt = next(c for c in app.children if "visrec-mi-question" in c._dom_classes)
+    assert questions[0].title in prompt.value or questions[1].title in prompt.value
+    json.dumps(app.get_state()["_dom_classes"])  # a plain widget state

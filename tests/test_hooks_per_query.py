@@ -1,0 +1,77 @@
+"""vision.hooks (forward hooks, pooled layer features) and search.per_query (AP per query)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from visrec_helpers.search.per_query import average_precisions, cross_average_precisions, queries_with_matches
+from visrec_helpers.search.retrieval import labelled_retrieval
+from visrec_helpers.vision.hooks import pooled_layer_features, record_layers
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2), nn.ReLU())
+
+
+def test_record_layers_returns_the_outputs_of_the_named_modules():
+    net, x = _net(), torch.rand(2, 3, 9, 9)
+    with record_layers(net, ["1", "3"]) as out:
+        y = net(x)
+    assert torch.equal(out["3"], y)
+    assert torch.equal(out["1"], torch.relu(net[0](x)))
+
+
+def test_record_layers_removes_its_hooks_even_after_an_error():
+    net = _net()
+    with pytest.raises(RuntimeError):
+        with record_layers(net, ["1"]):
+            net(torch.rand(1, 5, 9, 9))  # wrong channel count
+    assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_record_layers_names_an_unknown_layer():
+    with pytest.raises(ValueError, match="unknown module names \\['fc'\\]"):
+        with record_layers(_net(), ["1", "fc"]):
+            pass
+
+
+def test_pooled_layer_features_are_spatial_means():
+    net, x = _net(), torch.rand(3, 3, 9, 9)
+    pooled = pooled_layer_features(net, x, ["3"])["3"]
+    assert pooled.shape == (3, 6)
+    assert torch.allclose(pooled, net(x).mean(dim=(2, 3)))
+
+
+def test_average_precisions_mean_equals_labelled_retrieval_map():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 6)), rng.integers(0, 4, 120)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert np.isclose(average_precisions(x, y, 10).mean(), labelled_retrieval(x, y, 10)["map@10"])
+
+
+def test_average_precisions_golden_value():
+    x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    # item 0's list: 1 (wrong), 3 (wrong), 2 (right) -> AP@3 = (1/3) / 1; item 1's: 0, 3 (right), 2 -> 1/2
+    assert np.allclose(average_precisions(x, y, 3), [1 / 3, 1 / 2, 1 / 3, 1 / 2])
+
+
+def test_cross_average_precisions_excludes_the_original():
+    db = np.eye(3, dtype=np.float32)
+    labels = np.array([0, 0, 1])
+    q = db[[0]] + 0.01
+    with_original = cross_average_precisions(q, [0], db, labels, k=2)
+    without = cross_average_precisions(q, [0], db, labels, k=2, exclude=[0])
+    assert with_original[0] == 1.0 and without.shape == (1,)
+
+
+def test_queries_with_matches_drops_singleton_labels():
+    assert queries_with_matches(np.array([0, 1, 1, 2, 2, 2]), 1).tolist() == [1, 2, 3, 4, 5]
+    assert queries_with_matches(np.array([0, 1, 1, 2, 2, 2]), 2).tolist() == [3, 4, 5]
+
+
+def test_average_precisions_refuses_a_k_larger_than_the_catalog():
+    with pytest.raises(ValueError, match="k=5"):
+        average_precisions(np.eye(3), [0, 0, 1], k=5)

@@ -1,0 +1,152 @@
+"""Forward hooks: read any layer of a network without rewriting its ``forward`` (q11, q03).
+
+``record_layers(model, layers)`` is a context manager: inside the ``with`` block every
+forward pass of ``model`` stores the output of each named sub-module in a dict; on leaving
+(also on an error) the hooks are removed, so the model is left as it was.
+``pooled_layer_features`` runs one forward pass and global-average-pools each recorded map:
+``{layer: (b, C)}``. ``catalog_layer_features`` does that for a whole ``Catalog`` with the
+ImageNet backbone (``vision.pretrained``) and caches the result once per machine, like
+``pretrained.catalog_embeddings``.
+
+torchvision's ``create_feature_extractor`` reaches the same layers by tracing the model
+into a new graph; hooks need no tracing and work on any ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from visrec_helpers.core.cache import cache_dir, cache_key
+
+_CACHE_VERSION = 1
+
+
+def _check_layers(model: nn.Module, layers) -> list[str]:
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or len(layers) == 0:
+        raise ValueError(f"layers={layers!r} must be a non-empty list of module names")
+    modules = dict(model.named_modules())
+    unknown = [n for n in layers if n not in modules or n == ""]
+    if unknown:
+        shown = [n for n in modules if n][:30]
+        raise ValueError(f"layers: unknown module names {unknown}; {type(model).__name__} has {shown} ...")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers={list(layers)!r} names a module twice")
+    return list(layers)
+
+
+@contextmanager
+def record_layers(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of the sub-modules named ``layers`` (names from ``model.named_modules()``).
+
+    Yields a dict that each forward pass inside the ``with`` block fills with
+    ``{name: output tensor}`` (detached; the last pass wins). The hooks are removed on exit.
+    """
+    modules = dict(model.named_modules())
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            outputs[name] = output.detach()
+        return hook
+
+    handles = [modules[name].register_forward_hook(keep(name)) for name in _check_layers(model, layers)]
+    try:
+        yield outputs
+    finally:  # an exception inside the block must not leave hooks behind
+        for handle in handles:
+            handle.remove()
+
+
+def pooled_layer_features(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """One forward pass of ``x`` ``(b, 3, H, W)``: each layer's ``(b, C, h, w)`` map averaged to ``(b, C)``.
+
+    The model runs in eval mode under ``torch.no_grad()`` (batch norm uses its running
+    statistics, so an image's features do not depend on its batch mates).
+    """
+    model.eval()
+    with torch.no_grad(), record_layers(model, layers) as maps:
+        model(x)
+    return {name: maps[name].float().mean(dim=(2, 3)) for name in layers}
+
+
+def _layer_features(encoder, images, layers: list[str], batch_size: int, progress: bool | None,
+                    preprocess=None) -> dict[str, np.ndarray]:
+    from tqdm.auto import tqdm
+
+    from visrec_helpers.vision.pretrained import _to_tensor, as_image_batch
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    to_tensor = preprocess or (lambda b: _to_tensor(b, encoder.input_size))
+    batch = as_image_batch(images)
+    show = progress if progress is not None else len(batch) > 256
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    for s in tqdm(range(0, len(batch), batch_size), desc="layer features", unit="batch", disable=not show,
+                  leave=False):
+        x = to_tensor(batch[s : s + batch_size]).to(encoder.device)
+        for name, v in pooled_layer_features(encoder.model, x, layers).items():
+            parts[name].append(v.cpu().numpy())
+    return {name: np.concatenate(v).astype(np.float32, copy=False) for name, v in parts.items()}
+
+
+def layer_features(encoder, images, layers: Sequence[str], *, batch_size: int = 64, progress: bool | None = None,
+                   preprocess=None) -> dict[str, np.ndarray]:
+    """``{layer: (n, C) float32}``: globally average-pooled outputs of ``layers`` of ``encoder.model``.
+
+    ``encoder``: a ``PretrainedEncoder`` (its ``model``, ``input_size`` and ``device``).
+    ``images``: uint8 images as ``pretrained.as_image_batch`` accepts. ``preprocess``: a
+    function from a uint8 batch to the ``(b, 3, S, S)`` float input; default the encoder's
+    own resize and normalisation (q11 passes another one to measure a missing ``Normalize``).
+    Rows are not normalised.
+    """
+    layers = _check_layers(encoder.model, layers)
+    return _layer_features(encoder, images, layers, batch_size, progress, preprocess)
+
+
+def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_size: int = 64,
+                           progress: bool | None = None, cache: bool = True) -> dict[str, np.ndarray]:
+    """``layer_features(encoder, catalog.images, layers)``, cached once per machine.
+
+    The cache file (``.npz`` in ``cache_dir()``, read with ``allow_pickle=False``) is keyed
+    by the catalog's images (``pretrained.catalog_fingerprint``), ``encoder.settings`` and
+    the layer names; it is written atomically under a file lock, so parallel processes
+    compute it once.
+    """
+    from filelock import FileLock
+
+    from visrec_helpers.vision.pretrained import catalog_fingerprint
+
+    if not hasattr(catalog, "images"):
+        raise TypeError(f"catalog must be a Catalog (with .images), got {type(catalog).__name__}")
+    layers = _check_layers(encoder.model, layers)
+    if not cache:
+        return _layer_features(encoder, catalog.images, layers, batch_size, progress)
+    fp = catalog_fingerprint(catalog)
+    key = cache_key(fp, encoder.settings, layers, _CACHE_VERSION)
+    path = cache_dir() / f"layer-features-{fp['n_items']}-{key}.npz"
+    with FileLock(str(path) + ".lock", timeout=1800):
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    out = {name: z[f"layer_{i}"] for i, name in enumerate(layers)}
+                if all(len(v) == len(catalog.images) for v in out.values()):
+                    return out
+            except (OSError, ValueError, KeyError):  # a broken file is recomputed, not trusted
+                pass
+            path.unlink(missing_ok=True)
+        out = _layer_features(encoder, catalog.images, layers, batch_size, progress)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        try:
+            np.savez(tmp, layers=np.frombuffer(json.dumps(layers).encode(), dtype=np.uint8),
+                     **{f"layer_{i}": out[name] for i, name in enumerate(layers)})
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out

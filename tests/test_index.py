@@ -370,3 +370,11 @@ def test_any_search_gives_the_documented_error_or_valid_distinct_unexcluded_ids(
         if exclude is not None:
             assert not set(row) & set(exclude[r])
         assert np.all(np.diff(scores[r]) <= 1e-4)  # best first
+
+
+def test_progress_bar_build_adds_in_chunks_and_keeps_every_vector(capsys):
+    items = _unit(np.random.default_rng(14), 120_000, 4)
+    idx = build_index(items, kind="faiss-flat", progress=True)
+    assert idx.ntotal == 120_000
+    assert "faiss-flat: add" in capsys.readouterr().err
+    np.testing.assert_array_equal(idx.search(items[[0, 60_000, 119_999]], 1)[1][:, 0], [0, 60_000, 119_999])

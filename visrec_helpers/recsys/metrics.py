@@ -28,14 +28,14 @@ import numbers
 
 import numpy as np
 
-from visrec_helpers.recsys.base import RecsysError, check_ids, check_k, check_recommendations
+from visrec_helpers.recsys.base import RecsysError, check_ids, check_recommendations, check_top_k
 
 # Item ids in a metric are checked to be non-negative integers; the catalog size is not known there.
 _NO_UPPER_BOUND = np.iinfo(np.int64).max
 
 
 def _check_k(k) -> int:
-    return check_k(k)
+    return check_top_k(k)
 
 
 def _id_list(values, name: str, *, unique: bool) -> list[int]:

@@ -13,7 +13,7 @@ Two parts:
    with a GRU and scores every catalog item for the next step (``sessions_to_matrix`` turns
    sessions into the recommender contract's ``X`` and ``timestamps``); ``mean_profile_scores``
    (average of the history's embeddings) and ``last_item_scores`` are the baselines;
-   ``hit_rate_at_k`` scores held-out next items.
+   ``next_item_hit_rate`` scores held-out next items.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None, candida
     return top_k_items(s, k, seen=seen, candidates=candidates)
 
 
-def hit_rate_at_k(recommended: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+def next_item_hit_rate(recommended: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     """Share of rows whose true next item ``truth[i]`` is among ``recommended[i, :k]``."""
     rec = check_recommendations(recommended, "recommended")
     truth = np.asarray(truth)
@@ -467,7 +467,7 @@ def markov_oracle_scores(histories: np.ndarray, labels: np.ndarray, transition: 
 def expected_hit_rate(recommended: np.ndarray, probabilities: np.ndarray, k: int = 10) -> float:
     """Mean over rows of the true probability that the next item is in ``recommended[i, :k]``.
 
-    A noise-free version of ``hit_rate_at_k`` for simulated sessions: it averages over every
+    A noise-free version of ``next_item_hit_rate`` for simulated sessions: it averages over every
     possible next item instead of the one that was drawn. ``recommended`` must not repeat ids
     within a row.
     """

@@ -401,3 +401,14 @@ def test_any_call_gives_the_documented_error_or_lists_within_the_contract(name, 
             assert set(row.tolist()) <= set(np.asarray(candidates).tolist())
         if exclude_seen:
             assert not (x[u, row] > 0).any()
+
+
+def test_the_kept_module_name_reexports_every_model_and_step():
+    import visrec_helpers.recommenders as kept
+    from visrec_helpers.recsys import base, factorisation, neighbours
+
+    assert kept.ALS is factorisation.ALS and kept.bpr_step is factorisation.bpr_step
+    assert kept.ItemKNN is neighbours.ItemKNN and kept.Recommender is base.Recommender
+    assert all(issubclass(getattr(kept, n), base.Recommender) for n in
+               ("ALS", "BPR", "VBPR", "ImplicitALS", "ItemKNN", "UserKNN", "Popularity", "RandomRecommender",
+                "ProfileRecommender", "OracleRecommender"))

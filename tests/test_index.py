@@ -378,3 +378,23 @@ def test_progress_bar_build_adds_in_chunks_and_keeps_every_vector(capsys):
     assert idx.ntotal == 120_000
     assert "faiss-flat: add" in capsys.readouterr().err
     np.testing.assert_array_equal(idx.search(items[[0, 60_000, 119_999]], 1)[1][:, 0], [0, 60_000, 119_999])
+
+
+def test_compact_ivfpq_fast_scan_codes_refined_with_a_pq_code(bench_like):
+    items, queries = bench_like
+    _, exact = build_index(items).search(queries, 10)
+    idx = build_index(items, kind="faiss-ivfpq", nlist=32, nprobe=8, m=16, nbits=4, fast_scan=True, refine="pq",
+                      refine_m=32, refine_factor=10)
+    assert idx.bytes_per_vector() == 16 * 4 / 8 + 8 + 32  # under 64 bytes: no float32 copy
+    _, ids = idx.search(queries, 10)
+    assert recall_at_k_vs_exact(ids, exact) >= 0.8
+    idx.nprobe = 1  # operating points change after the build
+    narrow = recall_at_k_vs_exact(idx.search(queries, 10)[1], exact)
+    idx.nprobe = 32
+    assert narrow < recall_at_k_vs_exact(idx.search(queries, 10)[1], exact)
+    _, ids = idx.search(queries[:2], 4990, exclude=[[0, 1], []])
+    assert all(len(set(r)) == 4990 for r in ids.tolist()) and not {0, 1} & set(ids[0].tolist())
+    with pytest.raises(IndexInputError, match="fast_scan needs nbits=4"):
+        build_index(items, kind="faiss-ivfpq", fast_scan=True)
+    with pytest.raises(IndexInputError, match="refine must be"):
+        build_index(items, kind="faiss-ivfpq", refine="sq4")

@@ -41,7 +41,8 @@ KIND_PARAMS = {
     "exact": (),
     "faiss-flat": (),
     "faiss-ivf": ("nlist", "nprobe", "train_size", "seed"),
-    "faiss-ivfpq": ("nlist", "nprobe", "m", "nbits", "refine", "refine_factor", "train_size", "seed"),
+    "faiss-ivfpq": ("nlist", "nprobe", "m", "nbits", "fast_scan", "refine", "refine_m", "refine_factor", "train_size",
+                    "seed"),
     "hnsw": ("M", "ef_construction", "ef_search"),
 }
 
@@ -285,10 +286,13 @@ class FaissIndex(VectorIndex):
       real-time serving default, tuned for latency;
     - ``"faiss-ivfpq"``: ``IndexIVFPQ``, ``nlist`` cells (default ``min(4 sqrt(n), n // 39)``),
       vectors compressed into ``m`` codes of ``nbits`` bits, ``nprobe`` cells visited
-      (default ``max(8, nlist // 8)``); with ``refine`` the ``refine_factor * k`` best PQ
-      candidates are re-scored with the full vectors (on the benchmark's 100,000
-      near-duplicate-rich vectors a factor of 10 reached recall@10 0.90 and 30 reached 0.98,
-      so 30 is the default);
+      (default ``max(8, nlist // 8)``); ``fast_scan=True`` stores 4-bit codes in faiss's
+      SIMD fast-scan layout (``IndexIVFPQFastScan``, needs ``nbits=4``). With ``refine``
+      the ``refine_factor * k`` best PQ candidates are re-scored: ``True`` / ``"flat"`` with
+      the full vectors (on the benchmark's 100,000 near-duplicate-rich vectors a factor of 10
+      reached recall@10 0.90 and 30 reached 0.98, so 30 is the default), ``"pq"`` with a
+      second, finer PQ code of ``refine_m`` bytes (a compact index: codes + refine code +
+      id, no float32 copy), ``False`` not at all;
     - ``"hnsw"``: ``IndexHNSWFlat`` with ``M`` links per node, ``ef_construction`` and
       ``ef_search``.
 
@@ -298,14 +302,15 @@ class FaissIndex(VectorIndex):
     """
 
     def __init__(self, dim: int, kind: str = "faiss-flat", nlist: int | None = None, nprobe: int | None = None,
-                 m: int | None = None, nbits: int = 8, refine: bool = True, refine_factor: int = 30,
+                 m: int | None = None, nbits: int = 8, fast_scan: bool = False, refine: bool | str = True,
+                 refine_m: int = 32, refine_factor: int = 30,
                  M: int = 32, ef_construction: int = 80, ef_search: int = 128, train_size: int | None = None,
                  seed: int = 0):
         super().__init__(dim)
         if kind not in INDEX_KINDS[1:]:
             raise IndexInputError(f"unknown faiss index kind {kind!r}; available: {list(INDEX_KINDS[1:])}")
         for name, value, low in (("nlist", nlist, 1), ("nprobe", nprobe, 1), ("m", m, 1), ("nbits", nbits, 1),
-                                 ("refine_factor", refine_factor, 1), ("M", M, 2), ("ef_construction", ef_construction, 1),
+                                 ("refine_factor", refine_factor, 1), ("refine_m", refine_m, 1), ("M", M, 2), ("ef_construction", ef_construction, 1),
                                  ("ef_search", ef_search, 1), ("train_size", train_size, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < low):
@@ -314,7 +319,13 @@ class FaissIndex(VectorIndex):
             raise IndexInputError(f"nbits must be at most 16, got {nbits}")
         self.kind = kind
         self.nlist, self.nprobe, self.m, self.nbits = nlist, nprobe, m, int(nbits)
-        self.refine, self.refine_factor = bool(refine), int(refine_factor)
+        if refine not in (True, False, "flat", "pq"):
+            raise IndexInputError(f"refine must be True/'flat', 'pq' or False, got {refine!r}")
+        if fast_scan and nbits != 4:
+            raise IndexInputError(f"fast_scan needs nbits=4 (faiss's fast-scan codes are 4-bit), got nbits={nbits}")
+        self.fast_scan = bool(fast_scan)
+        self.refine = "flat" if refine is True else refine
+        self.refine_m, self.refine_factor = int(refine_m), int(refine_factor)
         self.M, self.ef_construction, self.ef_search = int(M), int(ef_construction), int(ef_search)
         self.train_size, self.seed = train_size, seed
         self.index_ = None
@@ -361,7 +372,10 @@ class FaissIndex(VectorIndex):
                                       f"train (nlist={self.nlist}, nbits={self.nbits}), got {n}; add more or use "
                                       "'faiss-flat'")
             self.nprobe = min(self.nprobe or int(max(8, self.nlist // 8)), self.nlist)
-            ivf = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.m, self.nbits, faiss.METRIC_INNER_PRODUCT)
+            if self.fast_scan:
+                ivf = faiss.IndexIVFPQFastScan(quantizer, d, self.nlist, self.m, 4, faiss.METRIC_INNER_PRODUCT)
+            else:
+                ivf = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.m, self.nbits, faiss.METRIC_INNER_PRODUCT)
             ivf.pq.cp.min_points_per_centroid = 5  # the size checks above already refuse too little data
         ivf.cp.min_points_per_centroid = 5
         ivf.cp.seed = int(self.seed) % (2**31)
@@ -371,7 +385,16 @@ class FaissIndex(VectorIndex):
         self.ivf_ = ivf
         if self.kind == "faiss-ivf" or not self.refine:
             return ivf
-        ref = faiss.IndexRefineFlat(ivf)
+        if self.refine == "pq":
+            if d % self.refine_m:
+                raise IndexInputError(f"refine_m={self.refine_m} must divide the dimension d={d}")
+            fine = faiss.IndexPQ(d, self.refine_m, 8, faiss.METRIC_INNER_PRODUCT)
+            fine.pq.cp.min_points_per_centroid = 5
+            fine.train(sample)
+            self.refine_index_ = fine  # faiss does not own it: keep it alive
+            ref = faiss.IndexRefine(ivf, fine)
+        else:
+            ref = faiss.IndexRefineFlat(ivf)
         ref.k_factor = float(self.refine_factor)
         return ref
 
@@ -458,7 +481,7 @@ class FaissIndex(VectorIndex):
         if self.kind == "faiss-ivfpq":
             m = self.m or max(1, self.dim // 4)
             code = m * self.nbits / 8 + 8  # PQ code plus the 64-bit id in the inverted list
-            return code + (4 * self.dim if self.refine else 0)
+            return code + {"flat": 4 * self.dim, "pq": self.refine_m, False: 0}[self.refine]
         if self.kind == "faiss-ivf":
             return 4 * self.dim + 8
         if self.kind == "hnsw":

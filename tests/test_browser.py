@@ -1,22 +1,35 @@
-"""End-to-end: the t08 widget app in a real JupyterLab, driven by headless Chromium.
+"""End-to-end, in headless Chromium: what a newcomer sees and clicks.
 
-Starts JupyterLab on a free localhost port (token auth), opens a copy of t08 with its CI
-parameters, runs all cells, clicks one thumbnail's "view" button and checks that the
-recommended row changed. Saves a screenshot to build/browser/t08.png.
+One JupyterLab server is started as `make lab` starts it (the project's ``jupyter/`` settings on
+``JUPYTER_CONFIG_PATH``) with a fresh home config, on a temporary folder holding the start page, a
+CI-parameterised copy of t08 and a small notebook with the mock interview. The tests check:
 
-Needs Debian's ``chromium`` at /usr/bin/chromium and the ``playwright`` Python package
-(its own browser downloads are never used); skips with the reason otherwise.
+- the server's front URL lands on ``00_start_here.ipynb`` with its notebook map visible before any
+  cell runs, and no "official Jupyter news" prompt;
+- the t08 widget app updates its recommended row on a click;
+- the mock interview is clickable end to end (draw, timer, reveal, follow-ups, coding self-check,
+  grades, saved round, progress chart);
+- the book site (rendered by ``book.site`` from three real notebooks) has a sidebar link that
+  opens its page, and its search finds a word.
+
+Screenshots go to build/browser/. Needs Debian's ``chromium`` at /usr/bin/chromium and the
+``playwright`` Python package (its own browser downloads are never used); skips otherwise.
 """
 
+import http.server
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +37,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "t08_realtime_browsing_recommendation"
+MOCK_QUESTION = "q07_evaluation"
 OUT = ROOT / "build" / "browser"
 
 pytestmark = [
@@ -39,18 +53,16 @@ KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
   return !!(w && w.sessionContext && w.sessionContext.isReady && w.sessionContext.session
             && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'); }"""
 
+MOCK_CELL = """import matplotlib
+from visrec_helpers.book import mock_interview as mi
 
-def _dismiss_news_prompt(page) -> None:
-    """Answer JupyterLab's "get notified about news?" toast with No, if it is shown."""
-    no = page.get_by_role("button", name="No")
-    if no.count():
-        no.first.click(timeout=5_000)
+questions = [q for q in mi.load_questions() if q.id == {qid!r}]
+mi.mock_interview_app(questions, mi.Progress({progress!r}), seed=0, answer_seconds=60, coding_seconds=120)
+"""
 
 
 def _shutdown_kernels(base: str, token: str) -> None:
     """Ask the server to stop its kernels (they run in their own process groups)."""
-    import json
-
     try:
         with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as r:
             kernels = json.loads(r.read())
@@ -81,29 +93,43 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
     raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server on a free port serving a CI-parameterised copy of t08."""
+def _mock_notebook(path: Path, progress: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(MOCK_CELL.format(qid=MOCK_QUESTION, progress=str(progress)))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """A `make lab`-equivalent JupyterLab (fresh home config) on a free port serving the start page,
+    a CI-parameterised copy of t08 and the mock-interview notebook. Yields (base URL, token, work)."""
     from visrec_helpers.book.workbook import prepare
 
-    work = tmp_path / "lab"
+    tmp = tmp_path_factory.mktemp("lab")
+    work = tmp / "lab"
     prepare(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", work)
+    shutil.copy(ROOT / "notebooks" / "00_start_here.ipynb", work)
+    _mock_notebook(work / "mock.ipynb", tmp / "progress.json")
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"),
-               PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+               JUPYTER_CONFIG_PATH=str(ROOT / "jupyter"), JUPYTER_CONFIG_DIR=str(tmp / "cfg"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "user-settings"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "ws"))
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
            "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = tmp_path / "jupyterlab.log"
+    log = tmp / "jupyterlab.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log)
-        yield f"{base}/lab/tree/{NOTEBOOK}.ipynb?token={token}", log
+        yield base, token, tmp
     finally:
         _shutdown_kernels(base, token)
         try:
@@ -111,51 +137,203 @@ def jupyterlab(tmp_path):
             proc.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
+        OUT.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, OUT / "jupyterlab.log")
 
 
-def test_t08_app_updates_the_recommended_row_on_click(jupyterlab):
+@pytest.fixture(scope="module")
+def browser():
     playwright = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    url, log = jupyterlab
     OUT.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path=str(CHROMIUM), headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"],
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, wait_until="domcontentloaded", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=180_000)
-            # "Run All", as a learner would; the command's promise resolves when every cell ran
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(KERNEL_IDLE, timeout=300_000)
-            # cells off screen may be laid out lazily: wait for the widget in the DOM, not on screen
-            ids = page.locator(".visrec-app .visrec-ids").first
-            ids.wait_for(state="attached", timeout=60_000)
-            before = ids.text_content()
-            assert before.strip(), "the recommended row shows no item ids"
-            button = page.locator(".visrec-app .visrec-grid .visrec-view").first
-            button.scroll_into_view_if_needed(timeout=30_000)
-            button.click(timeout=30_000)
-            page.wait_for_function(
-                "(before) => { const e = document.querySelector('.visrec-app .visrec-ids');"
-                " return e && e.textContent !== before; }",
-                arg=before, timeout=120_000,
-            )
-            after = ids.text_content()
-            caption = page.locator(".visrec-app .visrec-rec-ids").first.text_content()
-            latency = page.locator(".visrec-app .visrec-latency").first.text_content()
-            _dismiss_news_prompt(page)
-            page.locator(".visrec-app .visrec-latency").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(OUT / "t08.png"), full_page=False)
-            (OUT / "t08.txt").write_text(f"before: {before}\nafter: {caption}\nlatency: {latency}\n")
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+CURRENT_IS = """(name) => { const w = window.jupyterapp.shell.currentWidget;
+  return !!(w && w.title.label === name); }"""
+
+
+def _open_notebook(browser, url: str, name: str | None = None):
+    """A new page on ``url``; with ``name``, waits until that notebook is the current tab (opened
+    with ``reset``: another page's saved workspace must not put its own notebook in front)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+    if name:
+        page.wait_for_function(CURRENT_IS, arg=name, timeout=60_000)
+    return page
+
+
+def _news_prompt_shown(page) -> bool:
+    return page.get_by_text(re.compile("official Jupyter news", re.I)).count() > 0
+
+
+def test_front_url_opens_the_start_page_with_its_map_and_no_news_prompt(jupyterlab, browser):
+    base, token, _ = jupyterlab
+    page = _open_notebook(browser, f"{base}/?token={token}")  # what `make lab` prints, minus the path
+    try:
+        assert "/lab/tree/00_start_here.ipynb" in page.url
+        page.wait_for_function(CURRENT_IS, arg="00_start_here.ipynb", timeout=60_000)
+        links = page.locator(".jp-RenderedMarkdown a", has_text=re.compile(r"^[qt]\d\d · "))
+        links.first.wait_for(state="visible", timeout=60_000)
+        labels = links.all_text_contents()
+        assert len(labels) == 25 and labels[0].startswith("q01 · ") and labels[-1].startswith("t10 · ")
+        # no cell has run: the map is markdown, not a code cell's output
+        assert page.locator(".jp-OutputArea-output").count() == 0
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        time.sleep(3)  # the news prompt, when enabled, shows shortly after start-up
+        page.locator(".jp-Notebook .jp-RenderedMarkdown h2", has_text="The map").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "start_page.png"))
+        assert not _news_prompt_shown(page), "JupyterLab asked about official Jupyter news"
+    finally:
+        page.close()
+
+
+def test_t08_app_updates_the_recommended_row_on_click(jupyterlab, browser):
+    base, token, _ = jupyterlab
+    page = _open_notebook(browser, f"{base}/lab/tree/{NOTEBOOK}.ipynb?token={token}&reset", f"{NOTEBOOK}.ipynb")
+    try:
+        page.wait_for_function(KERNEL_IDLE, timeout=180_000)
+        # "Run All", as a learner would; the command's promise resolves when every cell ran
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(KERNEL_IDLE, timeout=300_000)
+        # cells off screen may be laid out lazily: wait for the widget in the DOM, not on screen
+        ids = page.locator(".visrec-app .visrec-ids").first
+        ids.wait_for(state="attached", timeout=60_000)
+        before = ids.text_content()
+        assert before.strip(), "the recommended row shows no item ids"
+        button = page.locator(".visrec-app .visrec-grid .visrec-view").first
+        button.scroll_into_view_if_needed(timeout=30_000)
+        button.click(timeout=30_000)
+        page.wait_for_function(
+            "(before) => { const e = document.querySelector('.visrec-app .visrec-ids');"
+            " return e && e.textContent !== before; }",
+            arg=before, timeout=120_000,
+        )
+        after = ids.text_content()
+        caption = page.locator(".visrec-app .visrec-rec-ids").first.text_content()
+        latency = page.locator(".visrec-app .visrec-latency").first.text_content()
+        page.locator(".visrec-app .visrec-latency").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "t08.png"), full_page=False)
+        (OUT / "t08.txt").write_text(f"before: {before}\nafter: {caption}\nlatency: {latency}\n")
+        assert not _news_prompt_shown(page)
+    finally:
+        page.close()
     assert after != before
     assert "after 1 view" in caption, f"the row should say it follows one view, got {caption!r}"
     assert "ms" in latency and "1 click" in latency, f"the latency label was not updated: {latency!r}"
     assert (OUT / "t08.png").stat().st_size > 10_000
-    shutil.copy(log, OUT / "jupyterlab.log")
+
+
+def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
+    from visrec_helpers.book import mock_interview as mi
+
+    base, token, tmp = jupyterlab
+    question = next(q for q in mi.load_questions() if q.id == MOCK_QUESTION)
+    page = _open_notebook(browser, f"{base}/lab/tree/mock.ipynb?token={token}&reset", "mock.ipynb")
+    try:
+        page.wait_for_function(KERNEL_IDLE, timeout=180_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        app = page.locator(".visrec-mock-interview")
+        app.wait_for(state="visible", timeout=60_000)
+        chart = app.locator(".visrec-mi-progress img")
+        chart.wait_for(state="visible", timeout=30_000)  # the empty chart first
+        empty_chart = chart.get_attribute("src")
+        app.locator(".visrec-mi-draw").click()
+        prompt = app.locator(".visrec-mi-question")
+        prompt.get_by_text(question.title).wait_for(timeout=30_000)
+        clock = app.locator(".visrec-mi-timer")
+        first = clock.text_content()
+        page.wait_for_function("(t) => document.querySelector('.visrec-mi-timer').textContent !== t",
+                               arg=first, timeout=15_000)  # the clock runs
+        assert re.search(r"time 0:0\d / 1:00", clock.text_content())
+        for i, step in enumerate(question.steps):
+            status = app.locator(".visrec-mi-status").text_content()
+            assert f"part {i + 1} of {len(question.steps)} ({step})" in status
+            if step.startswith("follow-up"):
+                fu = question.followups[int(step.split()[1]) - 1]
+                assert fu.question in prompt.text_content()
+            if step == "coding":
+                assert f"exercise {question.exercise.number} of {question.exercise.notebook}" in prompt.text_content()
+                app.locator(".visrec-mi-code textarea").fill(question.exercise.solution)
+                app.locator(".visrec-mi-check").click()
+                app.locator(".visrec-mi-check-output").get_by_text("PASSED").wait_for(timeout=60_000)
+                page.screenshot(path=str(OUT / "mock_interview_coding.png"))
+            app.locator(".visrec-mi-reveal").click()
+            answer = app.locator(".visrec-mi-answer")
+            answer.locator(".jp-RenderedMarkdown").first.wait_for(timeout=30_000)
+            if step == "follow-up 1":
+                page.screenshot(path=str(OUT / "mock_interview_followup.png"))
+            grade = 2 if step in ("answer", "coding") else 1
+            app.locator(f".visrec-mi-grade-{grade}").click()
+            if i + 1 < len(question.steps):
+                app.locator(".visrec-mi-status").get_by_text(f"part {i + 2} of").wait_for(timeout=30_000)
+        app.locator(".visrec-mi-status").get_by_text("Round done").wait_for(timeout=30_000)
+        chart.wait_for(state="visible", timeout=30_000)
+        assert chart.get_attribute("src") != empty_chart, "the progress chart was not redrawn"
+        app.locator(".visrec-mi-progress").scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / "mock_interview_done.png"))
+    finally:
+        page.close()
+    saved = json.loads((tmp / "progress.json").read_text())
+    assert len(saved) == 1
+    (round_,) = saved.values()
+    n_fu = len(question.followups)
+    assert round_["question"] == MOCK_QUESTION
+    assert round_["grades"] == {"answer": 2, **{f"follow-up {k}": 1 for k in range(1, n_fu + 1)}, "coding": 2}
+
+
+@pytest.fixture(scope="module")
+def book_site(tmp_path_factory):
+    """The book site rendered from three real notebooks (not executed: no kernel needed), served
+    over HTTP on a free port."""
+    pytest.importorskip("myst_nb", reason="the book extra is not installed (pip install -e '.[book]')")
+    from visrec_helpers.book import site
+
+    out = tmp_path_factory.mktemp("book")
+    stems = ["00_start_here", "q01_content_based_recommendation", "t08_realtime_browsing_recommendation"]
+    notebooks = [ROOT / "notebooks" / f"{s}.ipynb" for s in stems]
+    index = site.render_site(out, notebooks, [{"stem": s, "status": "ok", "seconds": 0.0} for s in stems], {})
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(index.parent))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_book_site_sidebar_link_and_search(book_site, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{book_site}/index.html", timeout=60_000)
+        sidebar = page.locator(".bd-sidebar-primary")
+        for part in ("Start", "Questions", "Tasks"):
+            assert sidebar.get_by_text(part, exact=True).is_visible()
+        sidebar.get_by_role("link", name=re.compile(r"^q01 · ")).click()
+        page.wait_for_url(re.compile(r"q01_content_based_recommendation\.html"), timeout=30_000)
+        assert page.locator("h1").first.text_content().startswith("q01 · ")
+        page.screenshot(path=str(OUT / "book_q01.png"))
+        # search, as a reader types it: the search dialog, then Enter
+        page.keyboard.press("Control+k")
+        box = page.locator("input[name='q']:visible").first
+        box.fill("cosine")
+        box.press("Enter")
+        page.wait_for_url(re.compile(r"search\.html\?q=cosine"), timeout=30_000)
+        hits = page.locator("#search-results li a")
+        hits.first.wait_for(timeout=30_000)
+        assert any("q01_content_based_recommendation" in (h.get_attribute("href") or "") for h in hits.all())
+        page.screenshot(path=str(OUT / "book_search.png"))
+    finally:
+        page.close()

@@ -319,11 +319,20 @@ def plot_progress(state: dict[str, dict], ax=None):
         ax.text(0.5, 0.5, "no rounds yet: your scores over days appear here", ha="center", va="center")
         ax.set_axis_off()
         return ax
-    for kind, style in (("overall", "-o"), ("answer", "--"), ("follow-up", "--"), ("coding", "--")):
-        ax.plot(frame.index, frame[kind], style, label=kind)
+    import matplotlib.dates as mdates
+    import pandas as pd
+
+    for kind, style in (("overall", "-o"), ("answer", "--s"), ("follow-up", "--^"), ("coding", "--v")):
+        ax.plot(frame.index, frame[kind], style, label=kind, markersize=8 if kind == "overall" else 5)
+    day = pd.Timedelta(days=1)
+    ax.set_xlim(frame.index.min() - day, frame.index.max() + day)  # one day of practice still shows
+    span_days = (frame.index.max() - frame.index.min()).days + 2
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, span_days // 7)))  # whole days only
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("share of best grade")
-    ax.set_title(f"mock interviews: {int(frame['rounds'].sum())} rounds over {len(frame)} days")
+    rounds, days = int(frame["rounds"].sum()), len(frame)
+    ax.set_title(f"mock interviews: {rounds} round{'s' * (rounds != 1)} over {days} day{'s' * (days != 1)}")
     ax.legend(loc="lower right", fontsize=8)
     ax.figure.autofmt_xdate()
     return ax
@@ -353,7 +362,7 @@ class _Timer:
         s = self.elapsed()
         late = " over time" if s > self.budget else ""
         self.label.value = (f"<span class='visrec-mi-clock' style='font-size:1.4em;font-family:monospace'>"
-                            f"&#9201; {int(s) // 60}:{int(s) % 60:02d} / {self.budget // 60}:{self.budget % 60:02d}"
+                            f"time {int(s) // 60}:{int(s) % 60:02d} / {self.budget // 60}:{self.budget % 60:02d}"
                             f"{late}</span>")
 
     def elapsed(self) -> float:
@@ -389,13 +398,15 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
     prompt = cls(w.HTML(), "visrec-mi-question")
     clock = cls(w.HTML(), "visrec-mi-timer")
     answer = cls(w.Output(), "visrec-mi-answer")
-    draw = cls(w.Button(description="Draw a question", icon="random", button_style="primary"), "visrec-mi-draw")
-    reveal = cls(w.Button(description="Reveal the answer", icon="eye", disabled=True), "visrec-mi-reveal")
-    grade_buttons = [cls(w.Button(description=f"{name} ({g})", disabled=True,
+    wide = {"layout": w.Layout(width="auto")}
+    draw = cls(w.Button(description="Draw a question", icon="random", button_style="primary", **wide),
+               "visrec-mi-draw")
+    reveal = cls(w.Button(description="Reveal the answer", icon="eye", disabled=True, **wide), "visrec-mi-reveal")
+    grade_buttons = [cls(w.Button(description=f"{name} ({g})", disabled=True, **wide,
                                   button_style=["danger", "warning", "success"][g]), f"visrec-mi-grade-{g}")
                      for g, name in GRADES.items()]
     code = cls(w.Textarea(layout=w.Layout(width="100%", height="180px")), "visrec-mi-code")
-    run_check = cls(w.Button(description="Run self-check", icon="play"), "visrec-mi-check")
+    run_check = cls(w.Button(description="Run self-check", icon="play", **wide), "visrec-mi-check")
     check_out = cls(w.Output(), "visrec-mi-check-output")
     coding = w.VBox([code, run_check, check_out], layout=w.Layout(display="none"))
     chart = cls(w.Output(), "visrec-mi-progress")
@@ -474,6 +485,7 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
                 ask(nxt)
                 return
             timer.stop()
+            clock.value = ""
             set_grading(False)
             coding.layout.display = "none"
             try:
@@ -481,12 +493,12 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
                 saved = f"saved to <code>{html.escape(str(progress.path))}</code>" if progress.path else "not saved"
             except ScheduleError as exc:
                 saved = f"<b>not saved</b>: {html.escape(str(exc))}"
+            answer.clear_output()
+            show_chart()
             total = round_score(rnd.grades)
             status.value = f"<b>Round done</b>: {total:.0%} of the best grade; {saved}."
             prompt.value = "<i>Draw another question when ready.</i>"
-            answer.clear_output()
             draw.disabled = False
-            show_chart()
         return handler
 
     def on_check(_):

@@ -66,6 +66,7 @@ HIDDEN_TAGS = {"netguard"}  # harness cells in the executed copies that the site
 
 CONF_PY = """# Written by visrec_helpers.book.site: the book's Sphinx configuration.
 project = "Visual Recommendation Workbook"
+author = "the workbook's contributors"
 html_title = project
 extensions = ["myst_nb"]
 nb_execution_mode = "off"  # make book executed every notebook once with papermill already

@@ -249,3 +249,16 @@ def test_app_builds_with_a_drawn_round(questions, tmp_path):
     prompt = next(c for c in app.children if "visrec-mi-question" in c._dom_classes)
     assert questions[0].title in prompt.value or questions[1].title in prompt.value
     json.dumps(app.get_state()["_dom_classes"])  # a plain widget state
+
+
+def test_timer_shows_elapsed_against_the_budget_and_stops():
+    from types import SimpleNamespace
+
+    label = SimpleNamespace(value="")
+    timer = mi._Timer(label)
+    timer.start(90)
+    assert "time 0:00 / 1:30" in label.value
+    took = timer.stop()
+    assert 0 <= took < 5
+    timer._thread.join(timeout=5)
+    assert not timer._thread.is_alive()

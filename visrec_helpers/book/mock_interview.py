@@ -355,7 +355,8 @@ class _Timer:
         self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(1.0):
+        # a round left unfinished must not tick for ever: the clock stops at twice its budget
+        while not stop.wait(1.0) and self.elapsed() <= 2 * self.budget:
             self._show()
 
     def _show(self) -> None:

@@ -7,9 +7,9 @@ import pytest
 from visrec_helpers.search.retrieval import (
     JointEmbedding,
     TagIndex,
-    average_precision_at_k,
+    average_precision_of_flags,
     labelled_retrieval,
-    precision_at_k,
+    precision_of_flags,
     relevant_items,
     tokenize,
     visual_expansion,
@@ -17,16 +17,16 @@ from visrec_helpers.search.retrieval import (
 
 
 def test_precision_at_k_golden():
-    assert precision_at_k([1, 0, 1, 1, 0], 4) == 0.75
+    assert precision_of_flags([1, 0, 1, 1, 0], 4) == 0.75
     with pytest.raises(ValueError, match="only 2 results"):
-        precision_at_k([1, 0], 3)
+        precision_of_flags([1, 0], 3)
 
 
 def test_average_precision_golden():
     # hits at ranks 1 and 3 of 3 reachable: (1/1 + 2/3) / min(3, 3)
-    assert average_precision_at_k([1, 0, 1], n_relevant=3, k=3) == pytest.approx((1 + 2 / 3) / 3)
-    assert average_precision_at_k([1, 1, 0, 0], n_relevant=2, k=4) == 1.0
-    assert average_precision_at_k([0, 0], n_relevant=0, k=2) == 0.0
+    assert average_precision_of_flags([1, 0, 1], n_relevant=3, k=3) == pytest.approx((1 + 2 / 3) / 3)
+    assert average_precision_of_flags([1, 1, 0, 0], n_relevant=2, k=4) == 1.0
+    assert average_precision_of_flags([0, 0], n_relevant=0, k=2) == 0.0
 
 
 def test_query_is_excluded_from_its_own_results():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from visrec_helpers.search.index import build_index
-from visrec_helpers.search.retrieval import average_precision_at_k
+from visrec_helpers.search.retrieval import average_precision_of_flags
 
 
 def _unit(a, name: str) -> np.ndarray:
@@ -58,7 +58,7 @@ def average_precisions(vectors, labels, k: int = 10, queries=None) -> np.ndarray
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     n_rel = counts[inverse[q]] - 1
     rel = labels[ids] == labels[q][:, None]
-    return np.array([average_precision_at_k(r, int(n), k) for r, n in zip(rel, n_rel)])
+    return np.array([average_precision_of_flags(r, int(n), k) for r, n in zip(rel, n_rel)])
 
 
 def cross_average_precisions(query_vectors, query_labels, database_vectors, database_labels, k: int = 10,
@@ -88,4 +88,4 @@ def cross_average_precisions(query_vectors, query_labels, database_vectors, data
         raise ValueError(f"k={k} is larger than the {len(dbv)} database items")
     _, ids = build_index(dbv, kind="exact").search(qv, k, exclude=ex)
     rel = dl[ids] == ql[:, None]
-    return np.array([average_precision_at_k(r, int(n), k) for r, n in zip(rel, n_rel)])
+    return np.array([average_precision_of_flags(r, int(n), k) for r, n in zip(rel, n_rel)])

@@ -23,8 +23,11 @@ from visrec_helpers.search.index import IndexInputError, build_index
 # ---------------------------------------------------------------------------
 
 
-def precision_at_k(retrieved_relevant, k: int) -> float:
-    """Share of relevant results among the first ``k`` of one ranked list of booleans."""
+def precision_of_flags(retrieved_relevant, k: int) -> float:
+    """Share of relevant results among the first ``k`` of one ranked list of booleans (relevance flags).
+
+    Named apart from ``recsys.metrics.precision_at_k``, which takes recommended ids and a relevant set.
+    """
     rel = np.asarray(retrieved_relevant, dtype=bool)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -33,9 +36,10 @@ def precision_at_k(retrieved_relevant, k: int) -> float:
     return float(rel[:k].mean())
 
 
-def average_precision_at_k(retrieved_relevant, n_relevant: int, k: int) -> float:
-    """AP@k of one ranked list: mean of precision@i over the ranks i <= k that hold a relevant
-    item, divided by ``min(k, n_relevant)`` (so a list that finds every reachable item scores 1).
+def average_precision_of_flags(retrieved_relevant, n_relevant: int, k: int) -> float:
+    """AP@k of one ranked list of relevance flags: mean of precision@i over the ranks i <= k that
+    hold a relevant item, divided by ``min(k, n_relevant)`` (so a list that finds every reachable
+    item scores 1). ``recsys.metrics.average_precision_at_k`` is the same measure on item ids.
     """
     rel = np.asarray(retrieved_relevant, dtype=bool)[:k]
     if n_relevant < 0:
@@ -74,7 +78,7 @@ def labelled_retrieval(embeddings: np.ndarray, labels: np.ndarray, k: int = 10, 
         rel = labels[row] == labels[qi]
         n_rel = int(counts[labels[qi]]) - 1
         precs.append(rel.mean())
-        aps.append(average_precision_at_k(rel, n_rel, k))
+        aps.append(average_precision_of_flags(rel, n_rel, k))
     return {f"precision@{k}": float(np.mean(precs)), f"map@{k}": float(np.mean(aps)), "queries": len(q)}
 
 

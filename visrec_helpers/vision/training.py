@@ -76,6 +76,31 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: s
     return float((predict(model, images_to_tensor(images), device=device).argmax(1) == labels).mean())
 
 
+def train_epoch(model: nn.Module, loader, opt: torch.optim.Optimizer, loss_fn, device,
+                augment=None, sched=None) -> tuple[float, float]:
+    """One pass over ``loader`` (batches ``(x, y)``): for each batch, augment, forward, loss,
+    backward, optimiser step and (per batch) scheduler step. Returns the epoch's mean training
+    loss and accuracy, weighted by batch size."""
+    model.train()
+    _keep_frozen_norms_in_eval(model)  # frozen batch-norm layers keep their statistics
+    tot_loss, tot_acc, seen = 0.0, 0.0, 0
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        if augment is not None:
+            xb = augment(xb)
+        opt.zero_grad()
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        tot_loss += loss.item() * len(xb)
+        tot_acc += _batch_accuracy(logits.detach(), yb) * len(xb)
+        seen += len(xb)
+    return tot_loss / seen, tot_acc / seen
+
+
 def train_classifier(
     model: nn.Module,
     X: torch.Tensor,
@@ -148,24 +173,8 @@ def train_classifier(
     bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
-        _keep_frozen_norms_in_eval(model)
-        tot_loss, tot_acc, seen = 0.0, 0.0, 0
-        for xb, yb in loader:
-            xb, yb = xb.to(dev), yb.to(dev)
-            if augment is not None:
-                xb = augment(xb)
-            opt.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            tot_loss += loss.item() * len(xb)
-            tot_acc += _batch_accuracy(logits.detach(), yb) * len(xb)
-            seen += len(xb)
-        row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": tot_acc / seen}
+        train_loss, train_acc = train_epoch(model, loader, opt, loss_fn, dev, augment, sched)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc}
         if X_val is not None:
             logits = torch.from_numpy(predict(model, X_val, device=dev))
             yv = _labels(y_val.cpu())

@@ -233,7 +233,7 @@ def test_recommend_rejects_k_larger_than_unseen():
     store = ProfileStore(E2)
     server = RealtimeRecommender(store, serving_index(E2, "exact"), k=2)
     store.update(Event(0, 0, "view", 0.0))
-    with pytest.raises(ValueError, match="fewer than k"):
+    with pytest.raises(IndexInputError, match="k=3: user 0 has seen 1 of 3 items, fewer than k left"):
         server.recommend(0, k=3)
     with pytest.raises(ValueError, match="larger than the catalog"):
         RealtimeRecommender(store, serving_index(E2, "exact"), k=4)

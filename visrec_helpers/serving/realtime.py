@@ -22,7 +22,7 @@ import pandas as pd
 
 from visrec_helpers.data import DataError, load_interactions_csv, validate_interactions
 from visrec_helpers.recsys.base import Recommender
-from visrec_helpers.search.index import build_index, check_vectors
+from visrec_helpers.search.index import IndexInputError, build_index, check_vectors
 
 # How much each kind of event moves a profile: a like counts three views, a skip pushes
 # the profile away from the item (a negative signal), as in most implicit-feedback logs.
@@ -349,6 +349,9 @@ class RealtimeRecommender:
         k = self.k if k is None else k
         q = self.store.profile(user, which or self.profile, self.session_weight)
         seen = self.store.seen_.get(user, ())
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > self.index.ntotal - len(seen):
+            raise IndexInputError(f"k={k}: user {user} has seen {len(seen)} of {self.index.ntotal} items, "
+                                  "fewer than k left")
         _, ids = self.index.search(q[None, :], k, exclude=[np.sort(np.fromiter(seen, np.int64, len(seen)))])
         return ids[0]
 

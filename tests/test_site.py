@@ -22,7 +22,7 @@ def _png() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _notebook(path, title: str, body: str, figure: bool = False) -> None:
+def _notebook(path, title: str, body: str, figure: bool = False, widget: bool = False) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -33,6 +33,15 @@ def _notebook(path, title: str, body: str, figure: bool = False) -> None:
         cell = nbformat.v4.new_code_cell("plot()", execution_count=1)
         cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": _png(), "text/plain": "<Figure>"})]
         nb.cells.append(cell)
+    if widget:  # an ipywidgets app's output, as an executed notebook stores it
+        cell = nbformat.v4.new_code_cell("app()", execution_count=2)
+        view = {"model_id": "m1", "version_major": 2, "version_minor": 0}
+        cell.outputs = [nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": view, "text/plain": "VBox()"})]
+        nb.cells.append(cell)
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+            "state": {"m1": {"model_name": "VBoxModel", "model_module": "@jupyter-widgets/controls",
+                             "model_module_version": "2.0.0", "state": {}}}, "version_major": 2, "version_minor": 0}}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -45,7 +54,7 @@ def book(tmp_path_factory):
     _notebook(ex / "00_start_here.ipynb", "Start here", "Begin with [q01 · Zebra](q01_zebra.ipynb).")
     _notebook(ex / "q01_zebra.ipynb", "q01 · How do zebras recommend stripes?",
               "The zebrafishology answer. Then try [the task](t01_stripes.ipynb).", figure=True)
-    _notebook(ex / "t01_stripes.ipynb", "t01 · Write a stripe counter", "Count the stripes.")
+    _notebook(ex / "t01_stripes.ipynb", "t01 · Write a stripe counter", "Count the stripes.", widget=True)
     entries = [{"stem": s, "status": "ok", "seconds": 1.0} for s in ("00_start_here", "q01_zebra", "t01_stripes")]
     records = {"q01_zebra": {"q01.stripes_per_zebra": 42.5}}
     index = site.render_site(out, sorted(ex.glob("*.ipynb")), entries, records)
@@ -119,3 +128,9 @@ def test_results_page_escapes_table_separators():
                                          ("t10_style_transfer", "Tasks"), ("practice", None)])
 def test_part_of(stem, part):
     assert site.part_of(stem) == part
+
+
+def test_pages_load_no_script_from_another_host(book):
+    out, index = book
+    for page in index.parent.glob("*.html"):
+        assert not re.search(r'<script[^>]+src="(https?:)?//', page.read_text(encoding="utf-8")), page.name

@@ -71,6 +71,7 @@ html_title = project
 extensions = ["myst_nb"]
 nb_execution_mode = "off"  # make book executed every notebook once with papermill already
 nb_merge_streams = True
+nb_ipywidgets_js = {}  # no scripts from a CDN: the site reads offline (widgets run in JupyterLab only)
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 html_theme = "sphinx_book_theme"

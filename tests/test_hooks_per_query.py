@@ -32,7 +32,7 @@ def test_record_layers_removes_its_hooks_even_after_an_error():
 
 
 def test_record_layers_names_an_unknown_layer():
-    with pytest.raises(ValueError, match="unknown module names \\['fc'\\]"):
+    with pytest.raises(ValueError, match="unknown: \\['fc'\\]"):
         with record_layers(_net(), ["1", "fc"]):
             pass
 
@@ -75,3 +75,55 @@ def test_queries_with_matches_drops_singleton_labels():
 def test_average_precisions_refuses_a_k_larger_than_the_catalog():
     with pytest.raises(ValueError, match="k=5"):
         average_precisions(np.eye(3), [0, 0, 1], k=5)
+
+
+def test_fuse_layers_gives_each_layer_the_same_weight():
+    from visrec_helpers.vision.hooks import fuse_layers
+
+    rng = np.random.default_rng(1)
+    vecs = {"a": rng.random((3, 4)), "b": rng.random((3, 6)) * 100}
+    out = fuse_layers(vecs, ["a", "b"])
+    assert out.shape == (3, 10)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1)
+    assert np.allclose(np.linalg.norm(out[:, :4], axis=1), np.linalg.norm(out[:, 4:], axis=1))
+
+
+def test_fuse_layers_names_a_missing_layer():
+    from visrec_helpers.vision.hooks import fuse_layers
+
+    with pytest.raises(ValueError, match="missing \\['c'\\]"):
+        fuse_layers({"a": np.ones((2, 2))}, ["a", "c"])
+
+
+def test_photo_tiles_are_disjoint_and_split_by_column():
+    from visrec_helpers.data.tiles import photo_tiles, tile_split
+
+    cat = photo_tiles(patch=32, short_side=64, photos=["chelsea", "coffee"])
+    a = cat.attributes
+    assert not a.duplicated(["photo", "row", "col"]).any()
+    assert cat.images.shape[1:] == (32, 32, 3)
+    train, test = tile_split(cat, 0.5)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(cat)
+    for _photo, g in a.groupby("photo"):
+        assert g.loc[g.index.isin(train), "col"].max() < g.loc[g.index.isin(test), "col"].min()
+
+
+def test_train_small_encoder_needs_labels_for_supervised():
+    from visrec_helpers.vision.extractors import train_small_encoder
+
+    with pytest.raises(ValueError, match="needs labels"):
+        train_small_encoder(np.zeros((4, 8, 8, 3), np.uint8), method="supervised")
+
+
+def test_train_small_encoder_simclr_embeds_and_is_reproducible():
+    from visrec_helpers.vision import features
+    from visrec_helpers.vision.extractors import train_small_encoder
+
+    images = np.random.default_rng(0).integers(0, 255, (16, 16, 16, 3), dtype=np.uint8)
+    a = train_small_encoder(images, method="simclr", epochs=1, input_size=16, batch_size=8, device="cpu",
+                            cache=False)
+    b = train_small_encoder(images, method="simclr", epochs=1, input_size=16, batch_size=8, device="cpu",
+                            cache=False)
+    ea, eb = features.embed(a, images, device="cpu"), features.embed(b, images, device="cpu")
+    assert ea.shape == (16, 64) and np.allclose(ea, eb)
+    assert len(a.history_) == 1

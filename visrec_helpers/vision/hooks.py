@@ -28,17 +28,14 @@ from visrec_helpers.core.cache import cache_dir, cache_key
 _CACHE_VERSION = 1
 
 
-def _check_layers(model: nn.Module, layers) -> list[str]:
-    if isinstance(layers, str) or not isinstance(layers, Sequence) or len(layers) == 0:
-        raise ValueError(f"layers={layers!r} must be a non-empty list of module names")
-    modules = dict(model.named_modules())
-    unknown = [n for n in layers if n not in modules or n == ""]
-    if unknown:
-        shown = [n for n in modules if n][:30]
-        raise ValueError(f"layers: unknown module names {unknown}; {type(model).__name__} has {shown} ...")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"layers={list(layers)!r} names a module twice")
-    return list(layers)
+def _check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
+    """``layers`` as a list, after checking that each names a distinct sub-module of ``model``."""
+    names = {n for n, _ in model.named_modules() if n}
+    given = [layers] if isinstance(layers, str) else list(layers)
+    if isinstance(layers, str) or not given or len(set(given)) != len(given) or set(given) - names:
+        raise ValueError(f"layers={layers!r} must be distinct sub-module names of {type(model).__name__}; "
+                         f"unknown: {sorted(set(given) - names)}")
+    return given
 
 
 @contextmanager
@@ -150,3 +147,20 @@ def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_siz
         finally:
             tmp.unlink(missing_ok=True)
     return out
+
+
+def fuse_layers(layer_vectors: dict[str, np.ndarray], layers: Sequence[str]) -> np.ndarray:
+    """Multi-layer fusion: L2-normalise each layer's ``(n, C_i)`` rows, concatenate, L2-normalise again.
+
+    Normalising each block first gives every layer the same weight in the cosine, whatever
+    its scale or width (a 1,280-d head would otherwise drown a 112-d stage). Returns
+    ``(n, sum C_i)`` float32 with unit rows.
+    """
+    def unit(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float32)
+        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+    missing = [n for n in layers if n not in layer_vectors]
+    if not layers or missing:
+        raise ValueError(f"layers={list(layers)!r}: missing {missing}; available {list(layer_vectors)}")
+    return unit(np.hstack([unit(layer_vectors[n]) for n in layers]))

@@ -58,3 +58,18 @@ def test_bad_rates_raise():
         A.sample_size_two_proportions(0.1, 0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         A.simulate_ab_test(np.array([0.5, 1.5]), np.array([0.5, 0.5]))
+
+
+def test_sample_ratio_mismatch_golden_values():
+    assert A.sample_ratio_mismatch(5000, 5000) == pytest.approx(1.0)
+    # 5100 vs 4900: chi2 = 2 * 100^2 / 5000 = 4, p = P(chi2_1 > 4) = 2 * sf(2)
+    assert A.sample_ratio_mismatch(5100, 4900) == pytest.approx(2 * norm.sf(2.0))
+    # a designed 10/90 split observed exactly as designed
+    assert A.sample_ratio_mismatch(1000, 9000, expected_share_a=0.1) == pytest.approx(1.0)
+
+
+def test_sample_ratio_mismatch_bad_input_raises():
+    with pytest.raises(ValueError, match="n_a"):
+        A.sample_ratio_mismatch(0, 10)
+    with pytest.raises(ValueError, match="expected_share_a"):
+        A.sample_ratio_mismatch(10, 10, expected_share_a=1.0)

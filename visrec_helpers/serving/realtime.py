@@ -313,6 +313,31 @@ class LatencyRecorder:
 serving_index = build_index
 
 
+def serve_event(store: ProfileStore, index, event: Event, k: int = 10, profile: str = "blend",
+                session_weight: float = 0.5) -> tuple[np.ndarray, float]:
+    """The serving step for one event: update the profile, query the index, drop seen items.
+
+    ``store``: a ``ProfileStore``; ``index``: any ``search.index`` kind over the same items.
+    Returns ``(ids, seconds)``: the user's top-``k`` unseen item ids, ``(k,)`` int64 best
+    first, and the wall time of the whole step. Raises ``IndexInputError`` when fewer than
+    ``k`` unseen items are left.
+    """
+    t0 = time.perf_counter()
+    store.update(event)  # 1. O(d): decay both profiles, add w * x, mark the item seen
+    q = store.profile(event.user, profile, session_weight)  # 2. the query: unit (d,) vector
+    seen = store.seen_[event.user]
+    if k > index.ntotal - len(seen):
+        raise IndexInputError(f"k={k}: user {event.user} has seen {len(seen)} of {index.ntotal} items, "
+                              "fewer than k left")
+    fetch = min(k + len(seen), index.ntotal)  # 3. over-fetch: k survive whatever was seen
+    _, ids = index.search(q[None, :], fetch)
+    recs = [i for i in ids[0].tolist() if i >= 0 and i not in seen][:k]  # 4. drop seen, keep k
+    if len(recs) < k:  # an approximate index came back short: let it widen its search itself
+        exclude = [np.fromiter(sorted(seen), np.int64, len(seen))]
+        recs = index.search(q[None, :], k, exclude=exclude)[1][0].tolist()
+    return np.asarray(recs, dtype=np.int64), time.perf_counter() - t0
+
+
 class RealtimeRecommender:
     """Serve top-``k`` after every event: update the profile, query the index, drop seen items.
 
@@ -356,11 +381,9 @@ class RealtimeRecommender:
         return ids[0]
 
     def on_event(self, event: Event) -> np.ndarray:
-        """Apply ``event`` and return the user's new top-``k``; the whole step is timed."""
-        t0 = time.perf_counter()
-        self.store.update(event)
-        recs = self.recommend(int(event.user))
-        self.latency_.add(time.perf_counter() - t0)
+        """Apply ``event`` and return the user's new top-``k``; the whole step (``serve_event``) is timed."""
+        recs, seconds = serve_event(self.store, self.index, event, self.k, self.profile, self.session_weight)
+        self.latency_.add(seconds)
         return recs
 
     def add_items(self, vectors: np.ndarray) -> np.ndarray:

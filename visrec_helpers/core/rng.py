@@ -61,6 +61,19 @@ def torch_generator(seed, device="cpu"):
     return torch.Generator(device=device).manual_seed(_check_seed(seed))
 
 
+_WEIGHTS_STREAM = 0x5EED  # spawn key of the weight-initialisation stream
+
+
+def weights_generator(seed):
+    """The CPU ``torch.Generator`` that ``init_weights_(module, seed)`` draws from: a stream of its
+    own derived from ``seed`` (NumPy ``SeedSequence``), so a model's initial weights and its data
+    order (``torch_generator(seed)``) never share numbers."""
+    import torch
+
+    state = np.random.SeedSequence([_check_seed(seed), _WEIGHTS_STREAM]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state >> np.uint64(1)))
+
+
 def _uniform_(t, bound: float, g) -> None:
     import torch
 
@@ -74,15 +87,16 @@ def init_weights_(module, seed):
     The same distributions as torch's defaults (``reset_parameters``): convolution and linear
     weights Kaiming-uniform with ``a = sqrt(5)`` and biases uniform in ``+-1/sqrt(fan_in)``;
     embeddings standard normal; normalisation layers to weight 1, bias 0 and fresh running
-    statistics. ``seed`` is an int or a CPU ``torch.Generator``; modules are visited in
-    registration order, so the same seed gives the same weights. A layer type with parameters of
-    its own that is not covered raises ``TypeError`` (rather than keeping weights drawn from the
+    statistics. ``seed`` is an int (its own stream, derived from the seed with NumPy's
+    ``SeedSequence``, distinct from ``torch_generator(seed)``) or a CPU ``torch.Generator``;
+    modules are visited in registration order, so the same seed gives the same weights. A layer
+    type with parameters of its own that is not covered raises ``TypeError`` (rather than keeping weights drawn from the
     global generator).
     """
     import torch
     from torch import nn
 
-    g = torch_generator(seed)
+    g = seed if isinstance(seed, torch.Generator) else weights_generator(seed)
     convs = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
              nn.ConvTranspose3d, nn.Bilinear)
     norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)

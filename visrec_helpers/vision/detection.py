@@ -520,6 +520,6 @@ def digit_classifier(n_train: int = 4000, epochs: int = 3, seed: int = 0, lr: fl
         model.load_state_dict(adapt_batchnorm(model.cpu(), cat.images[:n_train]).state_dict())
 
     params = {"n_train": n_train, "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size}
-    model, _ = cached_model("t06_classifier", params, lambda: init_weights_(DigitCNN(), seed), train, version=2,
+    model, _ = cached_model("t06_classifier", params, lambda: init_weights_(DigitCNN(), seed), train, version=3,
                             cache=cache)
     return model

@@ -105,7 +105,7 @@ def train_digit_encoder(epochs: int = 3, n_train: int | None = None, seed: int =
 
     params = {"epochs": epochs, "n_train": n_train, "seed": seed, "embed_dim": embed_dim}
     model, _ = cached_model("digit_encoder", params, lambda: init_weights_(DigitCNN(embed_dim=embed_dim), seed),
-                            train, version=2, cache=cache)
+                            train, version=3, cache=cache)
     return model
 
 
@@ -423,7 +423,7 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
     params = {"catalog": catalog, "method": method, "epochs": epochs, "train_share": train_share,
               "n_train": n_train, "seed": seed, "embed_dim": embed_dim, "width": width, "batch_size": batch_size,
               "lr": lr, "temperature": temperature if method == "simclr" else None, "n_items": len(cat)}
-    model, extra = cached_model(f"encoder-{catalog}-{method}", params, build, train, version=3, cache=cache)
+    model, extra = cached_model(f"encoder-{catalog}-{method}", params, build, train, version=4, cache=cache)
     model.history_ = list(extra.get("history", []))
     return model
 

@@ -541,7 +541,7 @@ def noise_augmented_classifier(augment_sigma: float = 0.0, n_train: int = 4000, 
               "recipe": T01_DEFAULTS}
     model, _ = cached_model("q02_digit_cnn", params,
                             lambda: init_weights_(DigitCNN(pool_size=T01_DEFAULTS["pool_size"]), seed), train,
-                            version=4, cache=cache)
+                            version=5, cache=cache)
     return model
 
 

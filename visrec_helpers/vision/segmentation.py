@@ -379,7 +379,7 @@ class UNetSegmenter:
         params = {"base": self.base, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
                   "seed": self.seed, "data": digest.hexdigest()}
         self.model_, extra = cached_model("unet", params, lambda: init_weights_(SmallUNet(base=self.base), self.seed),
-                                          train, version=2, cache=self.cache)
+                                          train, version=3, cache=self.cache)
         self.history_ = pd.DataFrame(extra.get("history", {}))
         return self
 

@@ -341,7 +341,7 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
 
     params = {"epochs": epochs, "seed": seed, "n_train": len(y), "augment": augment, "width": width,
               "embed_dim": embed_dim, "recipe": T01_DEFAULTS}
-    model, extra = cached_model("t01_cnn", params, build, train, version=3, cache=cache)
+    model, extra = cached_model("t01_cnn", params, build, train, version=4, cache=cache)
     return model, pd.DataFrame(extra.get("history", {}))
 
 

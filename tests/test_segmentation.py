@@ -200,9 +200,7 @@ def test_unet_segmenter_learns_a_simple_scene():
         imgs.append(np.roll(img, shift, (0, 1)))
         masks.append(np.roll(mask, shift, (0, 1)))
     imgs, masks = np.stack(imgs), np.stack(masks)
-    # Seed 1: with weights drawn from core.rng.init_weights_, seed 0 starts slowly here (IoU 0.0 after
-    # 12 epochs, foreground probabilities still under 0.5) while seeds 1, 2 and 3 reach IoU 0.99.
-    seg = S.UNetSegmenter(base=4, epochs=12, batch_size=8, seed=1, progress=False, device="cpu").fit(imgs, masks)
+    seg = S.UNetSegmenter(base=4, epochs=12, batch_size=8, progress=False, device="cpu").fit(imgs, masks)
     assert seg.history_["train_loss"].iloc[-1] < seg.history_["train_loss"].iloc[0]
     assert S.score_masks(seg.predict(imgs), masks)["iou"] > 0.8
 

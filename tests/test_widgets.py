@@ -81,3 +81,44 @@ def test_user_provided_labels_are_escaped_before_they_reach_html():
     assert not any("<script>" in c or "<b>bold" in c for c in captions)
     app.click(int(app.grid_items_[0]))
     assert all("<script>" not in tile.children[1].value for tile in app.rec_row.children)
+
+
+# --- the diversity option -------------------------------------------------------
+
+def _distinct_labels(app, labels):
+    return len(set(labels[app.rec_ids_].tolist()))
+
+
+def test_diversity_zero_keeps_the_nearest_items_and_one_spreads_the_row_over_the_candidates():
+    images, v, labels = _catalog()
+    app = BrowsingApp(images, v, labels=labels, n_grid=12, k=6)
+    for item in np.flatnonzero(labels == 0)[:3]:
+        app.click(int(item))
+    nearest = app.rec_ids_.copy()
+    assert set(labels[nearest].tolist()) == {0}  # six nearest unseen items: all of the viewed class
+    app.set_diversity(1.0)  # candidates: the 24 nearest = 17 unseen of class 0 and 7 of the next class
+    assert _distinct_labels(app, labels) == 2 and app.diversity_slider.value == 1.0
+    assert not set(app.rec_ids_.tolist()) & set(app.clicks_)
+    assert app.set_diversity(0.0).tolist() == nearest.tolist()
+
+
+def test_diversity_applies_to_the_next_click_and_is_validated():
+    from visrec_helpers.serving.widgets import recommend_row
+
+    images, v, labels = _catalog()
+    app = BrowsingApp(images, v, labels=labels, n_grid=12, k=6, diversity=1.0)
+    app.click(int(np.flatnonzero(labels == 1)[0]))
+    assert _distinct_labels(app, labels) >= 2 and "diversity 1.0" in app.rec_ids_label.value
+    with pytest.raises(ValueError, match="diversity"):
+        app.set_diversity(1.5)
+    with pytest.raises(ValueError, match="diversity"):
+        BrowsingApp(images, v, diversity=-0.1)
+    with pytest.raises(ValueError, match="diversity"):
+        recommend_row(app.server_, app.user, 6, diversity=2.0)
+
+
+def test_diversity_before_any_click_keeps_the_cold_start_row():
+    images, v, labels = _catalog()
+    app = BrowsingApp(images, v, n_grid=12, k=5)
+    cold = app.rec_ids_.copy()
+    assert app.set_diversity(0.5).tolist() == cold.tolist()

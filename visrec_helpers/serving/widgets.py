@@ -5,7 +5,8 @@ The app is a thin view over ``realtime.RealtimeRecommender``: a click becomes a 
 event, the server updates the profile store and queries the index, and the row of
 recommendations is redrawn. Widgets carry stable CSS classes so a browser test can find
 them: ``visrec-app``, ``visrec-grid``, ``visrec-tile``, ``visrec-view`` (the buttons),
-``visrec-rec-row``, ``visrec-rec-ids`` and ``visrec-latency``.
+``visrec-rec-row``, ``visrec-rec-ids``, ``visrec-latency`` and ``visrec-diversity`` (the
+diversity slider: 0 shows the nearest items, higher values re-rank them by MMR, ``recommend_row``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 
 import numpy as np
 
+from visrec_helpers.recsys.content import mmr_rerank
 from visrec_helpers.serving.realtime import Event, ProfileStore, RealtimeRecommender, serving_index
 
 
@@ -36,6 +38,26 @@ def thumbnail_png(image: np.ndarray, size: int = 56) -> bytes:
     return buf.getvalue()
 
 
+def recommend_row(server: RealtimeRecommender, user: int, k: int, diversity: float = 0.0,
+                  pool: int = 4) -> np.ndarray:
+    """The row the app shows: ``user``'s top-``k`` unseen items, re-ranked for diversity.
+
+    ``diversity`` 0 keeps the server's nearest-first order. Above 0, the ``pool * k``
+    nearest unseen items are candidates and MMR (``recsys.content.mmr_rerank``) picks
+    ``k`` of them with ``lam = 1 - diversity``: each pick trades its cosine to the profile
+    against its highest cosine to the items already in the row. Returns ``(k,)`` int64.
+    """
+    if not 0.0 <= diversity <= 1.0:
+        raise ValueError(f"diversity must be in [0, 1], got {diversity!r}")
+    if diversity == 0.0:
+        return server.recommend(user, k)
+    n_unseen = server.index.ntotal - len(server.store.seen(user))
+    candidates = server.recommend(user, max(k, min(pool * k, n_unseen)))  # nearest first, none seen
+    vectors = server.store.item_vectors_
+    relevance = vectors[candidates] @ server.store.profile(user, server.profile, server.session_weight)
+    return mmr_rerank(candidates, relevance, vectors, k, lam=1.0 - diversity)
+
+
 class BrowsingApp:
     """Click-to-recommend app.
 
@@ -43,14 +65,16 @@ class BrowsingApp:
     ``(n_items, d)`` float32 unit rows (the same item order). ``n_grid`` items, chosen
     with ``seed``, form the browsing grid; ``k`` recommendations form the row below.
     ``labels`` (optional) are shown under each thumbnail. Before the first click the row
-    holds ``k`` seeded random picks (a cold-start user has no profile yet).
+    holds ``k`` seeded random picks (a cold-start user has no profile yet). ``diversity``
+    in [0, 1] is the starting value of the diversity slider (``recommend_row``).
 
     Use ``app.widget`` to display it; ``app.click(item)`` does what a click does (tests
     and headless replays use it).
     """
 
     def __init__(self, images, item_vectors, labels=None, n_grid: int = 24, k: int = 8, user: int = 0,
-                 profile: str = "blend", index_kind: str = "exact", thumb_px: int = 56, seed: int = 0):
+                 profile: str = "blend", index_kind: str = "exact", thumb_px: int = 56, seed: int = 0,
+                 diversity: float = 0.0):
         import ipywidgets as w
 
         images = np.asarray(images)
@@ -63,6 +87,9 @@ class BrowsingApp:
             raise ValueError(f"n_grid={n_grid} must be between 1 and the catalog size {len(images)}")
         if not 1 <= k < len(images):
             raise ValueError(f"k={k} must be between 1 and the catalog size - 1 ({len(images) - 1})")
+        if not 0.0 <= diversity <= 1.0:
+            raise ValueError(f"diversity must be in [0, 1], got {diversity!r}")
+        self.diversity = float(diversity)
         self.images = images
         self.labels = None if labels is None else np.asarray(labels)
         self.user = user
@@ -86,9 +113,13 @@ class BrowsingApp:
         self.rec_row = w.HBox()
         self.rec_row.add_class("visrec-rec-row")
         self._draw_recs(title="cold start: random picks")
+        self.diversity_slider = w.FloatSlider(value=self.diversity, min=0.0, max=1.0, step=0.1,
+                                              description="diversity", continuous_update=False)
+        self.diversity_slider.add_class("visrec-diversity")
+        self.diversity_slider.observe(lambda change: self.set_diversity(change["new"]), names="value")
         self.widget = w.VBox([w.HTML("<b>Browse</b>: click <i>view</i> under an image"), self.grid,
-                              w.HTML("<b>Recommended for you</b>"), self.rec_row, self.rec_ids_label,
-                              self.latency_label])
+                              w.HTML("<b>Recommended for you</b>"), self.diversity_slider, self.rec_row,
+                              self.rec_ids_label, self.latency_label])
         self.widget.add_class("visrec-app")
 
     def _thumb(self, item: int) -> bytes:
@@ -123,10 +154,30 @@ class BrowsingApp:
         self._clock += 1.0
         t0 = time.perf_counter()
         self.rec_ids_ = self.server_.on_event(Event(self.user, int(item), "view", self._clock))
+        if self.diversity > 0:
+            self.rec_ids_ = recommend_row(self.server_, self.user, len(self.rec_ids_), self.diversity)
         total_ms = (time.perf_counter() - t0) * 1000.0
         self.clicks_.append(int(item))
-        self._draw_recs(title=f"after {len(self.clicks_)} view(s)")
+        self._draw_recs(title=self._title())
         s = self.server_.latency_.summary()
         self.latency_label.value = (f"<b>latency</b>: this click {total_ms:.2f} ms (profile update + search + "
                                     f"seen filter); p50 {s['p50_ms']:.2f} ms over {s['n']} click(s)")
+        return self.rec_ids_
+
+    def _title(self) -> str:
+        extra = f", diversity {self.diversity:.1f} (MMR)" if self.diversity > 0 else ""
+        return f"after {len(self.clicks_)} view(s){extra}"
+
+    def set_diversity(self, diversity: float) -> np.ndarray:
+        """Set the diversity (what the slider calls) and redraw the row; returns the row's ids.
+
+        Before the first click the row stays the cold-start picks (there is no profile yet)."""
+        if not 0.0 <= float(diversity) <= 1.0:
+            raise ValueError(f"diversity must be in [0, 1], got {diversity!r}")
+        self.diversity = float(diversity)
+        if self.diversity_slider.value != self.diversity:
+            self.diversity_slider.value = self.diversity
+        if self.clicks_:
+            self.rec_ids_ = recommend_row(self.server_, self.user, len(self.rec_ids_), self.diversity)
+            self._draw_recs(title=self._title())
         return self.rec_ids_

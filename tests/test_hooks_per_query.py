@@ -127,3 +127,17 @@ def test_train_small_encoder_simclr_embeds_and_is_reproducible():
     ea, eb = features.embed(a, images, device="cpu"), features.embed(b, images, device="cpu")
     assert ea.shape == (16, 64) and np.allclose(ea, eb)
     assert len(a.history_) == 1
+
+
+def test_layer_features_without_pooling_keep_the_maps():
+    from visrec_helpers.vision.hooks import _layer_features
+
+    class Enc:
+        model = _net()
+        device = torch.device("cpu")
+        input_size = 9
+
+    images = np.random.default_rng(0).integers(0, 255, (3, 9, 9, 3), dtype=np.uint8)
+    maps = _layer_features(Enc, images, ["3"], 2, False, pool=False)["3"]
+    pooled = _layer_features(Enc, images, ["3"], 2, False)["3"]
+    assert maps.shape == (3, 6, 4, 4) and np.allclose(maps.mean(axis=(2, 3)), pooled, atol=1e-6)

@@ -74,7 +74,7 @@ def pooled_layer_features(model: nn.Module, x: torch.Tensor, layers: Sequence[st
 
 
 def _layer_features(encoder, images, layers: list[str], batch_size: int, progress: bool | None,
-                    preprocess=None) -> dict[str, np.ndarray]:
+                    preprocess=None, pool: bool = True) -> dict[str, np.ndarray]:
     from tqdm.auto import tqdm
 
     from visrec_helpers.vision.pretrained import _to_tensor, as_image_batch
@@ -88,8 +88,14 @@ def _layer_features(encoder, images, layers: list[str], batch_size: int, progres
     for s in tqdm(range(0, len(batch), batch_size), desc="layer features", unit="batch", disable=not show,
                   leave=False):
         x = to_tensor(batch[s : s + batch_size]).to(encoder.device)
-        for name, v in pooled_layer_features(encoder.model, x, layers).items():
-            parts[name].append(v.cpu().numpy())
+        if pool:
+            out = pooled_layer_features(encoder.model, x, layers)
+        else:
+            encoder.model.eval()
+            with torch.no_grad(), record_layers(encoder.model, layers) as out:
+                encoder.model(x)
+        for name in layers:
+            parts[name].append(out[name].float().cpu().numpy())
     return {name: np.concatenate(v).astype(np.float32, copy=False) for name, v in parts.items()}
 
 
@@ -108,8 +114,11 @@ def layer_features(encoder, images, layers: Sequence[str], *, batch_size: int = 
 
 
 def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_size: int = 64,
-                           progress: bool | None = None, cache: bool = True) -> dict[str, np.ndarray]:
+                           progress: bool | None = None, cache: bool = True, pool: bool = True) -> dict[str, np.ndarray]:
     """``layer_features(encoder, catalog.images, layers)``, cached once per machine.
+
+    ``pool=False`` keeps the whole maps, ``{layer: (n, C, h, w) float32}`` (to train the
+    layers above a frozen one on cached inputs, q13).
 
     The cache file (``.npz`` in ``cache_dir()``, read with ``allow_pickle=False``) is keyed
     by the catalog's images (``pretrained.catalog_fingerprint``), ``encoder.settings`` and
@@ -124,10 +133,11 @@ def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_siz
         raise TypeError(f"catalog must be a Catalog (with .images), got {type(catalog).__name__}")
     layers = _check_layers(encoder.model, layers)
     if not cache:
-        return _layer_features(encoder, catalog.images, layers, batch_size, progress)
+        return _layer_features(encoder, catalog.images, layers, batch_size, progress, pool=pool)
     fp = catalog_fingerprint(catalog)
-    key = cache_key(fp, encoder.settings, layers, _CACHE_VERSION)
-    path = cache_dir() / f"layer-features-{fp['n_items']}-{key}.npz"
+    key = cache_key(fp, encoder.settings, layers, _CACHE_VERSION) if pool else cache_key(
+        fp, encoder.settings, layers, _CACHE_VERSION, "maps")
+    path = cache_dir() / f"layer-{'features' if pool else 'maps'}-{fp['n_items']}-{key}.npz"
     with FileLock(str(path) + ".lock", timeout=1800):
         if path.exists():
             try:
@@ -138,7 +148,7 @@ def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_siz
             except (OSError, ValueError, KeyError):  # a broken file is recomputed, not trusted
                 pass
             path.unlink(missing_ok=True)
-        out = _layer_features(encoder, catalog.images, layers, batch_size, progress)
+        out = _layer_features(encoder, catalog.images, layers, batch_size, progress, pool=pool)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         try:
             np.savez(tmp, layers=np.frombuffer(json.dumps(layers).encode(), dtype=np.uint8),

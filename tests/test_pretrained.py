@@ -115,6 +115,19 @@ def test_fast_path_gives_the_eager_top5_on_the_bundled_photos(default_pair):
     np.testing.assert_allclose(fast.embed(photos[:2]), eager.embed(photos[:2]), atol=1e-4)
 
 
+def test_fast_path_follows_a_changed_input_size(default_pair):
+    fast, eager = default_pair
+    image = PHOTOS["chelsea"][:100, :100]
+    before = fast.embed(image)  # traced at the default size
+    try:
+        fast.input_size = eager.input_size = 97
+        after = fast.embed(image)
+        np.testing.assert_allclose(after, eager.embed(image), atol=1e-4)
+        assert np.abs(after - before).max() > 1e-3
+    finally:
+        fast.input_size = eager.input_size = pretrained.DEFAULT_INPUT_SIZE
+
+
 def test_feature_maps_gives_each_stage_through_hooks(default_pair):
     enc, _ = default_pair
     maps = enc.feature_maps(PHOTOS["chelsea"], layers=["blocks.0", "blocks.6"])

@@ -281,9 +281,9 @@ class PretrainedEncoder:
         return frozen, torch.channels_last
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._runner is None:
-            self._runner = self._build_runner()
-        runner, fmt = self._runner
+        if self._runner is None or self._runner[2] != self.input_size:  # a trace holds its input size
+            self._runner = (*self._build_runner(), self.input_size)
+        runner, fmt, _ = self._runner
         return runner(x.to(self.device).contiguous(memory_format=fmt))
 
     def _run(self, images, batch_size: int, progress: bool | None, desc: str):

@@ -51,7 +51,7 @@ class BackboneTop(nn.Module):
         x = self.bn2(self.conv_head(self.blocks(maps)))
         return self.head(x.mean(dim=(2, 3)))
 
-    def train(self, mode: bool = True) -> BackboneTop:
+    def train(self, mode: bool = True) -> nn.Module:
         super().train(mode)
         for m in self.modules():  # frozen ImageNet statistics: batches of 32 would give noisy ones
             if isinstance(m, nn.BatchNorm2d):

@@ -147,9 +147,9 @@ def catalog_time_table(styles=("twemoji", "openmoji")) -> pd.DataFrame | None:
 
 def run(quick: bool = False) -> list[tuple[str, pd.DataFrame]]:
     out = [("EfficientNet-Lite0 on CPU: images/s by forward path, vs a same-size ResNet-18",
-            throughput_table(n_images=64 if quick else 256, repeats=1 if quick else 3))]
+            throughput_table(n_images=32 if quick else 256, repeats=1 if quick else 3))]
     sizes = (96, 128) if quick else (96, 128, 160, 224)
-    table = input_size_table(sizes=sizes, max_items=300 if quick else None, repeats=1 if quick else 3)
+    table = input_size_table(sizes=sizes, max_items=120 if quick else None, repeats=1 if quick else 3)
     if table is not None:
         out.append(("Input size for 72 px emoji: subgroup retrieval and images/s (fast path)", table))
     if not quick:

@@ -44,3 +44,17 @@ def test_an_exercise_without_solution_is_detected(tmp_path):
     nbformat.write(nb, src)
     [ex] = exercises.find_exercises(src)
     assert ex.has_check and not ex.has_solution
+
+
+def test_an_exercise_heading_may_carry_a_note_in_brackets(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## Exercises\n**Exercise 1 (the core).** Write it."),
+                nbformat.v4.new_code_cell("check_it(my_fn)"),
+                nbformat.v4.new_markdown_cell("**Exercise 2.** Another."),
+                nbformat.v4.new_markdown_cell("## References")]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    found = exercises.find_exercises(path)
+    assert [(e.number, e.has_check) for e in found] == [(1, True), (2, False)]

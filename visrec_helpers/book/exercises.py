@@ -15,7 +15,7 @@ import nbformat
 
 from visrec_helpers.book.workbook import list_notebooks
 
-EXERCISE_RE = re.compile(r"\*\*Exercise (\d+)\.?\*\*")
+EXERCISE_RE = re.compile(r"\*\*Exercise (\d+)(?: \([^)]*\))?\.?\*\*")
 
 
 @dataclass

@@ -310,3 +310,36 @@ def test_top_k_refuses_or_returns_distinct_unexcluded_ids(n, n_items, k, seed, w
         assert len(set(row.tolist())) == k and ((row >= 0) & (row < n_items)).all()
         if exclude is not None:
             assert not set(row.tolist()) & set(exclude[i].tolist())
+
+
+def test_learned_transitions_golden_counts():
+    # items 0,1 are group 0 and items 2,3 group 1; the sessions alternate groups 0 -> 1 -> 0
+    groups = np.array([0, 0, 1, 1])
+    train = np.array([[0, 2, 1], [1, 3, 0]])  # transitions 0->1, 1->0, 0->1, 1->0 (groups)
+    s = S.learned_transition_scores(train, np.array([[0]]), groups, smoothing=0.0)
+    # after group 0 the next group is always 1: items 2 and 3 share it, item 0 is seen
+    np.testing.assert_allclose(s, [[0.0, 0.0, 0.5, 0.5]])
+    s1 = S.learned_transition_scores(train, np.array([[0]]), groups, smoothing=1.0)
+    # P(1|0) = (2+1)/(2+2) = 0.75, P(0|0) = 0.25 -> item 1 gets 0.25 (only unseen of group 0)
+    np.testing.assert_allclose(s1, [[0.0, 0.25, 0.375, 0.375]])
+
+
+def test_learned_transitions_approach_the_oracle_with_the_true_classes():
+    labels = np.repeat(np.arange(5), 12)
+    train, info = S.simulate_sessions(labels, n_sessions=3000, length=6, seed=1)
+    test, _ = S.simulate_sessions(labels, n_sessions=200, length=6, seed=2)
+    hist = test[:, :-1]
+    learned = S.learned_transition_scores(train, hist, labels)
+    oracle = S.markov_oracle_scores(hist, labels, info["transition"], info["classes"])
+    assert np.abs(learned - oracle).max() < 0.02
+    np.testing.assert_allclose(learned.sum(axis=1), 1.0)
+
+
+def test_learned_transitions_reject_bad_input():
+    groups = np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="groups"):
+        S.learned_transition_scores(np.array([[0, 1]]), np.array([[0]]), np.array([0.5, 1, 1, 0]))
+    with pytest.raises(ValueError, match="smoothing"):
+        S.learned_transition_scores(np.array([[0, 1]]), np.array([[0]]), groups, smoothing=-1)
+    with pytest.raises(ValueError):
+        S.learned_transition_scores(np.array([[0, 7]]), np.array([[0]]), groups)

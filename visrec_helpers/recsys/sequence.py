@@ -482,3 +482,41 @@ def expected_hit_rate(recommended: np.ndarray, probabilities: np.ndarray, k: int
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= rec.shape[1]:
         raise RecsysError(f"k must be an integer between 1 and {rec.shape[1]}, got {k!r}")
     return float(np.take_along_axis(p, rec[:, :k], axis=1).sum(1).mean())
+
+
+def learned_transition_scores(train_sessions: np.ndarray, histories: np.ndarray, groups: np.ndarray,
+                              smoothing: float = 1.0) -> np.ndarray:
+    """A learned first-order baseline: next-item scores from group-to-group transition counts.
+
+    ``train_sessions`` ``(n_train, length)`` and ``histories`` ``(n, t)`` are item ids;
+    ``groups`` ``(n_items,)`` gives each item a group id (for a fair baseline, clusters of
+    the item embeddings, never the simulator's own classes). From the training sessions it
+    counts how often a group follows another, ``P(g' | g) = (count(g -> g') + smoothing) /
+    (count(g -> .) + smoothing * G)``, and scores each unseen item ``j`` after a history by
+    ``P(group(j) | group(last item)) / (unseen items of group(j))``: the probability of
+    that item if the next group follows the learned chain and the item is uniform in it.
+    Items already in the history score 0. Returns ``(n, n_items)`` float64, rows summing to 1
+    (up to groups with no unseen item left). With ``groups`` equal to the simulator's classes
+    and enough sessions it approaches ``markov_oracle_scores``.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or len(g) == 0 or not np.issubdtype(g.dtype, np.integer) or (g < 0).any():
+        raise RecsysError(f"groups must be a non-empty 1-D array of non-negative integer ids, got shape {g.shape} "
+                          f"dtype {g.dtype}")
+    if isinstance(smoothing, bool) or not np.isfinite(smoothing) or smoothing < 0:
+        raise RecsysError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+    train = _check_sessions(train_sessions, len(g))
+    h = _check_sessions(histories, len(g))
+    _, pos = np.unique(g, return_inverse=True)
+    n_g = int(pos.max()) + 1
+    counts = np.zeros((n_g, n_g))
+    np.add.at(counts, (pos[train[:, :-1]].ravel(), pos[train[:, 1:]].ravel()), 1.0)
+    totals = counts.sum(axis=1, keepdims=True) + smoothing * n_g
+    p_group = np.where(totals > 0, (counts + smoothing) / np.maximum(totals, 1e-300), 1.0 / n_g)
+    seen = np.zeros((len(h), len(g)), dtype=bool)
+    np.put_along_axis(seen, h, True, axis=1)
+    unseen = np.stack([(~seen[:, pos == c]).sum(1) for c in range(n_g)], axis=1)  # (n, n_g)
+    per_item = p_group[pos[h[:, -1]]] / np.maximum(unseen, 1)
+    scores = per_item[:, pos]
+    scores[seen] = 0.0
+    return scores

@@ -2,7 +2,8 @@
 
 Each module ``visrec_helpers/benchmarks/bench_<topic>.py`` defines
 ``run(quick: bool = False) -> list[tuple[str, pandas.DataFrame]]``. Tables are printed
-and written to ``build/bench.md`` with the machine they were measured on.
+and written to ``build/bench.md`` with the machine they were measured on. A table whose
+``df.attrs["plot"]`` names an image file (a PNG the module wrote) is followed by a link to it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def main(argv=None) -> int:
             text = df.to_markdown(index=False, floatfmt=".4g") if hasattr(df, "to_markdown") else str(df)
             print(f"\n## {title}\n\n{text}")
             lines.append(f"\n## {title}\n\n{text}\n")
+            plot = getattr(df, "attrs", {}).get("plot")  # a PNG the module drew for this table
+            if plot:
+                rel = os.path.relpath(plot, Path(args.out).parent)
+                print(f"(plot: {plot})")
+                lines.append(f"\n![{title}]({rel})\n")
         print(f"({name}: {time.perf_counter() - t0:.1f} s)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

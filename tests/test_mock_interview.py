@@ -18,7 +18,7 @@ def questions():
 
 
 def _question(qid="q01_x", n_followups=2) -> mi.Question:
-    ex = mi.Exercise("t01_x", 1, "**Exercise 1.** Write `f`.", "def f():\n    raise NotImplementedError",
+    ex = mi.CodingExercise("t01_x", 1, "**Exercise 1.** Write `f`.", "def f():\n    raise NotImplementedError",
                      "def check_f(fn):\n    assert fn() == 3\n    print('ok')\n\ntry:\n    check_f(f)\n"
                      "except NotImplementedError:\n    print('not attempted')", "def f():\n    return 3",
                      "import math")

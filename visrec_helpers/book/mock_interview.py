@@ -63,7 +63,7 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
-class Exercise:
+class CodingExercise:
     """One exercise of a coding task notebook, as its cells read."""
     notebook: str   # task notebook stem
     number: int
@@ -80,7 +80,7 @@ class Question:
     title: str
     answer: str                  # markdown of "Answer in 60 seconds"
     followups: tuple[FollowUp, ...]
-    exercise: Exercise
+    exercise: CodingExercise
 
     @property
     def steps(self) -> list[str]:
@@ -124,7 +124,7 @@ def _imports(nb) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
-def exercise_from_notebook(path: Path | str, number: int) -> Exercise:
+def exercise_from_notebook(path: Path | str, number: int) -> CodingExercise:
     """Exercise ``number`` of a task notebook: its statement, starter, self-check and solution cells."""
     import nbformat
 
@@ -147,7 +147,7 @@ def exercise_from_notebook(path: Path | str, number: int) -> Exercise:
     solution = [c.source for c in code if "solution" in c.metadata.get("tags", [])]
     if not text or not check:
         raise ValueError(f"{path.name}: exercise {number} not found, or it has no self-check cell")
-    return Exercise(path.stem, number, text, "\n\n".join(starter), "\n\n".join(check),
+    return CodingExercise(path.stem, number, text, "\n\n".join(starter), "\n\n".join(check),
                     "\n\n".join(solution), _imports(nb))
 
 
@@ -186,7 +186,7 @@ def _split_check(source: str) -> tuple[str, str]:
     return ast.unparse(ast.Module(defs, [])), ast.unparse(ast.Module(calls, []))
 
 
-def run_self_check(exercise: Exercise, code: str) -> tuple[bool, str]:
+def run_self_check(exercise: CodingExercise, code: str) -> tuple[bool, str]:
     """Run the exercise's self-check on the learner's ``code``, in a fresh namespace: the task
     notebook's imports, the check's definitions, ``code``, then the check's calls. Returns (passed,
     what it printed or the error)."""

@@ -611,10 +611,11 @@ def goals_table(tables: dict, serving: pd.DataFrame, total_s: float) -> pd.DataF
 
 
 def write_figures(tables: dict, serving: pd.DataFrame, adds: pd.DataFrame, n: int, source: str,
-                  path=FIGURES_JSON) -> Path:
+                  path=FIGURES_JSON, nlist: int = FULL["nlist"]) -> Path:
     """The measured figures as JSON (for q14/q15's capacity plans): per dimension and kind, the
     chosen operating point's recall, queries/s, bytes/vector and build seconds; serving p99s."""
-    out = {"n": int(n), "source": source, "measured_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    out = {"n": int(n), "nlist": int(min(nlist, n // 40)), "source": source,
+           "measured_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
            "cores": os.cpu_count(), "query_threads": 1, "retrieval": {}, "serving": [], "adds": []}
     for d, t in tables.items():
         out["retrieval"][str(d)] = t.drop(columns=["bytes from"]).to_dict(orient="records")
@@ -624,6 +625,45 @@ def write_figures(tables: dict, serving: pd.DataFrame, adds: pd.DataFrame, n: in
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=float) + "\n")
     return path
+
+
+def scan_costs(path=None, dim: int = SERVING_DIM) -> dict | None:
+    """The IVF search costs a full run measured at 1,000,000 items, or ``None`` when there is none.
+
+    Reads ``path`` (default: ``build/bench_million.json`` at the repository root, written by
+    ``make bench``); quick runs (fewer than 1,000,000 items) are ignored. For ``faiss-ivfpq``
+    and ``faiss-ivf`` at ``dim``, at the operating point chosen for serving (the first with
+    recall@10 >= 0.95), the time per query on one thread is divided by the vectors a query
+    scans (``n * nprobe / nlist``): an upper bound per scanned vector that includes the
+    coarse quantiser and the re-ranking. The dict has the keys of
+    ``serving.architecture.measure_scan_cost``, so ``capacity_plan`` takes it as it is, plus
+    ``recall_pq``, ``recall_flat``, ``coarse_ms_per_query`` (the coarse quantiser alone,
+    estimated as ``nlist`` float vectors at the IVF-Flat cost per vector) and ``source``.
+    """
+    path = Path(__file__).resolve().parents[3] / "build" / FIGURES_JSON.name if path is None else Path(path)
+    if not path.is_file():
+        return None
+    fig = json.loads(path.read_text())
+    n = int(fig.get("n", 0))
+    rows = fig.get("retrieval", {}).get(str(dim))
+    if n < FULL["n"] or not rows:
+        return None
+    nlist = int(fig.get("nlist") or min(FULL["nlist"], n // 40))
+
+    def at_serving_point(kind):
+        pick = _pick(rows, kind)
+        nprobe = int(pick["setting"].split("=")[1])
+        seconds = 1.0 / pick["queries/s"]
+        return nprobe, seconds, seconds / (n * nprobe / nlist), pick["recall@10"]
+
+    nprobe, s_pq, per_code, recall_pq = at_serving_point("faiss-ivfpq")
+    nprobe_flat, s_flat, per_vector, recall_flat = at_serving_point("faiss-ivf")
+    return {"n": n, "dim": dim, "nlist": nlist, "nprobe": nprobe, "pq_m": dim // 4,
+            "codes_scanned_per_query": n * nprobe / nlist, "ms_per_query_pq": 1000 * s_pq,
+            "ms_per_query_flat": 1000 * s_flat, "seconds_per_code_pq": per_code, "seconds_per_vector_flat": per_vector,
+            "recall_pq": recall_pq, "recall_flat": recall_flat, "nprobe_flat": nprobe_flat,
+            "coarse_ms_per_query": 1000 * per_vector * nlist,
+            "source": f"bench_million: {n:,} items, d={dim}, measured {fig.get('measured_utc', '?')} UTC"}
 
 
 def run(quick: bool = False, out_dir=None) -> list[tuple[str, pd.DataFrame]]:
@@ -676,5 +716,5 @@ def run(quick: bool = False, out_dir=None) -> list[tuple[str, pd.DataFrame]]:
     total = time.perf_counter() - t_start
     goals = goals_table(tables, serving, total)
     out.append((f"Issue 18 goals, this run ({'quick' if quick else 'full'}; {total:.0f} s in all)", goals))
-    write_figures(tables, serving, adds, n, base["source"], out_dir / FIGURES_JSON.name)
+    write_figures(tables, serving, adds, n, base["source"], out_dir / FIGURES_JSON.name, nlist=cfg["nlist"])
     return out

@@ -66,12 +66,30 @@ def test_capacity_plan_arithmetic_for_1e8_vectors():
         arch.capacity_plan({}, n_items=10)
 
 
+def test_capacity_plan_counts_the_coarse_quantiser_and_cpu_headroom():
+    cost = {"seconds_per_code_pq": 1e-8, "seconds_per_vector_flat": 2e-8, "pq_m": 16, "dim": 64,
+            "seconds_per_centroid": 5e-9}
+    plan = arch.capacity_plan(cost, n_items=1e8, dim=256, pq_m=32, node_ram_gb=64, ram_share=0.5,
+                              cores_per_node=10, nlist=1000, nprobe=10, peak_qps=1000,
+                              cpu_target=0.5).set_index("encoding")
+    # coarse: 1000 centroids x 5e-9 s x 256/64 = 0.02 ms on every shard, on top of the 20 ms scan
+    assert plan.loc["pq", "coarse ms"] == pytest.approx(0.02)
+    assert plan.loc["pq", "scan ms"] == pytest.approx(20.0)
+    assert plan.loc["pq", "ms/query/shard"] == pytest.approx(20.02)
+    # half the cores' time is kept free: 10 x 0.5 / 20.02 ms = 249.75 QPS -> 5 replica sets
+    assert plan.loc["pq", "QPS per replica set"] == pytest.approx(5 / 0.02002)
+    assert plan.loc["pq", "replica sets"] == 5
+    with pytest.raises(ValueError, match="cpu_target"):
+        arch.capacity_plan(cost, cpu_target=1.5)
+
+
 def test_measure_scan_cost_returns_positive_costs():
     v = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     cost = arch.measure_scan_cost(v, nlist=16, nprobe=4, pq_m=4, n_queries=20)
     assert cost["codes_scanned_per_query"] == 500
     assert cost["seconds_per_code_pq"] > 0 and cost["seconds_per_vector_flat"] > 0
+    assert cost["seconds_per_centroid"] > 0 and cost["ms_per_query_coarse"] > 0
     with pytest.raises(ValueError, match="too few"):
         arch.measure_scan_cost(v[:100], nlist=16, pq_m=4)
 
@@ -114,6 +132,34 @@ def test_embed_job_matches_in_process_embeddings(spark):
                          functools.partial(DigitCNN, embed_dim=16, width=8), model, (28, 28))
     got = vs.collect_embeddings(frame, n_items=12)
     np.testing.assert_allclose(got, embed(model, images, device="cpu"), atol=1e-5)
+
+
+def test_backbone_embed_matches_the_encoder():
+    pytest.importorskip("timm")
+    from visrec_helpers.vision.pretrained import efficientnet_lite0, pretrained_encoder
+
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    net = efficientnet_lite0(weights=True)
+    got = vs.backbone_embed(net, images, input_size=64)
+    want = pretrained_encoder(device="cpu", input_size=64, fast=False).embed(images)
+    assert got.shape == (3, 1280)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@needs_spark
+def test_als_job_ignores_columns_other_than_user_item_rating(spark):
+    # the article's bug: image features sit next to the ratings, and ALS never reads them
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"user": rng.integers(0, 15, 120).astype(np.int32),
+                        "item": rng.integers(0, 10, 120).astype(np.int32), "rating": np.ones(120, np.float32)})
+    plain = vs.als_job(spark.createDataFrame(pdf), factors=3, iterations=3)
+    pdf["image_features"] = list(rng.normal(size=(120, 4)))
+    with_features = vs.als_job(spark.createDataFrame(pdf), factors=3, iterations=3)
+    a = vs._factors(plain.itemFactors, 10, 3)
+    b = vs._factors(with_features.itemFactors, 10, 3)
+    np.testing.assert_array_equal(a, b)
 
 
 @needs_spark

@@ -49,8 +49,10 @@ def measure_scan_cost(vectors: np.ndarray, nlist: int = 256, nprobe: int = 16, p
     ``"faiss-ivf"``), answers ``n_queries`` queries one at a time, and divides the time per
     query by the vectors scanned (``n * nprobe / nlist``). The per-vector costs are upper
     bounds (they include the coarse search). Returns a dict of the settings and
-    ``ms_per_query_pq``, ``ms_per_query_flat``, ``seconds_per_code_pq``, ``seconds_per_vector_flat``.
-    The quantisers are trained on a sample of ``n_train`` vectors (training cost is not
+    ``ms_per_query_pq``, ``ms_per_query_flat``, ``seconds_per_code_pq``, ``seconds_per_vector_flat``,
+    and the coarse quantiser's cost: ``seconds_per_centroid`` (one query against ``nlist``
+    centroids of ``d`` dimensions, exhaustive, as faiss's flat quantiser does it, divided by
+    ``nlist``) and ``ms_per_query_coarse``. The quantisers are trained on a sample of ``n_train`` vectors (training cost is not
     what we measure).
     """
     import faiss
@@ -83,6 +85,15 @@ def measure_scan_cost(vectors: np.ndarray, nlist: int = 256, nprobe: int = 16, p
             out[f"ms_per_query_{name}"] = per_query * 1000
             key = "seconds_per_code_pq" if name == "pq" else "seconds_per_vector_flat"
             out[key] = per_query / out["codes_scanned_per_query"]
+        coarse = faiss.IndexFlatIP(d)
+        coarse.add(v[rng.choice(n, nlist, replace=False)])
+        coarse.search(queries[:10], nprobe)
+        t0 = time.perf_counter()
+        for q in queries:
+            coarse.search(q[None], nprobe)
+        per_query = (time.perf_counter() - t0) / n_queries
+        out["ms_per_query_coarse"] = per_query * 1000
+        out["seconds_per_centroid"] = per_query / nlist
     finally:
         faiss.omp_set_num_threads(previous)
     return out
@@ -90,7 +101,7 @@ def measure_scan_cost(vectors: np.ndarray, nlist: int = 256, nprobe: int = 16, p
 
 def capacity_plan(cost: dict, n_items: float = 1e8, dim: int = 256, pq_m: int = 32, node_ram_gb: float = 64.0,
                   ram_share: float = 0.7, cores_per_node: int = 16, nlist: int = 65536, nprobe: int = 64,
-                  peak_qps: float = 20_000, replicas_min: int = 2) -> pd.DataFrame:
+                  peak_qps: float = 20_000, replicas_min: int = 2, cpu_target: float = 1.0) -> pd.DataFrame:
     """The sizing table for ``n_items`` vectors of ``dim`` dimensions, one row per encoding.
 
     ``cost`` is what ``measure_scan_cost`` measured on this machine.
@@ -102,7 +113,12 @@ def capacity_plan(cost: dict, n_items: float = 1e8, dim: int = 256, pq_m: int = 
       search in parallel); the cost per scanned vector is the measured one, scaled by
       ``pq_m / measured pq_m`` for PQ codes and by ``dim / measured dim`` for float
       vectors (float16 is costed as float32);
-    - QPS per replica set = ``cores_per_node`` / (time per query on one shard);
+    - every shard also runs the coarse quantiser (the query against all ``nlist`` centroids)
+      when ``cost`` has ``seconds_per_centroid`` (scaled by ``dim / measured dim``); at
+      10^8 items with tens of thousands of cells it can cost more than the scan itself;
+    - QPS per replica set = ``cores_per_node * cpu_target`` / (time per query on one shard):
+      ``cpu_target`` < 1 keeps headroom for spikes, a failed node's traffic and rebuilds
+      (0.5 to 0.7 is usual; 1.0, the default, plans for a machine running flat out);
       replica sets = peak QPS / that, rounded up, at least ``replicas_min`` (failover);
       nodes = replica sets x shards.
     """
@@ -110,10 +126,13 @@ def capacity_plan(cost: dict, n_items: float = 1e8, dim: int = 256, pq_m: int = 
         raise ValueError(f"n_items={n_items}, dim={dim} and peak_qps={peak_qps} must be positive")
     if not 0 < ram_share <= 1:
         raise ValueError(f"ram_share must be in (0, 1], got {ram_share}")
+    if not 0 < cpu_target <= 1:
+        raise ValueError(f"cpu_target must be in (0, 1], got {cpu_target}")
     missing = {"seconds_per_code_pq", "seconds_per_vector_flat", "pq_m", "dim"} - set(cost)
     if missing:
         raise ValueError(f"cost is missing {sorted(missing)}: pass the dict from measure_scan_cost")
     scanned = n_items * nprobe / nlist
+    coarse_s = nlist * cost.get("seconds_per_centroid", 0.0) * dim / cost["dim"]
     rows = []
     for enc in ("float32", "float16", "pq"):
         bpv = bytes_per_vector(dim, enc, pq_m=pq_m)
@@ -123,10 +142,12 @@ def capacity_plan(cost: dict, n_items: float = 1e8, dim: int = 256, pq_m: int = 
             per_vector = cost["seconds_per_code_pq"] * pq_m / cost["pq_m"]
         else:
             per_vector = cost["seconds_per_vector_flat"] * dim / cost["dim"]
-        query_s = scanned / shards * per_vector
-        qps = cores_per_node / query_s
+        scan_s = scanned / shards * per_vector
+        query_s = coarse_s + scan_s
+        qps = cores_per_node * cpu_target / query_s
         replicas = max(replicas_min, math.ceil(peak_qps / qps))
         rows.append({"encoding": enc, "bytes/vector": bpv, "index GB": size_gb, "shards": shards,
+                     "coarse ms": coarse_s * 1000, "scan ms": scan_s * 1000,
                      "ms/query/shard": query_s * 1000, "QPS per replica set": qps,
                      "replica sets": replicas, "nodes": replicas * shards})
     return pd.DataFrame(rows)

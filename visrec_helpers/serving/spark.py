@@ -13,6 +13,7 @@ one is usable, and ``get_spark`` raises ``JavaMissingError`` with the fix when i
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -118,39 +119,61 @@ def _state_bytes(model) -> bytes:
     return buf.getvalue()
 
 
-def embed_job(spark, frame, model_factory, model, image_shape: tuple, batch_size: int = 256):
+def module_embed(net, images: np.ndarray) -> np.ndarray:
+    """``net.embed`` on uint8 ``images`` turned into a float tensor: ``(b, d)`` (the workbook's CNNs)."""
+    import torch
+
+    from visrec_helpers.vision.training import images_to_tensor
+
+    with torch.no_grad():
+        return net.embed(images_to_tensor(images)).float().numpy()
+
+
+def backbone_embed(net, images: np.ndarray, input_size: int = 160) -> np.ndarray:
+    """The pretrained backbone's pooled features of uint8 ``images``: ``(b, 1280)``, as
+    ``vision.pretrained.PretrainedEncoder.embed`` computes them (eager model, same preprocessing)."""
+    import torch
+
+    from visrec_helpers.vision.pretrained import PretrainedEncoder
+
+    return PretrainedEncoder(net, input_size, torch.device("cpu"), "eager").embed(images)
+
+
+def embed_partition(batches, weights, model_factory, embed_fn, image_shape, batch_size=64):
+    """The body of the ``mapInPandas`` job: runs on an executor, once per partition.
+
+    ``batches``: an iterator of pandas frames ``item, image`` (raw uint8 buffers);
+    ``weights``: a broadcast ``state_dict`` (bytes). The network is built and loaded ONCE
+    here, not once per row; then each batch of rows is decoded and embedded.
+    Yields frames ``item, embedding`` (rows L2-normalised).
+    """
+    import torch
+
+    from visrec_helpers.vision.features import l2_normalize
+
+    torch.set_num_threads(1)  # one thread per task: Spark runs one task per core
+    net = model_factory()
+    net.load_state_dict(torch.load(io.BytesIO(weights.value), weights_only=True))
+    net.eval()
+    for pdf in batches:
+        imgs = np.stack([np.frombuffer(b, dtype=np.uint8).reshape(image_shape) for b in pdf["image"]])
+        vecs = np.concatenate([embed_fn(net, imgs[s : s + batch_size]) for s in range(0, len(imgs), batch_size)])
+        yield pd.DataFrame({"item": pdf["item"].to_numpy(), "embedding": list(l2_normalize(vecs))})
+
+
+def embed_job(spark, frame, model_factory, model, image_shape, embed_fn=module_embed, batch_size=64):
     """Embed every row of ``frame`` (``item, image``) on the executors with ``mapInPandas``.
 
-    ``model_factory`` is a picklable zero-argument callable that builds the network (for
-    example ``models.DigitCNN``), ``model`` the trained instance whose weights are
-    broadcast. Each partition loads the weights once, decodes the pixel buffers to
-    ``image_shape`` and embeds them in batches. Returns a DataFrame ``item long,
-    embedding array<float>`` (rows L2-normalised).
+    ``model_factory``: a picklable zero-argument callable that builds the network without
+    weights; ``model``: the trained instance whose weights are broadcast to the executors;
+    ``embed_fn(net, uint8 images) -> (b, d)``: ``module_embed`` for the workbook's CNNs,
+    ``backbone_embed`` for the pretrained backbone. Returns a lazy DataFrame
+    ``item long, embedding array<float>``: nothing runs until it is written or collected.
     """
     weights = spark.sparkContext.broadcast(_state_bytes(model))
-    shape = tuple(int(s) for s in image_shape)
-
-    def embed_partition(batches):
-        import torch
-
-        from visrec_helpers.vision.features import l2_normalize
-        from visrec_helpers.vision.training import images_to_tensor
-
-        torch.set_num_threads(1)
-        net = model_factory()
-        buffer = io.BytesIO(weights.value)
-        net.load_state_dict(torch.load(buffer, weights_only=True))
-        net.eval()
-        for pdf in batches:
-            imgs = np.stack([np.frombuffer(b, dtype=np.uint8).reshape(shape) for b in pdf["image"]])
-            out = []
-            with torch.no_grad():
-                for s in range(0, len(imgs), batch_size):
-                    out.append(net.embed(images_to_tensor(imgs[s : s + batch_size])).float().numpy())
-            vecs = l2_normalize(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
-            yield pd.DataFrame({"item": pdf["item"].to_numpy(), "embedding": list(vecs)})
-
-    return frame.mapInPandas(embed_partition, schema="item long, embedding array<float>")
+    job = functools.partial(embed_partition, weights=weights, model_factory=model_factory, embed_fn=embed_fn,
+                            image_shape=tuple(int(s) for s in image_shape), batch_size=batch_size)
+    return frame.mapInPandas(job, schema="item long, embedding array<float>")
 
 
 def collect_embeddings(frame, n_items: int | None = None) -> np.ndarray:
@@ -179,6 +202,22 @@ def interactions_frame(spark, user_items):
     return spark.createDataFrame(pdf)
 
 
+def als_job(ratings, factors=32, regularization=0.05, alpha=10.0, iterations=10, seed=0, implicit=True):
+    """Train Spark's ALS on a ``user, item, rating`` DataFrame; returns the fitted ``ALSModel``.
+
+    ``implicit=True``: views and clicks as confidence ``1 + alpha * rating`` (Hu, Koren,
+    Volinsky 2008), the right model for implicit feedback; ``False`` fits the ratings
+    themselves (stars). ALS reads only the three named columns: any other column of
+    ``ratings`` (image features, say) is ignored. Factors: ``model.userFactors`` and
+    ``model.itemFactors`` (``id, features``).
+    """
+    from pyspark.ml.recommendation import ALS
+
+    als = ALS(rank=factors, maxIter=iterations, regParam=regularization, alpha=alpha, implicitPrefs=implicit,
+              userCol="user", itemCol="item", ratingCol="rating", seed=seed, coldStartStrategy="drop")
+    return als.fit(ratings)
+
+
 class SparkALS(Recommender):
     """``pyspark.ml.recommendation.ALS`` (implicit preferences) in this package's estimator shape.
 
@@ -200,14 +239,11 @@ class SparkALS(Recommender):
         self.seed = seed
 
     def fit(self, X, *, item_features=None, timestamps=None):
-        from pyspark.ml.recommendation import ALS as SparkALSEstimator
-
         self.user_items_ = check_user_items(X)
         spark = self.spark or get_spark()
-        als = SparkALSEstimator(rank=self.factors, maxIter=self.iterations, regParam=self.regularization,
-                                alpha=self.alpha, implicitPrefs=True, userCol="user", itemCol="item",
-                                ratingCol="rating", seed=self.seed, coldStartStrategy="drop", nonnegative=False)
-        self.model_ = als.fit(interactions_frame(spark, self.user_items_))
+        self.model_ = als_job(interactions_frame(spark, self.user_items_), factors=self.factors,
+                              regularization=self.regularization, alpha=self.alpha,
+                              iterations=self.iterations, seed=self.seed)
         n_users, n_items = self.user_items_.shape
         self.user_factors_ = _factors(self.model_.userFactors, n_users, self.factors)
         self.item_factors_ = _factors(self.model_.itemFactors, n_items, self.factors)

@@ -321,6 +321,21 @@ def sessions_to_matrix(sessions: np.ndarray, n_items: int) -> tuple[sp.csr_matri
     return x, t
 
 
+def gru_train_step(net: nn.Module, opt: torch.optim.Optimizer, batch: torch.Tensor) -> float:
+    """One step of next-item training on ``batch`` ``(b, t)`` item ids (sessions of one length).
+
+    The net reads positions ``0..t-2`` and returns ``(b, t-1, n_items)`` scores; every position
+    is trained to put the item that actually came next first (cross-entropy over the whole
+    catalog). Returns the batch's mean loss.
+    """
+    logits = net(batch[:, :-1])
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 class GRURecommender(Recommender):
     """Next-item model: a GRU over the session's (frozen) item embeddings.
 
@@ -389,12 +404,7 @@ class GRURecommender(Recommender):
                 order = torch.randperm(len(s), generator=gen)
                 for b in range(0, len(s), self.batch_size):
                     batch = s[order[b : b + self.batch_size]].to(dev)
-                    logits = net(batch[:, :-1])
-                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    tot += loss.item()
+                    tot += gru_train_step(net, opt, batch)
                     n_b += 1
             rows.append({"epoch": epoch + 1, "loss": tot / n_b})
         self.net_ = net.cpu().eval()

@@ -76,3 +76,21 @@ def test_record_all_refuses_an_empty_dict_and_bad_names():
         record_all({"": 1})
     with pytest.raises(ValueError, match="not finite"):
         record_all({"x": float("nan")})
+
+
+def test_hygiene_counts_record_all_as_recording(tmp_path):
+    from visrec_helpers.book import hygiene
+
+    def notebook(body):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        params = nbformat.v4.new_code_cell("N = 10")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell("\n".join(f"## {s}" for s in hygiene.SECTIONS)), params,
+                    nbformat.v4.new_code_cell(body)]
+        path = tmp_path / "q99_demo.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    assert hygiene.check_notebook(notebook("from visrec_helpers import record_all\nrecord_all({'n': N})")) == []
+    assert any("never calls record" in p for p in hygiene.check_notebook(notebook("x = N")))

@@ -92,5 +92,5 @@ def test_hygiene_counts_record_all_as_recording(tmp_path):
         nbformat.write(nb, path)
         return path
 
-    assert hygiene.check_notebook(notebook("from visrec_helpers import record_all\nrecord_all({'n': N})")) == []
-    assert any("never calls record" in p for p in hygiene.check_notebook(notebook("x = N")))
+    assert hygiene.check_notebook(notebook("from visrec_helpers import record_all\nrecord_all({'n': N})\nassert N > 0")) == []
+    assert any("never calls record" in p for p in hygiene.check_notebook(notebook("x = N\nassert N > 0")))

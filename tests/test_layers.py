@@ -22,7 +22,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "visrec_helpers"
 LAYERS = ("core", "data", "vision", "search", "recsys", "serving", "book")
 # Top-level modules that only alias a layer module (sys.modules); they hold no code.
-ALIASES = {"index": "search", "recommenders": "recsys", "metrics": "recsys"}
+ALIASES = {"index": "search", "recommenders": "recsys", "metrics": "recsys", "features": "vision"}
 SEEDING_ALLOWED = {"visrec_helpers.core.rng"}
 # Contract functions every module of a kind defines: command-line entry points and benchmarks.
 CONTRACT_NAMES = {"main", "run"}

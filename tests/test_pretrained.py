@@ -277,3 +277,12 @@ def test_catalog_embeddings_rejects_an_encoder_without_settings_when_caching(cac
 
     with pytest.raises(TypeError, match="encoder.settings"):
         pretrained.catalog_embeddings(_catalog(_random_images()), NoSettings())
+
+
+def test_the_backbone_is_reachable_from_the_features_module():
+    import visrec_helpers.features as top
+    from visrec_helpers.vision import features, pretrained
+
+    assert top is features
+    assert top.pretrained_encoder is pretrained.pretrained_encoder
+    assert top.catalog_embeddings is pretrained.catalog_embeddings

@@ -21,6 +21,10 @@ from visrec_helpers.core.device import get_device
 from visrec_helpers.core.errors import WeightsNotFoundError  # noqa: F401 - part of this module's API
 from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
+from visrec_helpers.vision.pretrained import (  # noqa: F401 - the ImageNet backbone, re-exported here
+    catalog_embeddings,
+    pretrained_encoder,
+)
 from visrec_helpers.vision.training import images_to_tensor, train_classifier
 
 

@@ -189,3 +189,27 @@ def test_learning_curve_rows_and_errors(bar_source):
         tf.learning_curve(bar_source, X, y, Xt, yt, sizes=[1], progress=False)
     with pytest.raises(ValueError, match="unknown strategies"):
         tf.learning_curve(bar_source, X, y, Xt, yt, sizes=[10], strategies=("magic",), progress=False)
+
+
+def test_curve_over_seeds_gives_intervals_and_paired_gain(bar_source):
+    X, y = _bars(60)
+    curve = tf.curve_over_seeds(bar_source, X, y, sizes=[10], seeds=[0, 1, 2], n_test=20, steps=3,
+                                strategies=("scratch", "finetune"), device="cpu", progress=False)
+    assert curve[["strategy", "n_labelled"]].values.tolist() == [["scratch", 10], ["finetune", 10], ["gain", 10]]
+    runs = curve.attrs["runs"]
+    assert len(runs) == 3
+    assert np.allclose(runs["gain|10"], runs["finetune|10"] - runs["scratch|10"])
+    iv = tf.curve_interval(curve, "finetune", 10)
+    assert iv.n == 3 and iv.low <= iv.estimate <= iv.high
+    assert math.isclose(iv.estimate, runs["finetune|10"].mean())
+    assert (curve["low"] <= curve["estimate"]).all() and (curve["estimate"] <= curve["high"]).all()
+
+
+def test_curve_over_seeds_bad_inputs(bar_source):
+    X, y = _bars(40)
+    with pytest.raises(ValueError, match="n_test"):
+        tf.curve_over_seeds(bar_source, X, y, sizes=[10], seeds=[0, 1], n_test=40, progress=False)
+    with pytest.raises(ValueError, match="same length"):
+        tf.curve_over_seeds(bar_source, X, y[:-1], sizes=[10], seeds=[0, 1], n_test=10, progress=False)
+    with pytest.raises(KeyError, match="strategy='probe'"):
+        tf.curve_interval(pd.DataFrame(), "probe", 10)

@@ -320,3 +320,56 @@ def learning_curve(source: nn.Module, X_pool, y_pool, X_test, y_test, sizes, str
         rows.append({"strategy": strategy, "n_labelled": n, "test_acc": clf.score(X_test, y_test),
                      "seconds": clf.fit_seconds_})
     return pd.DataFrame(rows)
+
+
+def curve_over_seeds(source: nn.Module, X, y, sizes, seeds, n_test: int, strategies=("scratch", "probe", "finetune"),
+                     steps: int = 60, batch_size: int = 32, lr: dict | None = None, device: str = "auto",
+                     progress: bool = True) -> pd.DataFrame:
+    """:func:`learning_curve` repeated over ``seeds``, each accuracy as a mean and 95% t interval.
+
+    For each seed everything on the target side is redrawn from it: the stratified held-out
+    split of ``n_test`` images out of ``(X, y)``, the labelled subsets of the remaining pool,
+    the new head, the scratch weights and the batch order. ``source`` (a cached network) is
+    the same in every run. Besides each strategy, the per-seed gain ``finetune - scratch``
+    (paired: same split, same subset) gets its own interval as strategy ``"gain"`` when both
+    strategies are run. Returns one row per (strategy, n): ``strategy, n_labelled, estimate,
+    low, high, sd, n``; the per-seed accuracies are in ``df.attrs["runs"]`` (one row per seed).
+    """
+    from visrec_helpers.core.stats import over_seeds
+    from visrec_helpers.vision.training import stratified_split
+
+    X, y, seeds = np.asarray(X), np.asarray(y), list(seeds)
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if not 0 < n_test < len(y):
+        raise ValueError(f"n_test must lie between 1 and len(y) - 1 = {len(y) - 1}, got {n_test}")
+
+    def run(seed) -> dict:
+        pool, test = stratified_split(y, n_test, seed=seed)
+        c = learning_curve(source, X[pool], y[pool], X[test], y[test], sizes, strategies, steps=steps,
+                           batch_size=batch_size, lr=lr, seed=seed, device=device, progress=False)
+        acc = {(s, n): a for s, n, a in zip(c.strategy, c.n_labelled, c.test_acc)}
+        out = {f"{s}|{n}": a for (s, n), a in acc.items()}
+        if {"finetune", "scratch"} <= set(strategies):
+            out.update({f"gain|{n}": acc["finetune", n] - acc["scratch", n] for n in sorted(set(c.n_labelled))})
+        return out
+
+    table = over_seeds(run, seeds, progress=progress)
+    keys = table.index.str.split("|")
+    out = table.reset_index(drop=True)
+    out.insert(0, "n_labelled", [int(k[1]) for k in keys])
+    out.insert(0, "strategy", [k[0] for k in keys])
+    out.attrs = table.attrs
+    return out
+
+
+def curve_interval(curve: pd.DataFrame, strategy: str, n: int):
+    """The :class:`~visrec_helpers.core.stats.Interval` of ``strategy`` at ``n`` labelled images
+    in a :func:`curve_over_seeds` table (its per-seed values give the mean and t interval)."""
+    from visrec_helpers.core.stats import t_interval
+
+    key = f"{strategy}|{int(n)}"
+    runs = curve.attrs.get("runs")
+    if runs is None or key not in runs:
+        raise KeyError(f"no runs for strategy={strategy!r}, n={n!r} in this curve")
+    return t_interval(runs[key].to_numpy(), curve.attrs.get("level", 0.95))

@@ -63,9 +63,18 @@ engineers, load average 9 to 21, so every time below is inflated and noisy):
   recall@10 0.976 at 265x exact NumPy's queries/s (efSearch = 16, 400 bytes/vector);
   IVF-Flat 0.98 at 40x; a real-time event's p99 was 6 to 53 ms for the approximate kinds
   (p50 0.12-0.19 ms), the tail set by the scheduler of a machine this loaded, so the
-  latency goal cannot be judged on it. The quick run as CI runs it
-  (``tests/test_bench_million.py``, current kinds) took 344 s at load average 15 to 20;
-  its time on an unloaded machine, which the one-minute goal is about, is not yet measured.
+  latency goal cannot be judged on it.
+- The quick run with the current kinds, again under load (8 min 17 s of wall time for 67 s
+  of user CPU time, so roughly a minute on an idle 2-core machine): ``ivfpq-compact``
+  reached recall@10 0.952 at nprobe = 8 with 59 bytes per vector, but only 9x exact's
+  queries/s, and its build took 232 s, the slowest of all (not yet profiled); HNSW 0.986 at
+  32x; IVF-Flat 0.994 at 70x. The same kinds' ratios moved up to 8x between two quick runs
+  (HNSW 265x in the first), so speed ratios under this load are not evidence either way.
+- ``faiss-ivfpq`` (the protocol's IVF-PQ, inner product, re-ranked with the full vectors,
+  ``refine_factor`` 10) reached only 0.45-0.48 on the quick run's digit vectors at every
+  nprobe, while the L2 IVFADC+R kind, with less stored, reached 0.95 on the same data; on
+  the emoji vectors (200,000) it reached 0.98. Suspected cause, not yet checked: coarse
+  k-means under inner product without normalised (spherical) centroids.
 - The full 1,000,000-item run was started at 04:54 UTC but got about 15% of one core; it
   had not finished when this was written. Its tables, plots and ``build/bench_million.json``
   come from ``make bench`` (or ``python -m visrec_helpers.book.bench --only bench_million``)

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -63,8 +64,9 @@ def get_spark(app_name: str = "visrec", master: str | None = None, cores: int = 
     """A ``SparkSession``: ``master`` (else ``$VISREC_SPARK_MASTER``, else ``local[cores]``).
 
     Under ``spark-submit`` the master given there wins, so notebook code runs unchanged on
-    a cluster. Local sessions bind to 127.0.0.1, have no UI and few shuffle partitions
-    (the defaults are sized for clusters). Raises ``JavaMissingError`` without Java.
+    a cluster. Local sessions bind to 127.0.0.1, have no UI, no console progress bar and few
+    shuffle partitions (the defaults are sized for clusters); their JVM's stderr goes to
+    ``<tempdir>/visrec-spark-<pid>.log``. Raises ``JavaMissingError`` without Java.
     """
     ok, message = java_status()
     if not ok:
@@ -85,11 +87,27 @@ def get_spark(app_name: str = "visrec", master: str | None = None, cores: int = 
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.shuffle.partitions", str(max(2, cores * 2)))
                .config("spark.default.parallelism", str(max(2, cores * 2))))
-    if master.startswith("local"):
-        builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-                   .config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
-                   .config("spark.ui.showConsoleProgress", "false"))
-    spark = builder.getOrCreate()
+    if not master.startswith("local"):
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no "hostname resolves to a loopback address" warning
+    builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
+               .config("spark.ui.showConsoleProgress", "false"))
+    # The local JVM (and the Python workers it starts) inherit this process's stderr: send it to a
+    # log file instead, so that start-up notes and native-library warnings do not reach a notebook.
+    # Errors still reach Python as exceptions.
+    log_path = os.path.join(tempfile.gettempdir(), f"visrec-spark-{os.getpid()}.log")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            spark = builder.getOrCreate()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

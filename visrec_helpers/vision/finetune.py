@@ -76,7 +76,7 @@ def layerwise_param_groups(top: BackboneTop, head_lr: float, decay: float = 0.1)
     return groups
 
 
-def train_epoch(model: nn.Module, X: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+def fit_one_epoch(model: nn.Module, X: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
                 batch_size: int, generator: torch.Generator) -> float:
     """One pass over ``(X, y)`` in a random order (from ``generator``); returns the mean loss."""
     model.train()
@@ -92,7 +92,7 @@ def train_epoch(model: nn.Module, X: torch.Tensor, y: torch.Tensor, optimizer: t
     return total / len(X)
 
 
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
+def tensor_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
     """Share of ``X`` whose arg-max logit is ``y`` (eval mode, no gradients)."""
     model.eval()
     with torch.no_grad():
@@ -112,9 +112,9 @@ def fit(model: nn.Module, param_groups: list[dict], X: torch.Tensor, y: torch.Te
     rows, seconds = [], 0.0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        loss = train_epoch(model, X, y, optimizer, batch_size, generator)
+        loss = fit_one_epoch(model, X, y, optimizer, batch_size, generator)
         seconds += time.perf_counter() - start
-        rows.append({"epoch": epoch, "train_loss": loss, "val_acc": accuracy(model, X_val, y_val),
+        rows.append({"epoch": epoch, "train_loss": loss, "val_acc": tensor_accuracy(model, X_val, y_val),
                      "seconds": seconds})
     return pd.DataFrame(rows)
 

@@ -42,9 +42,9 @@ TASK_FOR = {
     "q02_noise_and_blur": ("t10_style_transfer", 2),                                   # pixel statistics
     "q03_feature_extractor": ("t10_style_transfer", 1),                                # Gram of CNN features
     "q04_collaborative_filtering": ("t03_collaborative_filtering_program", 2),        # a BPR step
-    "q05_cold_start": ("t04_tag_based_recommendation", 2),                             # tags for new items
+    "q05_cold_start": ("t02_keyword_image_retrieval", 1),                              # text weights for new items
     "q06_realtime_recommendation": ("t08_realtime_browsing_recommendation", 1),       # decayed profile
-    "q07_evaluation": ("t08_realtime_browsing_recommendation", 2),                    # a ranking metric
+    "q07_evaluation": ("t06_object_recognition", 2),                                   # precision and recall by hand
     "q08_missing_labels": ("t07_transfer_learning_new_dataset", 1),                    # few labels per class
     "q09_cross_domain": ("t07_transfer_learning_new_dataset", 1),
     "q10_deep_learning_recognition_recommendation": ("t01_cnn_image_classification", 2),

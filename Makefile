@@ -42,7 +42,9 @@ hygiene: venv
 	$(PY) -m visrec_helpers.book.export check
 
 unit: venv
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
+	@# One BLAS/torch thread, as in `notebooks` and `determinism`: a model a unit test trains into the shared
+	@# cache must equal the one a notebook would train (float sums depend on the thread count).
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m "not determinism" tests
 
 # Only the hypothesis property tests (@pytest.mark.property; `make unit` runs them too), with a
 # bounded budget: FUZZ_EXAMPLES examples per test that sets no max_examples of its own (default 50).

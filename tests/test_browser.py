@@ -93,6 +93,16 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
     raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def _wait_for_text(page, selector: str, text: str, timeout: int = 30_000) -> None:
+    """Wait until the element ``selector`` contains ``text``; fail naming both and what it shows."""
+    try:
+        page.wait_for_function("([sel, t]) => (document.querySelector(sel)?.textContent || '').includes(t)",
+                               arg=[selector, text], timeout=timeout)
+    except Exception as exc:
+        shown = page.evaluate("(sel) => document.querySelector(sel)?.textContent", selector)
+        raise AssertionError(f"{selector} never showed {text!r}; it shows {shown!r}") from exc
+
+
 def _mock_notebook(path: Path, progress: Path) -> None:
     import nbformat
 
@@ -262,11 +272,14 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         for i, step in enumerate(question.steps):
             status = app.locator(".visrec-mi-status").text_content()
             assert f"part {i + 1} of {len(question.steps)} ({step})" in status
+            # the status and the prompt are separate widgets, synced one after the other: wait for the
+            # prompt of this step instead of reading whatever the page shows at this instant
             if step.startswith("follow-up"):
                 fu = question.followups[int(step.split()[1]) - 1]
-                assert fu.question in prompt.text_content()
+                _wait_for_text(page, ".visrec-mi-question", fu.question)
             if step == "coding":
-                assert f"exercise {question.exercise.number} of {question.exercise.notebook}" in prompt.text_content()
+                _wait_for_text(page, ".visrec-mi-question",
+                               f"exercise {question.exercise.number} of {question.exercise.notebook}")
                 app.locator(".visrec-mi-code textarea").fill(question.exercise.solution)
                 app.locator(".visrec-mi-check").click()
                 app.locator(".visrec-mi-check-output").get_by_text("PASSED").wait_for(timeout=60_000)

@@ -10,6 +10,7 @@ from visrec_helpers.data.emoji import (  # noqa: F401
     dominant_colour,
     emoji_cache_path,
     emoji_catalog,
+    emoji_rgba,
 )
 from visrec_helpers.data.images import (  # noqa: F401
     DIGIT_NAMES,

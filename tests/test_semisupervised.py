@@ -11,8 +11,12 @@ from visrec_helpers.vision.semisupervised import (
     LabelSpreader,
     SelfTrainer,
     hide_labels,
+    knn_graph,
     pca_embedding,
     selective_accuracy,
+    self_training,
+    spread_labels,
+    weak_labels,
 )
 
 
@@ -124,3 +128,95 @@ def test_bad_inputs_raise_clear_errors():
         KNNLabeler(3).fit(Z, y).predict(Z[:, :2])
     with pytest.raises(ValueError, match="integer"):
         SelfTrainer().fit(Z, y.astype(float))
+
+
+def test_knn_graph_golden_on_a_line():
+    Z = np.array([[1.0, 0.0], [1.0, 0.1], [1.0, 0.3], [0.0, 1.0]])  # angles 0, 5.7, 16.7, 90 degrees
+    W = knn_graph(Z, 1).toarray()
+    # nearest: 0->1, 1->0, 2->1, 3->2; symmetrised
+    expected = np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=float)
+    assert np.array_equal(W, expected)
+
+
+def test_knn_graph_is_symmetric_without_self_loops():
+    Z, _ = _clusters()
+    W = knn_graph(Z, 5)
+    assert (W != W.T).nnz == 0 and W.diagonal().sum() == 0
+    assert (np.asarray(W.sum(1)).ravel() >= 5).all()  # every row keeps its own k neighbours
+
+
+def test_knn_graph_rejects_bad_k():
+    with pytest.raises(ValueError, match="k must be an int in \\[1, 2\\], got 3"):
+        knn_graph(np.eye(3), 3)
+
+
+def test_spread_labels_converges_to_the_closed_form():
+    Z, y = _clusters(n_per=15)
+    part = hide_labels(y, 0.1, seed=0)
+    W = knn_graph(Z, 4)
+    alpha = 0.8
+    F = spread_labels(W, part, alpha=alpha, n_iter=300)
+    d = 1 / np.sqrt(np.asarray(W.sum(1)).ravel())
+    S = d[:, None] * W.toarray() * d[None, :]
+    Y = np.eye(3)[np.where(part < 0, 0, part)] * (part >= 0)[:, None]
+    closed = (1 - alpha) * np.linalg.solve(np.eye(len(Z)) - alpha * S, Y)
+    assert np.allclose(F, closed, atol=1e-10)
+
+
+def test_spread_labels_golden_chain():
+    W = knn_graph(np.array([[1.0, 0.0], [1.0, 0.1], [1.0, 0.3], [0.0, 1.0]]), 1)  # chain 0-1-2-3
+    F = spread_labels(W, np.array([0, -1, -1, 1]), alpha=0.5, n_iter=1)
+    # one step from F = Y: row 1 gets 0.5 * S[1, 0] = 0.5 / sqrt(1 * 2); row 2 gets 0.5 * S[2, 3] likewise
+    assert np.allclose(F, [[0.5, 0], [0.5 / np.sqrt(2), 0], [0, 0.5 / np.sqrt(2)], [0, 0.5]])
+
+
+def test_spread_labels_leaves_an_unreached_component_at_zero():
+    W = knn_graph(np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99]]), 1)  # two pairs
+    F = spread_labels(W, np.array([0, -1, -1, -1]), n_iter=20)
+    assert F[1, 0] > 0 and np.all(F[2:] == 0)
+    with pytest.raises(ValueError, match="alpha must be in \\(0, 1\\), got 1.0"):
+        spread_labels(W, np.array([0, -1, -1, -1]), alpha=1.0)
+
+
+def test_label_spreader_predicts_new_rows_from_their_fitted_neighbours():
+    Z, y = _clusters()
+    ls = LabelSpreader(5).fit(Z, hide_labels(y, 0.05))
+    new = np.eye(5)[:3] * 6 + 0.1  # near each centre
+    assert ls.predict(new).tolist() == [0, 1, 2]
+
+
+def test_self_training_history_reports_pseudo_label_accuracy():
+    Z, y = _clusters()
+    part = hide_labels(y, 0.05, seed=2)
+    _, pseudo, history = self_training(Z, part, threshold=0.8, max_rounds=5, y_true=y)
+    assert list(history.columns) == ["round", "added", "confidence", "accuracy of added",
+                                     "accuracy of all pseudo-labels"]
+    assert history["round"].tolist() == list(range(1, len(history) + 1))
+    added = (part == UNLABELLED) & (pseudo != UNLABELLED)
+    assert history["added"].sum() == added.sum()
+    assert history["accuracy of all pseudo-labels"].iloc[-1] == pytest.approx((pseudo[added] == y[added]).mean())
+    assert (history["confidence"] >= 0.8).all()
+
+
+def test_self_training_never_trains_on_the_true_labels():
+    Z, y = _clusters()
+    part = hide_labels(y, 0.05, seed=2)
+    y_wrong = (y + 1) % 3  # a diagnosis label that would change the model if it were used
+    a, pa, _ = self_training(Z, part, threshold=0.8, max_rounds=3)
+    b, pb, hb = self_training(Z, part, threshold=0.8, max_rounds=3, y_true=y_wrong)
+    assert np.array_equal(pa, pb) and np.allclose(a.coef_, b.coef_)
+    assert (hb["accuracy of added"] == 0).all()
+
+
+def test_self_trainer_rejects_misshapen_y_true():
+    Z, y = _clusters()
+    with pytest.raises(ValueError, match="y_true must have shape"):
+        SelfTrainer().fit(Z, hide_labels(y, 0.1), y_true=y[:-1])
+
+
+def test_weak_labels_golden():
+    rules = {0: ["apple", "banana"], 1: ["car", "bus"], 2: ["red"]}
+    names = ["red apple", "banana", "bus stop", "sports car with apples", "blue book", "Red car"]
+    # 'red apple': 0 and 2 tie -> abstain; plural 'apples' matches 'apple'; 'Red car': tie -> abstain
+    assert weak_labels(names, rules).tolist() == [-1, 0, 1, -1, -1, -1]
+    assert weak_labels(["apple apple red"], rules).tolist() == [0]  # two votes beat one

@@ -1,5 +1,11 @@
 """Learning when most labels are missing: kNN on embeddings, label spreading over a kNN
-graph, and self-training with a confidence threshold that can abstain.
+graph, self-training with a confidence threshold that can abstain, and weak labels from
+product names.
+
+The cores are plain functions a notebook shows: ``knn_graph`` and ``spread_labels`` (the
+label spreading iteration), ``self_training`` (the pseudo-labelling loop, with the accuracy
+of each round's pseudo-labels when the true labels are known), ``weak_labels`` (keyword
+rules on names). The estimators wrap them.
 
 Labels use ``-1`` (``UNLABELLED``) for "unknown", as scikit-learn does. Every estimator
 works on an ``(n, d)`` float embedding ``Z`` and has the same shape: ``fit(Z, y_partial)``
@@ -9,9 +15,12 @@ probability is below ``threshold`` gets ``-1`` (the model abstains).
 
 from __future__ import annotations
 
-import warnings
+import re
+from collections import Counter
 
 import numpy as np
+import pandas as pd
+from scipy import sparse
 
 UNLABELLED = -1
 
@@ -135,86 +144,144 @@ class KNNLabeler:
         return _abstain(self.predict_proba(Z), self.classes_, threshold)
 
 
-class LabelSpreader:
-    """Label spreading (Zhou et al., 2004) over a ``k``-nearest-neighbour graph of the rows
-    of ``Z``: labels diffuse to unlabelled neighbours; ``alpha`` is how much a labelled row
-    may be changed by its neighbours. Transductive: ``fit`` labels the rows it was given
-    (``transduction_``, ``label_distributions_``); ``predict`` on new rows uses the graph."""
+def knn_graph(Z: np.ndarray, k: int) -> sparse.csr_matrix:
+    """Symmetric ``k``-nearest-neighbour graph of the rows of ``Z`` (cosine similarity).
 
-    def __init__(self, k: int = 10, alpha: float = 0.2, max_iter: int = 100):
+    ``W[i, j] = 1`` when ``j`` is among the ``k`` most similar rows to ``i`` or ``i`` among
+    those of ``j``; no self-loops. Returns an ``(n, n)`` float64 CSR matrix.
+    """
+    Z = _check_embedding(Z)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < len(Z):
+        raise ValueError(f"k must be an int in [1, {len(Z) - 1}], got {k!r}")
+    Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    sims = Zn @ Zn.T
+    np.fill_diagonal(sims, -np.inf)  # a row is not its own neighbour
+    nn_idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(len(Z)), k)
+    W = sparse.csr_matrix((np.ones(rows.size), (rows, nn_idx.ravel())), shape=(len(Z), len(Z)))
+    return W.maximum(W.T).tocsr()
+
+
+def spread_labels(W: sparse.spmatrix, y: np.ndarray, alpha: float = 0.9, n_iter: int = 50) -> np.ndarray:
+    """Label spreading (Zhou et al., 2004): ``F <- alpha S F + (1 - alpha) Y``, ``S = D^-1/2 W D^-1/2``.
+
+    W: ``(n, n)`` symmetric non-negative graph; y: ``(n,)`` labels ``0..c-1``, ``-1`` unlabelled.
+    Each step passes every row's scores to its neighbours (``S F``) and pulls the labelled
+    rows back towards their own label (``Y``, one-hot); ``alpha`` in (0, 1) sets how far labels
+    travel. Returns ``F``: ``(n, c)`` float64 scores, ``c = y.max() + 1`` (argmax = the label;
+    all-zero rows were never reached).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    degree = np.asarray(W.sum(axis=1)).ravel()
+    d = sparse.diags(1.0 / np.sqrt(np.maximum(degree, 1e-12)))
+    S = d @ W @ d
+    Y = np.zeros((len(y), int(y.max()) + 1))
+    Y[y != UNLABELLED, y[y != UNLABELLED]] = 1.0
+    F = Y.copy()
+    for _ in range(n_iter):
+        F = alpha * (S @ F) + (1 - alpha) * Y
+    return F
+
+
+class LabelSpreader:
+    """Label spreading (``spread_labels``) over the ``knn_graph`` of the rows of ``Z``: labels
+    diffuse to unlabelled neighbours; ``alpha`` is how far they travel. Transductive: ``fit``
+    labels the rows it was given (``transduction_``, ``label_distributions_``); ``predict`` on
+    new rows averages the label distributions of their ``k`` most similar fitted rows."""
+
+    def __init__(self, k: int = 10, alpha: float = 0.9, max_iter: int = 50):
         self.k, self.alpha, self.max_iter = k, alpha, max_iter
 
     def fit(self, Z, y) -> LabelSpreader:
-        from sklearn.semi_supervised import LabelSpreading
-
         Z = _check_embedding(Z)
         y = _check_partial(Z, y)
-        if not isinstance(self.k, int) or not 1 <= self.k < len(Z):
-            raise ValueError(f"k must be an int in [1, {len(Z) - 1}], got {self.k!r}")
-        self.model_ = LabelSpreading(kernel="knn", n_neighbors=self.k, alpha=self.alpha, max_iter=self.max_iter)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            # a row the graph never reaches has all-zero mass: sklearn divides 0 by 0 there
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.model_.fit(Z, y)
-        self.classes_ = self.model_.classes_
-        self.label_distributions_ = self._fix(self.model_.label_distributions_)
+        self.classes_ = np.unique(y[y != UNLABELLED])
+        codes = np.where(y == UNLABELLED, UNLABELLED, np.searchsorted(self.classes_, y))
+        F = spread_labels(knn_graph(Z, self.k), codes, self.alpha, self.max_iter)
+        self.label_distributions_ = self._fix(F)
         self.transduction_ = self.classes_[self.label_distributions_.argmax(1)]
+        self.Z_ = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
         return self
 
     def _fix(self, proba: np.ndarray) -> np.ndarray:
         """Rows with no mass (unreached by the graph) become uniform: no evidence either way."""
-        proba = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
+        proba = np.asarray(proba, dtype=np.float64).copy()
         empty = proba.sum(1) <= 0
         proba[empty] = 1.0 / proba.shape[1]
         return proba / proba.sum(1, keepdims=True)
 
     def predict_proba(self, Z) -> np.ndarray:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "Z_"):
             raise RuntimeError("LabelSpreader is not fitted yet; call fit(Z, y) first")
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return self._fix(self.model_.predict_proba(_check_embedding(Z)))
+        Z = _check_embedding(Z)
+        if Z.shape[1] != self.Z_.shape[1]:
+            raise ValueError(f"Z has {Z.shape[1]} columns, the fitted embedding {self.Z_.shape[1]}")
+        sims = (Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)) @ self.Z_.T
+        nn_idx = np.argpartition(-sims, self.k - 1, axis=1)[:, : self.k]
+        return self._fix(self.label_distributions_[nn_idx].mean(1))
 
     def predict(self, Z, threshold: float | None = None) -> np.ndarray:
         return _abstain(self.predict_proba(Z), self.classes_, threshold)
 
 
-class SelfTrainer:
-    """Self-training: fit a logistic regression on the labelled rows, add the unlabelled
-    rows it predicts with probability >= ``threshold`` as pseudo-labels, refit; repeat for
-    at most ``max_rounds`` rounds or until nothing new passes the threshold.
+def self_training(Z: np.ndarray, y: np.ndarray, threshold: float = 0.9, max_rounds: int = 10, C: float = 1.0,
+                  y_true: np.ndarray | None = None):
+    """Self-training: fit a logistic regression on the labelled rows, give the unlabelled rows it
+    predicts with probability >= ``threshold`` their predicted label (pseudo-labels), refit;
+    stop after ``max_rounds`` rounds or when no new row passes the threshold.
 
-    Learned state: ``model_``, ``pseudo_added_`` (rows added per round), ``pseudo_labels_``
-    (the final labels used for training, ``-1`` where still unlabelled).
+    Z: ``(n, d)`` features; y: ``(n,)`` int labels, ``-1`` unlabelled. y_true: the hidden labels,
+    for the diagnosis only (never used to train). Returns ``(model, pseudo, history)``:
+    the last model, ``(n,)`` labels used to train it, and one row per round (rows added, their
+    mean confidence and, with ``y_true``, the accuracy of that round's and of all pseudo-labels).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    pseudo, history = y.copy(), []
+    for round_ in range(1, max_rounds + 2):
+        labelled = pseudo != UNLABELLED
+        model = LogisticRegression(C=C, max_iter=2000).fit(Z[labelled], pseudo[labelled])
+        if labelled.all() or round_ > max_rounds:
+            break
+        proba = model.predict_proba(Z[~labelled])
+        sure = proba.max(1) >= threshold
+        if not sure.any():
+            break
+        new = np.flatnonzero(~labelled)[sure]
+        pseudo[new] = model.classes_[proba[sure].argmax(1)]
+        row = {"round": round_, "added": len(new), "confidence": float(proba[sure].max(1).mean())}
+        if y_true is not None:
+            was_hidden = (y == UNLABELLED) & (pseudo != UNLABELLED)
+            row["accuracy of added"] = float((pseudo[new] == y_true[new]).mean())
+            row["accuracy of all pseudo-labels"] = float((pseudo[was_hidden] == y_true[was_hidden]).mean())
+        history.append(row)
+    return model, pseudo, pd.DataFrame(history)
+
+
+class SelfTrainer:
+    """``self_training`` as an estimator. Learned state: ``model_``, ``pseudo_added_`` (rows
+    added per round), ``pseudo_labels_`` (the final labels used for training, ``-1`` where
+    still unlabelled), ``history_`` (one row per round, see ``self_training``).
     """
 
     def __init__(self, threshold: float = 0.9, max_rounds: int = 10, C: float = 10.0):
         self.threshold, self.max_rounds, self.C = threshold, max_rounds, C
 
-    def fit(self, Z, y) -> SelfTrainer:
-        from sklearn.linear_model import LogisticRegression
-
+    def fit(self, Z, y, y_true=None) -> SelfTrainer:
         Z = _check_embedding(Z)
-        y = _check_partial(Z, y).copy()
+        y = _check_partial(Z, y)
         _check_threshold(self.threshold)
         if self.max_rounds < 0:
             raise ValueError(f"max_rounds must be >= 0, got {self.max_rounds}")
         if len(np.unique(y[y != UNLABELLED])) < 2:
             raise ValueError("need labelled rows of at least two classes")
-        self.pseudo_added_ = []
-        for _ in range(self.max_rounds + 1):
-            lab = y != UNLABELLED
-            model = LogisticRegression(C=self.C, max_iter=1000).fit(Z[lab], y[lab])
-            if lab.all() or len(self.pseudo_added_) == self.max_rounds:
-                break
-            proba = model.predict_proba(Z[~lab])
-            sure = proba.max(1) >= self.threshold
-            if not sure.any():
-                break
-            idx = np.flatnonzero(~lab)[sure]
-            y[idx] = model.classes_[proba[sure].argmax(1)]
-            self.pseudo_added_.append(int(sure.sum()))
-        self.model_, self.pseudo_labels_, self.classes_ = model, y, model.classes_
+        if y_true is not None and np.shape(y_true) != y.shape:
+            raise ValueError(f"y_true must have shape {y.shape} like y, got {np.shape(y_true)}")
+        self.model_, self.pseudo_labels_, self.history_ = self_training(
+            Z, y, self.threshold, self.max_rounds, self.C, None if y_true is None else np.asarray(y_true))
+        self.pseudo_added_ = [int(a) for a in self.history_.get("added", [])]
+        self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, Z) -> np.ndarray:
@@ -224,6 +291,30 @@ class SelfTrainer:
 
     def predict(self, Z, threshold: float | None = None) -> np.ndarray:
         return _abstain(self.predict_proba(Z), self.classes_, threshold)
+
+
+def weak_labels(names, rules: dict) -> np.ndarray:
+    """Weak labels from product names: each rule ``{label: [word, ...]}`` votes for its label once
+    per word of a name it lists; the label with the most votes wins, and a name no rule
+    matches, or a tie, gets ``-1`` (abstain). Words are lower-case runs of letters; a trailing
+    "s" is ignored on both sides ("apples" matches "apple").
+
+    names: ``n`` strings; rules: int label -> iterable of words. Returns ``(n,)`` int64.
+    """
+    def stem(word: str) -> str:
+        return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+    vocab = {}
+    for label, words in rules.items():
+        for w in words:
+            vocab.setdefault(stem(w.lower()), []).append(int(label))
+    out = np.full(len(names), UNLABELLED, dtype=np.int64)
+    for i, name in enumerate(names):
+        votes = Counter(lab for w in re.findall(r"[a-z]+", str(name).lower()) for lab in vocab.get(stem(w), []))
+        ranked = votes.most_common(2)
+        if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+            out[i] = ranked[0][0]
+    return out
 
 
 def selective_accuracy(y_true, y_pred) -> dict:

@@ -155,3 +155,80 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         Schedule(path).grade("b", True, TODAY)
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.json.lock"]
+
+
+# --- the Chinese layer: the same cards in Chinese ---------------------------------------------
+
+def _bilingual_notebook(tmp_path, name="q99_x.ipynb", zh=True, original=True):
+    import nbformat
+
+    title = "# q99 · How do you test?" + ("\n[Original title: 如何测试？]" if original else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(title),
+                nbformat.v4.new_markdown_cell("## Answer in 60 seconds\n- **Test first**: one behaviour each.")]
+    if zh:
+        nb.cells.append(nbformat.v4.new_markdown_cell("## 60 秒回答\n- **先写测试**：每个测试只测一件事。"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Parameters"))
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_chinese_card_has_the_original_title_and_the_chinese_answer(tmp_path):
+    card = flashcards.card_from_notebook(_bilingual_notebook(tmp_path), lang="zh")
+    assert card == flashcards.Card("q99_x", "q99 · 如何测试？", "- **先写测试**：每个测试只测一件事。")
+
+
+def test_the_english_card_stops_before_the_chinese_section(tmp_path):
+    card = flashcards.card_from_notebook(_bilingual_notebook(tmp_path), lang="en")
+    assert card.answer == "- **Test first**: one behaviour each."
+
+
+def test_a_notebook_without_chinese_has_no_chinese_card(tmp_path):
+    assert flashcards.card_from_notebook(_bilingual_notebook(tmp_path, zh=False), lang="zh") is None
+
+
+def test_without_an_original_title_the_chinese_card_keeps_the_english_title(tmp_path):
+    card = flashcards.card_from_notebook(_bilingual_notebook(tmp_path, original=False), lang="zh")
+    assert card.question == "q99 · How do you test?"
+
+
+def test_an_unknown_language_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="lang: 'fr' is not one of"):
+        flashcards.card_from_notebook(_bilingual_notebook(tmp_path), lang="fr")
+    with pytest.raises(ValueError, match="lang: 'de'"):
+        flashcards.load_cards(lang="de")
+
+
+def test_q01_reads_in_both_languages():
+    path = flashcards.NOTEBOOK_DIR / "q01_content_based_recommendation.ipynb"
+    en, zh = flashcards.card_from_notebook(path), flashcards.card_from_notebook(path, lang="zh")
+    assert zh.question == "q01 · 如何实现基于内容的图像推荐系统？"
+    assert "60 秒回答" not in en.answer and "Represent items once" not in zh.answer
+    assert zh.answer.count("\n- ") == en.answer.count("\n- ")
+
+
+def _app_texts(app):
+    status_row, question, buttons, answer = app.children
+    return status_row.children[1], question, buttons.children, answer
+
+
+def test_app_switches_language_on_the_card_shown_and_keeps_its_schedule(tmp_path):
+    en = flashcards.card_from_notebook(_bilingual_notebook(tmp_path))
+    zh = flashcards.card_from_notebook(tmp_path / "q99_x.ipynb", lang="zh")
+    app = flashcards.flashcard_app([en], Schedule(tmp_path / "s.json"), seed=0, cards_zh=[zh])
+    language, question, (reveal, knew, _), _ = _app_texts(app)
+    assert "How do you test?" in question.value and reveal.description == "Reveal answer"
+    language.value = "zh"
+    assert "如何测试？" in question.value and reveal.description == "看答案" and knew.description == "答上了"
+    reveal.click()
+    knew.click()
+    assert Schedule(tmp_path / "s.json").box("q99_x") == 2  # one card, whichever language it was read in
+
+
+def test_app_can_start_in_chinese_and_shows_english_for_an_untranslated_card(tmp_path):
+    en = flashcards.card_from_notebook(_bilingual_notebook(tmp_path, zh=False))
+    app = flashcards.flashcard_app([en], Schedule(None), seed=0, lang="zh", cards_zh=[])
+    _, question, (reveal, _, _), _ = _app_texts(app)
+    assert "How do you test?" in question.value and "还没有中文版" in question.value
+    assert reveal.description == "看答案"

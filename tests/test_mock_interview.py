@@ -262,3 +262,83 @@ def test_timer_shows_elapsed_against_the_budget_and_stops():
     assert 0 <= took < 5
     timer._thread.join(timeout=5)
     assert not timer._thread.is_alive()
+
+
+# the Chinese layer
+
+def _bilingual_question_notebook(path, zh_followups=2):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    zh = "\n".join(f"{i}. **中文问题 {i}？** 中文回答 {i}，\n   第二行。" for i in range(1, zh_followups + 1))
+    nb.cells = [nbformat.v4.new_markdown_cell("# q01 · How do you test?\n[Original title: 如何测试？]"),
+                nbformat.v4.new_markdown_cell("## Answer in 60 seconds\n- Test first."),
+                nbformat.v4.new_markdown_cell("## 60 秒回答\n- 先写测试。"),
+                nbformat.v4.new_markdown_cell("## Follow-up questions\n1. **Why?** Because.\n2. **How?** So."),
+                nbformat.v4.new_markdown_cell("## 追问\n" + zh),
+                nbformat.v4.new_markdown_cell("## Exercises")]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_chinese_followups_are_read_from_their_own_section(tmp_path):
+    path = _bilingual_question_notebook(tmp_path / "q01_x.ipynb")
+    assert mi.followups_from_notebook(path) == (mi.FollowUp("Why?", "Because."), mi.FollowUp("How?", "So."))
+    assert mi.followups_from_notebook(path, lang="zh") == (
+        mi.FollowUp("中文问题 1？", "中文回答 1， 第二行。"), mi.FollowUp("中文问题 2？", "中文回答 2， 第二行。"))
+
+
+def test_chinese_questions_are_read_with_the_english_coding_exercise(tmp_path):
+    import shutil
+
+    _bilingual_question_notebook(tmp_path / "q01_x.ipynb")
+    shutil.copy(NOTEBOOK_DIR / "t08_realtime_browsing_recommendation.ipynb", tmp_path)
+    task_for = {"q01_x": ("t08_realtime_browsing_recommendation", 1)}
+    en, = mi.load_questions(tmp_path, task_for)
+    zh, = mi.load_questions(tmp_path, task_for, lang="zh")
+    assert (zh.title, zh.answer) == ("q01 · 如何测试？", "- 先写测试。")
+    assert zh.steps == en.steps and zh.exercise == en.exercise
+
+
+def test_a_question_without_chinese_is_named(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# q01 · T\n\n## Answer in 60 seconds\n- a")]
+    nbformat.write(nb, tmp_path / "q01_x.ipynb")
+    with pytest.raises(ValueError, match="q01_x.ipynb: no '60 秒回答' section"):
+        mi.question_from_notebook(tmp_path / "q01_x.ipynb", _question().exercise, lang="zh")
+
+
+def test_translations_leave_out_a_question_whose_followups_do_not_match(tmp_path):
+    _bilingual_question_notebook(tmp_path / "q01_x.ipynb")
+    _bilingual_question_notebook(tmp_path / "q02_x.ipynb", zh_followups=1)
+    found = mi.translated_questions([_question("q01_x"), _question("q02_x"), _question("q03_x")], "zh", tmp_path)
+    assert list(found) == ["q01_x"] and found["q01_x"].title == "q01 · 如何测试？"
+
+
+def test_app_switches_language_mid_round_and_keeps_the_grades(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _bilingual_question_notebook(tmp_path / "q01_x.ipynb")
+    en = _question("q01_x")
+    zh = mi.translated_questions([en], "zh", tmp_path)["q01_x"]
+    app = mi.mock_interview_app([en], mi.Progress(None), seed=0, answer_seconds=5, questions_zh=[zh])
+
+    def part(name):
+        return next(c for c in app.children + app.children[1].children if f"visrec-mi-{name}" in c._dom_classes)
+
+    part("draw").click()
+    assert "q01_x title" in part("question").value and "part 1 of 4 (answer)" in part("status").value
+    part("lang").value = "zh"
+    assert "如何测试？" in part("question").value and "第 1 / 4 部分（回答）" in part("status").value
+    assert part("reveal").description == "看参考答案"
+    part("reveal").click()
+    next(c for c in app.children[6].children if "visrec-mi-grade-2" in c._dom_classes).click()
+    assert "追问 1 / 2：中文问题 1？" in part("question").value
+    part("lang").value = "en"
+    assert "Follow-up 1 of 2: fq1" in part("question").value
+    assert next(c for c in app.children[6].children if "visrec-mi-grade-2" in c._dom_classes).description \
+        == "Nailed it (2)"

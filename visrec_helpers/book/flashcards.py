@@ -1,4 +1,4 @@
-"""Interview practice: flashcards drawn from the notebooks' own "Answer in 60 seconds".
+"""Interview practice: flashcards drawn from the notebooks' own "Answer in 60 seconds" (or "60 秒回答").
 
 The card text is read from the notebooks every time (one source of truth, never a copy).
 A Leitner schedule decides what is due: a card you knew moves up a box and comes back later;
@@ -22,29 +22,85 @@ INTERVALS_DAYS = [0, 1, 3, 7, 14, 30]  # box 1 .. box 6
 DEFAULT_SCHEDULE = Path.home() / ".visrec" / "flashcards.json"
 
 
+LANGS = ("en", "zh")
+# the heading of the 60-second answer in each language (docs/notebook-anatomy.md, "The Chinese layer")
+ANSWER_HEADINGS = {"en": "Answer in 60 seconds", "zh": "60 秒回答"}
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` itself when it is one of ``LANGS``; otherwise a ValueError naming it."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: {lang!r} is not one of {list(LANGS)} (English, Chinese)")
+    return lang
+
+
 @dataclass(frozen=True)
 class Card:
     id: str         # notebook stem, e.g. "q01_content_based_recommendation"
-    question: str   # the notebook's title
-    answer: str     # the markdown of its "Answer in 60 seconds" section
+    question: str   # the notebook's title (lang="zh": its original Chinese title)
+    answer: str     # the markdown of its "Answer in 60 seconds" (lang="zh": "60 秒回答") section
 
 
-def card_from_notebook(path: Path) -> Card | None:
-    """The card of one notebook, or None when it has no "Answer in 60 seconds" section."""
+def markdown_cells(path: Path | str) -> list[str]:
+    """The source of every markdown cell of a notebook, in order."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
-    title = next((re.sub(r"^#\s+", "", ln) for m in md for ln in m.splitlines() if ln.startswith("# ")), None)
-    for m in md:
-        match = re.search(r"^##\s+Answer in 60 seconds\s*\n(.*?)(?=^##\s|\Z)", m, re.S | re.M)
-        if match and title:
-            return Card(Path(path).stem, title.strip(), match.group(1).strip())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+def section(markdown: list[str], heading: str) -> str | None:
+    """The body of the first ``## <heading>`` section (up to the next ``##`` heading or the end of its
+    cell), stripped; None when no cell has it. ``heading`` is a regular expression."""
+    for m in markdown:
+        match = re.search(rf"^##\s+{heading}\s*\n(.*?)(?=^##\s|\Z)", m, re.S | re.M)
+        if match:
+            return match.group(1).strip()
     return None
 
 
-def load_cards(folder: Path | str = NOTEBOOK_DIR) -> list[Card]:
-    """Cards of every question and task notebook in ``folder``, in notebook order."""
-    cards = [card_from_notebook(p) for p in list_notebooks(folder) if re.match(r"[qt]\d\d_", p.name)]
+def titles(markdown: list[str]) -> tuple[str | None, str | None]:
+    """(English title, Chinese title): the first ``# `` heading, and its ``[Original title: ...]`` line
+    (the article's question) prefixed like the English one (``q01 · ...``); None for what is missing."""
+    lines = [ln.strip() for m in markdown for ln in m.splitlines()]
+    title = next((re.sub(r"^#\s+", "", ln) for ln in lines if ln.startswith("# ")), None)
+    original = next((hit.group(1).strip() for ln in lines
+                     if (hit := re.match(r"^\[Original title:\s*(.+?)\]$", ln))), None)
+    if title is None or original is None:
+        return title, None
+    prefix = title.split(" · ")[0] + " · " if " · " in title else ""
+    return title.strip(), prefix + original
+
+
+def card_from_notebook(path: Path, lang: str = "en") -> Card | None:
+    """The card of one notebook in ``lang`` ("en" or "zh"), or None when it has no "Answer in 60
+    seconds" section (for "zh": no "60 秒回答" section). The Chinese question is the notebook's original
+    title (``[Original title: ...]``), the English title when it has none."""
+    check_lang(lang)
+    md = markdown_cells(path)
+    title, title_zh = titles(md)
+    answer = section(md, re.escape(ANSWER_HEADINGS[lang]))
+    if answer is None or title is None:
+        return None
+    return Card(Path(path).stem, (title_zh or title) if lang == "zh" else title, answer)
+
+
+def load_cards(folder: Path | str = NOTEBOOK_DIR, lang: str = "en") -> list[Card]:
+    """Cards of every question and task notebook in ``folder`` that has the section in ``lang``, in
+    notebook order."""
+    check_lang(lang)
+    cards = [card_from_notebook(p, lang) for p in list_notebooks(folder) if re.match(r"[qt]\d\d_", p.name)]
     return [c for c in cards if c is not None]
+
+
+def translated_cards(ids, lang: str, folder: Path | str = NOTEBOOK_DIR) -> dict[str, Card]:
+    """The cards in ``lang`` of the notebooks ``ids`` (stems) found in ``folder``; a notebook without
+    that language is left out."""
+    found = {}
+    for i in ids:
+        path = Path(folder) / f"{i}.ipynb"
+        card = card_from_notebook(path, lang) if path.exists() else None
+        if card is not None:
+            found[i] = card
+    return found
 
 
 class ScheduleError(ValueError):
@@ -183,46 +239,90 @@ class Schedule(LockedJsonStore):
         return self.state[card_id]
 
 
-def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = None, seed: int | None = None):
-    """An ipywidgets drill: a due card's question, Reveal, then "I knew it" / "Not yet"."""
+# the flashcard app's words in each language
+FLASHCARD_UI = {
+    "en": {"hint": "Say your answer out loud, then reveal.", "reveal": "Reveal answer", "knew": "I knew it",
+           "missed": "Not yet", "nothing": "<b>Nothing is due today.</b> Come back tomorrow.",
+           "due": "{due} of {n} cards due", "open": "Open `{id}.ipynb` for the full answer.",
+           "untranslated": ""},
+    "zh": {"hint": "先把你的答案大声说出来，再看参考答案。", "reveal": "看答案", "knew": "答上了",
+           "missed": "还没掌握", "nothing": "<b>今天没有要复习的卡片。</b>明天再来。",
+           "due": "{n} 张卡片里有 {due} 张今天要复习", "open": "完整解答见 `{id}.ipynb`。",
+           "untranslated": "<br><small>（这张卡片还没有中文版，先显示英文。）</small>"},
+}
+
+
+def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = None, seed: int | None = None,
+                  lang: str = "en", cards_zh: list[Card] | None = None):
+    """An ipywidgets drill: a due card's question, Reveal, then "I knew it" / "Not yet".
+
+    A toggle switches between English and Chinese (``lang`` is the starting one) at any moment, the
+    card shown included; a card keeps its schedule in both languages. ``cards`` are the English cards
+    (default: every notebook's); ``cards_zh`` their Chinese versions (default: read from the notebooks
+    named by the cards' ids). A card without a Chinese version shows in English, saying so.
+    """
     import ipywidgets as w
     import numpy as np
     from IPython.display import Markdown, display
 
+    check_lang(lang)
     cards = load_cards() if cards is None else cards
     if not cards:
         raise ValueError("no flashcards: no notebook has an 'Answer in 60 seconds' section")
+    zh = translated_cards([c.id for c in cards], "zh") if cards_zh is None else {c.id: c for c in cards_zh}
     schedule = Schedule() if schedule is None else schedule
     rng = np.random.default_rng(seed)
     question = w.HTML()
     answer = w.Output()
     status = w.HTML()
-    reveal = w.Button(description="Reveal answer", icon="eye")
-    knew = w.Button(description="I knew it", button_style="success", disabled=True)
-    missed = w.Button(description="Not yet", button_style="warning", disabled=True)
-    current: dict = {}
+    reveal = w.Button(icon="eye")
+    knew = w.Button(button_style="success", disabled=True)
+    missed = w.Button(button_style="warning", disabled=True)
+    language = w.ToggleButtons(options=[("English", "en"), ("中文", "zh")], value=lang,
+                               style={"button_width": "auto"})
+    language.add_class("visrec-fc-lang")
+    current: dict = {"revealed": False}
+
+    def shown(card: Card) -> tuple[Card, bool]:
+        """The card in the chosen language, and whether it had to fall back to English."""
+        if language.value == "zh":
+            return (zh[card.id], False) if card.id in zh else (card, True)
+        return card, False
+
+    def render():
+        ui = FLASHCARD_UI[language.value]
+        reveal.description, knew.description, missed.description = ui["reveal"], ui["knew"], ui["missed"]
+        card = current.get("card")
+        status.value = ui["due"].format(due=len(schedule.due_cards(cards)), n=len(cards))
+        answer.clear_output()
+        if card is None:
+            question.value = ui["nothing"]
+            return
+        text, fallback = shown(card)
+        question.value = (f"<h3>{text.question}</h3><i>{ui['hint']}</i>"
+                          + (FLASHCARD_UI["zh"]["untranslated"] if fallback else ""))
+        if current["revealed"]:
+            with answer:
+                display(Markdown(text.answer + "\n\n*" + ui["open"].format(id=card.id) + "*"))
 
     def show_next(*_):
-        answer.clear_output()
         card = schedule.next_card(cards, rng)
-        current["card"] = card
-        due = len(schedule.due_cards(cards))
+        current.update(card=card, revealed=False)
         if card is None:
-            question.value = "<b>Nothing is due today.</b> Come back tomorrow."
             reveal.disabled = knew.disabled = missed.disabled = True
         else:
-            question.value = f"<h3>{card.question}</h3><i>Say your answer out loud, then reveal.</i>"
             reveal.disabled, knew.disabled, missed.disabled = False, True, True
-        status.value = f"{due} of {len(cards)} cards due"
+        render()
 
     def on_reveal(_):
-        with answer:
-            display(Markdown(current["card"].answer + f"\n\n*Open `{current['card'].id}.ipynb` for the full answer.*"))
+        current["revealed"] = True
+        render()
         knew.disabled = missed.disabled = False
         reveal.disabled = True
 
     reveal.on_click(on_reveal)
     knew.on_click(lambda _: (schedule.grade(current["card"].id, True), show_next()))
     missed.on_click(lambda _: (schedule.grade(current["card"].id, False), show_next()))
+    language.observe(lambda _: render(), names="value")
     show_next()
-    return w.VBox([status, question, w.HBox([reveal, knew, missed]), answer])
+    return w.VBox([w.HBox([status, language]), question, w.HBox([reveal, knew, missed]), answer])

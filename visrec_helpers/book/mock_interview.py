@@ -9,7 +9,9 @@ it). Rounds are saved to ``~/.visrec/mock_interviews.json`` through ``flashcards
 
 All text is read from the notebooks every time (one source of truth): the question is the
 notebook's title, the answers come from its "Answer in 60 seconds" and "Follow-up questions"
-sections, the exercise (statement, starter, self-check, solution) from the task notebook.
+sections, the exercise (statement, starter, self-check, solution) from the task notebook. In
+Chinese (``lang="zh"``, a toggle in the app) the question is the notebook's original title and the
+answers come from its "60 秒回答" and "追问" sections; the exercise stays as the task notebook has it.
 """
 
 from __future__ import annotations
@@ -27,11 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visrec_helpers.book.exercises import EXERCISE_RE, _section_cells
-from visrec_helpers.book.flashcards import LockedJsonStore, ScheduleError, card_from_notebook
+from visrec_helpers.book.flashcards import (
+    LockedJsonStore,
+    ScheduleError,
+    card_from_notebook,
+    check_lang,
+    markdown_cells,
+    section,
+)
 from visrec_helpers.book.workbook import NOTEBOOK_DIR, list_notebooks
 
 DEFAULT_PROGRESS = Path.home() / ".visrec" / "mock_interviews.json"
 GRADES = {0: "Missed", 1: "Partly", 2: "Nailed it"}
+# the heading of the follow-up questions in each language (docs/notebook-anatomy.md, "The Chinese layer")
+FOLLOWUP_HEADINGS = {"en": r"Follow-up questions?", "zh": r"追问"}
 ANSWER_SECONDS = 120   # the timer's budget for saying an answer aloud
 CODING_SECONDS = 900   # and for the coding exercise
 
@@ -88,24 +99,21 @@ class Question:
         return ["answer"] + [f"follow-up {i}" for i in range(1, len(self.followups) + 1)] + ["coding"]
 
 
-def _markdown(nb: dict) -> list[str]:
-    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+def parse_followups(body: str) -> tuple[FollowUp, ...]:
+    """The numbered items ``N. **question** answer`` of a follow-up section's body (answers on one line)."""
+    out = []
+    for item in re.split(r"^\d+\.\s+", body, flags=re.M)[1:]:
+        q = re.match(r"\*\*(.+?)\*\*\s*(.*)", item.strip(), re.S)
+        if q:
+            out.append(FollowUp(q.group(1).strip(), re.sub(r"\s*\n\s*", " ", q.group(2)).strip()))
+    return tuple(out)
 
 
-def followups_from_notebook(path: Path | str) -> tuple[FollowUp, ...]:
-    """The numbered items of a notebook's "Follow-up questions" section: ``N. **question** answer``."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    for md in _markdown(nb):
-        m = re.search(r"^##\s+Follow-up questions?\s*\n(.*?)(?=^##\s|\Z)", md, re.S | re.M)
-        if m:
-            items = re.split(r"^\d+\.\s+", m.group(1), flags=re.M)[1:]
-            out = []
-            for item in items:
-                q = re.match(r"\*\*(.+?)\*\*\s*(.*)", item.strip(), re.S)
-                if q:
-                    out.append(FollowUp(q.group(1).strip(), re.sub(r"\s*\n\s*", " ", q.group(2)).strip()))
-            return tuple(out)
-    return ()
+def followups_from_notebook(path: Path | str, lang: str = "en") -> tuple[FollowUp, ...]:
+    """The numbered items of a notebook's "Follow-up questions" section (``lang="zh"``: its "追问"
+    section): ``N. **question** answer``; empty when it has no such section."""
+    body = section(markdown_cells(path), FOLLOWUP_HEADINGS[check_lang(lang)])
+    return () if body is None else parse_followups(body)
 
 
 def _imports(nb) -> str:
@@ -151,8 +159,12 @@ def exercise_from_notebook(path: Path | str, number: int) -> CodingExercise:
                     "\n\n".join(solution), _imports(nb))
 
 
-def load_questions(folder: Path | str = NOTEBOOK_DIR, task_for: dict | None = None) -> list[Question]:
-    """The interview questions (q01-q15) in ``folder``, each with its follow-ups and coding exercise."""
+def load_questions(folder: Path | str = NOTEBOOK_DIR, task_for: dict | None = None,
+                   lang: str = "en") -> list[Question]:
+    """The interview questions (q01-q15) in ``folder``, each with its follow-ups and coding exercise,
+    in ``lang`` ("en", or "zh": the Chinese title, 60-second answer and follow-ups; the coding exercise
+    stays as its notebook writes it)."""
+    check_lang(lang)
     folder = Path(folder)
     task_for = TASK_FOR if task_for is None else task_for
     questions = []
@@ -161,13 +173,37 @@ def load_questions(folder: Path | str = NOTEBOOK_DIR, task_for: dict | None = No
             continue
         if path.stem not in task_for:
             raise ValueError(f"task_for: no coding task for {path.stem!r}; add it to mock_interview.TASK_FOR")
-        card = card_from_notebook(path)
-        if card is None:
-            raise ValueError(f"{path.name}: no 'Answer in 60 seconds' section")
         task, number = task_for[path.stem]
         exercise = exercise_from_notebook(folder / f"{task}.ipynb", number)
-        questions.append(Question(path.stem, card.question, card.answer, followups_from_notebook(path), exercise))
+        questions.append(question_from_notebook(path, exercise, lang))
     return questions
+
+
+def question_from_notebook(path: Path | str, exercise: CodingExercise, lang: str = "en") -> Question:
+    """One interview question read from its notebook in ``lang``, with the given coding exercise; a
+    ValueError names the section it lacks."""
+    card = card_from_notebook(Path(path), lang)
+    if card is None:
+        heading = "Answer in 60 seconds" if lang == "en" else "60 秒回答"
+        raise ValueError(f"{Path(path).name}: no '{heading}' section")
+    return Question(Path(path).stem, card.question, card.answer, followups_from_notebook(path, lang), exercise)
+
+
+def translated_questions(questions: list[Question], lang: str, folder: Path | str = NOTEBOOK_DIR) -> dict[str, Question]:
+    """``{id: the question in lang}`` for those of ``questions`` whose notebook in ``folder`` has that
+    language with as many follow-ups (so a round can switch language at any step); others left out."""
+    found = {}
+    for q in questions:
+        path = Path(folder) / f"{q.id}.ipynb"
+        if not path.exists():
+            continue
+        try:
+            other = question_from_notebook(path, q.exercise, lang)
+        except ValueError:
+            continue
+        if len(other.followups) == len(q.followups):
+            found[q.id] = other
+    return found
 
 
 def _split_check(source: str) -> tuple[str, str]:
@@ -338,11 +374,45 @@ def plot_progress(state: dict[str, dict], ax=None):
     return ax
 
 
+# the mock interview's words in each language
+MOCK_UI = {
+    "en": {"time": "time", "late": " over time", "draw": "Draw a question", "reveal": "Reveal the answer",
+           "reveal_solution": "Reveal the solution", "grades": GRADES, "check": "Run self-check",
+           "answer": "answer", "follow-up": "follow-up", "coding": "coding",
+           "part": "<b>{id}</b>: part {i} of {n} ({step})",
+           "ask_answer": "<h3>{title}</h3><i>Answer aloud as in an interview, then reveal the notebook's "
+                         "60-second answer.</i>",
+           "ask_followup": "<h4>Follow-up {i} of {n}: {question}</h4><i>Answer aloud, then reveal.</i>",
+           "ask_coding": "<h4>Coding: exercise {number} of {notebook}</h4><i>Write it in the box, run its "
+                         "self-check, then reveal the solution and grade yourself.</i>",
+           "from": "From `{id}.ipynb`.", "solution": "**Solution** (from `{notebook}.ipynb`):",
+           "done": "<b>Round done</b>: {score:.0%} of the best grade; {saved}.",
+           "saved": "saved to <code>{path}</code>", "not_saved": "not saved", "save_failed": "<b>not saved</b>: {e}",
+           "again": "<i>Draw another question when ready.</i>",
+           "intro": "{n} questions, {rounds} rounds so far", "passed": "PASSED", "not_yet": "NOT YET",
+           "untranslated": ""},
+    "zh": {"time": "用时", "late": "（超时）", "draw": "抽一道题", "reveal": "看参考答案",
+           "reveal_solution": "看参考解法", "grades": {0: "没答上", 1: "答了一部分", 2: "答得很好"},
+           "check": "运行自检", "answer": "回答", "follow-up": "追问", "coding": "编程",
+           "part": "<b>{id}</b>：第 {i} / {n} 部分（{step}）",
+           "ask_answer": "<h3>{title}</h3><i>像真实面试一样大声作答，然后再看 notebook 里的 60 秒回答。</i>",
+           "ask_followup": "<h4>追问 {i} / {n}：{question}</h4><i>先大声回答，再看答案。</i>",
+           "ask_coding": "<h4>编程：{notebook} 的练习 {number}</h4><i>在框里写代码，运行自检，然后看参考解法，"
+                         "给自己打分。（题目是英文的。）</i>",
+           "from": "出自 `{id}.ipynb`。", "solution": "**参考解法**（出自 `{notebook}.ipynb`）：",
+           "done": "<b>本轮结束</b>：得分为满分的 {score:.0%}；{saved}。",
+           "saved": "已保存到 <code>{path}</code>", "not_saved": "未保存", "save_failed": "<b>未保存</b>：{e}",
+           "again": "<i>准备好了就再抽一道。</i>",
+           "intro": "共 {n} 道题，已练 {rounds} 轮", "passed": "通过", "not_yet": "还没通过",
+           "untranslated": "<br><small>（这道题还没有中文版，先显示英文。）</small>"},
+}
+
+
 class _Timer:
     """Shows elapsed seconds against a budget in an ``ipywidgets.HTML``, updated once a second."""
 
-    def __init__(self, label):
-        self.label, self.budget, self.t0 = label, 0, None
+    def __init__(self, label, lang: str = "en"):
+        self.label, self.budget, self.t0, self.lang = label, 0, None, lang
         self._stop = threading.Event()
         self._thread = None
 
@@ -361,10 +431,11 @@ class _Timer:
 
     def _show(self) -> None:
         s = self.elapsed()
-        late = " over time" if s > self.budget else ""
+        words = MOCK_UI[self.lang]
+        late = words["late"] if s > self.budget else ""
         self.label.value = (f"<span class='visrec-mi-clock' style='font-size:1.4em;font-family:monospace'>"
-                            f"time {int(s) // 60}:{int(s) % 60:02d} / {self.budget // 60}:{self.budget % 60:02d}"
-                            f"{late}</span>")
+                            f"{words['time']} {int(s) // 60}:{int(s) % 60:02d} / "
+                            f"{self.budget // 60}:{self.budget % 60:02d}{late}</span>")
 
     def elapsed(self) -> float:
         return 0.0 if self.t0 is None else time.monotonic() - self.t0
@@ -377,8 +448,16 @@ class _Timer:
 
 def mock_interview_app(questions: list[Question] | None = None, progress: Progress | None = None,
                        seed: int | None = None, answer_seconds: int = ANSWER_SECONDS,
-                       coding_seconds: int = CODING_SECONDS):
-    """The mock interview as an ipywidgets app (see the module docstring for one round)."""
+                       coding_seconds: int = CODING_SECONDS, lang: str = "en",
+                       questions_zh: list[Question] | None = None):
+    """The mock interview as an ipywidgets app (see the module docstring for one round).
+
+    A toggle switches between English and Chinese (``lang`` is the starting one) at any step of a
+    round: the question, the revealed answer and the app's own words change, the timer and the grades
+    stay. ``questions`` are the English questions (default: read from the notebooks); ``questions_zh``
+    their Chinese versions (default: read from the notebooks named by the questions' ids). A question
+    without a Chinese version shows in English, saying so.
+    """
     import html
 
     import ipywidgets as w
@@ -386,10 +465,12 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
     import numpy as np
     from IPython.display import Markdown, display
 
+    check_lang(lang)
     questions = load_questions() if questions is None else questions
+    zh = translated_questions(questions, "zh") if questions_zh is None else {q.id: q for q in questions_zh}
     progress = Progress() if progress is None else progress
     rng = np.random.default_rng(seed)
-    state: dict = {}
+    state: dict = {"revealed": False}
 
     def cls(widget, name):
         widget.add_class(name)
@@ -400,18 +481,27 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
     clock = cls(w.HTML(), "visrec-mi-timer")
     answer = cls(w.Output(), "visrec-mi-answer")
     wide = {"layout": w.Layout(width="auto")}
-    draw = cls(w.Button(description="Draw a question", icon="random", button_style="primary", **wide),
-               "visrec-mi-draw")
-    reveal = cls(w.Button(description="Reveal the answer", icon="eye", disabled=True, **wide), "visrec-mi-reveal")
-    grade_buttons = [cls(w.Button(description=f"{name} ({g})", disabled=True, **wide,
-                                  button_style=["danger", "warning", "success"][g]), f"visrec-mi-grade-{g}")
-                     for g, name in GRADES.items()]
+    draw = cls(w.Button(icon="random", button_style="primary", **wide), "visrec-mi-draw")
+    reveal = cls(w.Button(icon="eye", disabled=True, **wide), "visrec-mi-reveal")
+    grade_buttons = [cls(w.Button(disabled=True, **wide, button_style=["danger", "warning", "success"][g]),
+                         f"visrec-mi-grade-{g}") for g in GRADES]
+    language = cls(w.ToggleButtons(options=[("English", "en"), ("中文", "zh")], value=lang,
+                                   style={"button_width": "auto"}), "visrec-mi-lang")
     code = cls(w.Textarea(layout=w.Layout(width="100%", height="180px")), "visrec-mi-code")
-    run_check = cls(w.Button(description="Run self-check", icon="play", **wide), "visrec-mi-check")
+    run_check = cls(w.Button(icon="play", **wide), "visrec-mi-check")
     check_out = cls(w.Output(), "visrec-mi-check-output")
     coding = w.VBox([code, run_check, check_out], layout=w.Layout(display="none"))
     chart = cls(w.Output(), "visrec-mi-progress")
-    timer = _Timer(clock)
+    timer = _Timer(clock, lang)
+
+    def words() -> dict:
+        return MOCK_UI[language.value]
+
+    def shown(q: Question) -> tuple[Question, bool]:
+        """The question in the chosen language, and whether it had to fall back to English."""
+        if language.value == "zh":
+            return (zh[q.id], False) if q.id in zh else (q, True)
+        return q, False
 
     def show_chart():
         chart.clear_output(wait=True)
@@ -425,56 +515,76 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
         for b in grade_buttons:
             b.disabled = not on
 
+    def label_buttons():
+        ui = words()
+        step = state["round"].step if "round" in state else None
+        draw.description = ui["draw"]
+        reveal.description = ui["reveal_solution"] if step == "coding" else ui["reveal"]
+        for g, b in zip(GRADES, grade_buttons):
+            b.description = f"{ui['grades'][g]} ({g})"
+        run_check.description = ui["check"]
+
+    def step_name(step: str) -> str:
+        kind, *number = step.split()
+        return " ".join([words()[kind], *number])
+
+    def render():
+        """Show the current step (question, and the answer once revealed) in the chosen language."""
+        ui = words()
+        timer.lang = language.value
+        label_buttons()
+        rnd: Round | None = state.get("round")
+        step = rnd.step if rnd is not None else None
+        if step is None:
+            return
+        q, fallback = shown(rnd.question)
+        note = ui["untranslated"] if fallback else ""
+        status.value = ui["part"].format(id=html.escape(q.id), i=q.steps.index(step) + 1, n=len(q.steps),
+                                         step=step_name(step))
+        if step == "answer":
+            prompt.value = ui["ask_answer"].format(title=html.escape(q.title)) + note
+        elif step.startswith("follow-up"):
+            i = int(step.split()[1])
+            prompt.value = ui["ask_followup"].format(i=i, n=len(q.followups),
+                                                     question=html.escape(q.followups[i - 1].question)) + note
+        else:
+            ex = q.exercise
+            prompt.value = ui["ask_coding"].format(number=ex.number, notebook=html.escape(ex.notebook))
+        answer.clear_output()
+        with answer:
+            if step == "coding":
+                display(Markdown(q.exercise.text))
+                if state["revealed"]:
+                    display(Markdown(ui["solution"].format(notebook=q.exercise.notebook)
+                                     + f"\n\n```python\n{q.exercise.solution}\n```"))
+            elif state["revealed"] and step == "answer":
+                display(Markdown(q.answer + "\n\n*" + ui["from"].format(id=q.id) + "*"))
+            elif state["revealed"]:
+                display(Markdown(q.followups[int(step.split()[1]) - 1].answer))
+
     def ask(step: str):
         rnd: Round = state["round"]
-        q = rnd.question
-        answer.clear_output()
+        state["revealed"] = False
         check_out.clear_output()
         set_grading(False)
         reveal.disabled = False
         coding.layout.display = "none"
-        n = len(q.steps)
-        status.value = f"<b>{html.escape(q.id)}</b>: part {q.steps.index(step) + 1} of {n} ({step})"
-        if step == "answer":
-            prompt.value = (f"<h3>{html.escape(q.title)}</h3><i>Answer aloud as in an interview, then reveal "
-                            "the notebook's 60-second answer.</i>")
-            timer.start(answer_seconds)
-        elif step.startswith("follow-up"):
-            f = q.followups[int(step.split()[1]) - 1]
-            prompt.value = (f"<h4>Follow-up {step.split()[1]} of {len(q.followups)}: "
-                            f"{html.escape(f.question)}</h4><i>Answer aloud, then reveal.</i>")
-            timer.start(answer_seconds)
-        else:
-            ex = q.exercise
-            prompt.value = (f"<h4>Coding: exercise {ex.number} of {html.escape(ex.notebook)}</h4>"
-                            "<i>Write it in the box, run its self-check, then reveal the solution and grade "
-                            "yourself.</i>")
-            with answer:
-                display(Markdown(ex.text))
-            code.value = ex.starter
+        if step == "coding":
+            code.value = rnd.question.exercise.starter
             coding.layout.display = "flex"
-            reveal.description = "Reveal the solution"
-            timer.start(coding_seconds)
+        render()
+        timer.start(coding_seconds if step == "coding" else answer_seconds)
 
     def on_draw(_):
         q = draw_question(questions, progress.state, rng)
         state["round"] = Round(q)
-        reveal.description = "Reveal the answer"
         draw.disabled = True
         ask("answer")
 
     def on_reveal(_):
-        rnd: Round = state["round"]
         state["seconds"] = timer.stop()
-        step = rnd.step
-        with answer:
-            if step == "answer":
-                display(Markdown(rnd.question.answer + f"\n\n*From `{rnd.question.id}.ipynb`.*"))
-            elif step.startswith("follow-up"):
-                display(Markdown(rnd.question.followups[int(step.split()[1]) - 1].answer))
-            else:
-                display(Markdown(f"**Solution** (from `{rnd.question.exercise.notebook}.ipynb`):\n\n"
-                                 f"```python\n{rnd.question.exercise.solution}\n```"))
+        state["revealed"] = True
+        render()
         reveal.disabled = True
         set_grading(True)
 
@@ -491,29 +601,46 @@ def mock_interview_app(questions: list[Question] | None = None, progress: Progre
             coding.layout.display = "none"
             try:
                 progress.add(rnd)
-                saved = f"saved to <code>{html.escape(str(progress.path))}</code>" if progress.path else "not saved"
+                state["saved"] = ("saved", html.escape(str(progress.path))) if progress.path else ("not_saved", "")
             except ScheduleError as exc:
-                saved = f"<b>not saved</b>: {html.escape(str(exc))}"
+                state["saved"] = ("save_failed", html.escape(str(exc)))
             answer.clear_output()
             show_chart()
-            total = round_score(rnd.grades)
-            status.value = f"<b>Round done</b>: {total:.0%} of the best grade; {saved}."
-            prompt.value = "<i>Draw another question when ready.</i>"
+            show_done()
             draw.disabled = False
         return handler
+
+    def show_done():
+        ui, (key, arg) = words(), state["saved"]
+        saved = ui[key].format(path=arg, e=arg)
+        status.value = ui["done"].format(score=round_score(state["round"].grades), saved=saved)
+        prompt.value = ui["again"]
 
     def on_check(_):
         passed, out = run_self_check(state["round"].question.exercise, code.value)
         check_out.clear_output()
         with check_out:
-            print(("PASSED\n" if passed else "NOT YET\n") + out)
+            print((words()["passed"] if passed else words()["not_yet"]) + "\n" + out)
+
+    def on_language(_):
+        if "round" in state and state["round"].step is not None:
+            render()
+        else:
+            timer.lang = language.value
+            label_buttons()
+            if "round" in state:
+                show_done()
+            else:
+                status.value = words()["intro"].format(n=len(questions), rounds=len(progress.state))
 
     draw.on_click(on_draw)
     reveal.on_click(on_reveal)
     for g, b in zip(GRADES, grade_buttons):
         b.on_click(on_grade(g))
     run_check.on_click(on_check)
-    status.value = f"{len(questions)} questions, {len(progress.state)} rounds so far"
+    language.observe(on_language, names="value")
+    label_buttons()
+    status.value = words()["intro"].format(n=len(questions), rounds=len(progress.state))
     show_chart()
-    return cls(w.VBox([status, w.HBox([draw, reveal]), prompt, clock, answer, coding, w.HBox(grade_buttons),
-                       chart]), "visrec-mock-interview")
+    return cls(w.VBox([status, w.HBox([draw, reveal, language]), prompt, clock, answer, coding,
+                       w.HBox(grade_buttons), chart]), "visrec-mock-interview")

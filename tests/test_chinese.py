@@ -74,8 +74,8 @@ def test_a_followup_without_a_bold_question_is_named(tmp_path):
 
 def test_an_english_copy_is_not_a_translation(tmp_path):
     def copy_english(cells):
-        _replace(cells, "60 秒回答", "## 60 秒回答\n" + "".join(cells[_index(cells, "Answer in 60")]["source"])
-                 .split("\n", 1)[1])
+        english = "".join(cells[_index(cells, "Answer in 60")]["source"]).split("\n", 1)[1]
+        _replace(cells, "60 秒回答", "## 60 秒回答\n" + re.sub(r"\n\s+", " ", english))  # one line a bullet
 
     problems = _chinese_problems(_copy_q01(tmp_path, copy_english))
     assert len(problems) == 1 and "has bullets with no Chinese text: '**Represent items once" in problems[0]
@@ -97,7 +97,19 @@ def test_prose_outside_the_bullets_is_named(tmp_path):
         _replace(cells, "60 秒回答", text + "\n\n总之，先测再说。")
 
     assert _chinese_problems(_copy_q01(tmp_path, add_prose)) == [
-        f"{Q01.name}: '## 60 秒回答' has a line outside its bullets: '总之，先测再说。'"]
+        f"{Q01.name}: '## 60 秒回答' has a line that does not start one of its bullets: '总之，先测再说。' "
+        "(one line each: a line break inside Chinese text shows as a space)"]
+
+
+def test_a_wrapped_followup_is_named(tmp_path):
+    def wrap(cells):
+        text = "".join(cells[_index(cells, "追问")]["source"])
+        _replace(cells, "追问", text.replace("每个用户维护一个加权和，", "每个用户维护一个加权和，\n   "))
+
+    problems = _chinese_problems(_copy_q01(tmp_path, wrap))
+    assert problems == [f"{Q01.name}: '## 追问' has a line that does not start one of its follow-ups: "
+                        "'   来一个事件做一次 O(d) 的更新（q06）。' (one line each: a line break inside Chinese "
+                        "text shows as a space)"]
 
 
 def test_without_chinese_a_notebook_passes_until_chinese_is_required(tmp_path):

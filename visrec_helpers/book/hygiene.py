@@ -66,7 +66,7 @@ def missing_chinese(folder: Path | str) -> list[str]:
 def check_chinese(name: str, cells: list[dict], required: bool) -> list[str]:
     """Problems with a notebook's Chinese layer: each of ``## 60 秒回答`` and ``## 追问`` is the
     markdown cell right after its English section, with as many bullets (follow-ups) as the English,
-    each with Chinese text. With ``required=False`` a notebook with no Chinese section at all passes."""
+    each on one line and with Chinese text. With ``required=False`` a notebook with no Chinese section at all passes."""
     md = [(i, "".join(c.get("source", ""))) for i, c in enumerate(cells) if c.get("cell_type") == "markdown"]
     if not required and not any(_heading_cells(md, zh) for _, zh, _, _ in _LAYER):
         return []
@@ -89,11 +89,13 @@ def check_chinese(name: str, cells: list[dict], required: bool) -> list[str]:
                             f"one (cell {en_at[0]})")
         en_body = section([t for _, t in md], en) if en_at else None
         zh_body = section([text], re.escape(zh)) or ""
+        item_start = r"^[-*]\s" if kind == "bullets" else r"^\d+\.\s"
+        stray = [ln for ln in zh_body.splitlines() if ln.strip() and not re.match(item_start, ln)]
+        if stray:
+            problems.append(f"{name}: {label} has a line that does not start one of its {kind}: {stray[0][:60]!r} "
+                            "(one line each: a line break inside Chinese text shows as a space)")
         if kind == "bullets":
             items = top_level_bullets(zh_body)
-            stray = [ln for ln in zh_body.splitlines() if ln.strip() and not re.match(r"^([-*]\s|\s)", ln)]
-            if stray:
-                problems.append(f"{name}: {label} has a line outside its bullets: {stray[0][:60]!r}")
             n_en = len(top_level_bullets(en_body)) if en_body is not None else None
             texts = items
         else:

@@ -298,6 +298,17 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         assert chart.get_attribute("src") != empty_chart, "the progress chart was not redrawn"
         app.locator(".visrec-mi-progress").scroll_into_view_if_needed()
         page.screenshot(path=str(OUT / "mock_interview_done.png"))
+        # the same app in Chinese: the toggle relabels it, and a new round asks the Chinese question
+        zh = mi.translated_questions([question], "zh")[MOCK_QUESTION]
+        app.locator(".visrec-mi-lang").get_by_text("中文").click()
+        _wait_for_text(page, ".visrec-mi-status", "本轮结束")
+        app.locator(".visrec-mi-draw").click()
+        _wait_for_text(page, ".visrec-mi-question", zh.title)
+        _wait_for_text(page, ".visrec-mi-status", f"第 1 / {len(zh.steps)} 部分（回答）")
+        app.locator(".visrec-mi-reveal").click()
+        first_bullet = zh.answer.splitlines()[0].lstrip("- ").replace("**", "")[:12]
+        _wait_for_text(page, ".visrec-mi-answer", first_bullet)
+        page.screenshot(path=str(OUT / "mock_interview_zh.png"))
     finally:
         page.close()
     saved = json.loads((tmp / "progress.json").read_text())

@@ -25,7 +25,7 @@ CHINESE_PENDING = frozenset({
     "q02_noise_and_blur", "q04_collaborative_filtering", "q08_missing_labels", "q09_cross_domain",
     "q12_gan_generation_recommendation",
     "q14_high_dimensionality", "t02_keyword_image_retrieval", "t03_collaborative_filtering_program",
-    "t04_tag_based_recommendation", "t05_gan_program", "t06_object_recognition",
+    "t05_gan_program", "t06_object_recognition",
     "t07_transfer_learning_new_dataset", "t08_realtime_browsing_recommendation", "t09_image_segmentation",
     "t10_style_transfer",
 })

@@ -26,7 +26,7 @@ CHINESE_PENDING = frozenset({
     "q12_gan_generation_recommendation",
     "q14_high_dimensionality", "t02_keyword_image_retrieval", "t03_collaborative_filtering_program",
     "t05_gan_program", "t06_object_recognition",
-    "t07_transfer_learning_new_dataset", "t08_realtime_browsing_recommendation", "t09_image_segmentation",
+    "t07_transfer_learning_new_dataset", "t09_image_segmentation",
     "t10_style_transfer",
 })
 CJK = re.compile(r"[\u3400-\u9fff]")

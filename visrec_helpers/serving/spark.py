@@ -171,7 +171,8 @@ def embed_partition(batches, weights, model_factory, embed_fn, image_shape, batc
 
     torch.set_num_threads(1)  # one thread per task: Spark runs one task per core
     net = model_factory()
-    net.load_state_dict(torch.load(io.BytesIO(weights.value), weights_only=True))
+    buf = io.BytesIO(weights.value)  # the broadcast state_dict's bytes
+    net.load_state_dict(torch.load(buf, weights_only=True))
     net.eval()
     for pdf in batches:
         imgs = np.stack([np.frombuffer(b, dtype=np.uint8).reshape(image_shape) for b in pdf["image"]])

@@ -184,6 +184,55 @@ def test_implicit_reference_ranks_like_our_als():
     assert np.mean([len(set(a) & set(b)) / 3 for a, b in zip(ours, ref)]) > 0.3
 
 
+def weighted(n_users=60, n_items=50, seed=1):
+    """Random sparse weights like the workbook's events: like 3, view 1, skip 0.1."""
+    m = sp.random(n_users, n_items, density=0.15, random_state=seed, format="csr")
+    m.data = np.random.default_rng(seed).choice([3.0, 1.0, 0.1], m.nnz)
+    return m
+
+
+def test_als_cg_half_step_reaches_the_exact_solution_in_f_steps():
+    from visrec_helpers.recsys.factorisation import als_half_step_cg, als_half_step_exact
+
+    c = ALS(alpha=10.0).confidence(weighted())
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.normal(size=(50, 4))
+    exact = als_half_step_exact(c, y, 0.05)
+    # CG solves an f x f positive definite system exactly in f steps (up to rounding)
+    np.testing.assert_allclose(als_half_step_cg(c, x, y, 0.05, cg_steps=4), exact, rtol=1e-6, atol=1e-8)
+    assert np.abs(als_half_step_cg(c, x, y, 0.05, cg_steps=1) - exact).max() > 1e-3  # one step is not enough
+
+
+def test_als_cg_half_step_computes_in_float32_when_given_float32():
+    from visrec_helpers.recsys.factorisation import als_half_step_cg
+
+    c = ALS(alpha=10.0).confidence(weighted())
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.normal(size=(50, 4))
+    out = als_half_step_cg(c.astype(np.float32), x.astype(np.float32), y.astype(np.float32), 0.05)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, als_half_step_cg(c, x, y, 0.05), rtol=1e-3, atol=1e-4)
+
+
+def test_als_and_implicit_with_the_same_seed_learn_the_same_factors():
+    """Equal settings down to the start: both draw uniform [0, 0.01) float32 factors from
+    default_rng(seed), users first, and run the same 3-step CG; only float32 rounding differs."""
+    pytest.importorskip("implicit")
+    from visrec_helpers.recsys.recommenders import ImplicitALS
+
+    def relative_gap(a, b):
+        return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+    m = weighted()
+    ours = ALS(factors=6, iterations=5, seed=3, track_loss=False).fit(m)
+    ref = ImplicitALS(factors=6, iterations=5, seed=3).fit(m)
+    assert ours.user_factors_.dtype == np.float32
+    assert relative_gap(ours.user_factors_, ref.user_factors_) < 1e-3  # 3e-4 seen: float32 rounding
+    assert relative_gap(ours.item_factors_, ref.item_factors_) < 1e-3
+    other_start = ALS(factors=6, iterations=5, seed=4, track_loss=False).fit(m)
+    assert relative_gap(other_start.user_factors_, ref.user_factors_) > 0.1  # another seed: other factors
+
+
 def test_implicit_reference_refuses_nan():
     pytest.importorskip("implicit")
     from visrec_helpers.recsys.recommenders import ImplicitALS

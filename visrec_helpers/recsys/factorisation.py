@@ -36,7 +36,7 @@ def als_half_step_exact(c: sp.csr_matrix, y: np.ndarray, regularization: float, 
     f = y.shape[1]
     yty = y.T @ y + regularization * np.eye(f)  # shared by every row
     rows, cols, conf = _rows_of(c), c.indices, c.data
-    out = np.empty((c.shape[0], f))
+    out = np.empty((c.shape[0], f), dtype=y.dtype)
     for lo in range(0, c.shape[0], block):
         hi = min(lo + block, c.shape[0])
         a, b = c.indptr[lo], c.indptr[hi]  # the observed pairs of rows lo .. hi - 1
@@ -52,22 +52,30 @@ def als_half_step_cg(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularizat
                      cg_steps: int = 3) -> np.ndarray:
     """``cg_steps`` conjugate-gradient steps on every row's ALS system at once, from ``x`` ``(n_rows, f)``.
 
-    Same system as ``als_half_step_exact``; the matrix is never formed: ``matvec`` applies it
-    to one vector per row in ``O(nnz f)``. Rows whose residual is already ~0 stop moving.
+    Same system as ``als_half_step_exact``; the matrix is never formed. ``Y^T Y + lambda I`` and
+    the column factor of every stored pair are computed once per half-step; then ``A v`` for all
+    rows costs one dot product per stored pair and one sparse (CSR) times dense product, ``O(nnz f)``.
+    Computes in ``y``'s dtype (``ALS`` passes float32, like ``implicit``). Rows whose residual is
+    already ~0 stop moving.
     """
-    yty = y.T @ y + regularization * np.eye(y.shape[1])
-    rows, conf, yi, n = _rows_of(c), c.data, y[c.indices], c.shape[0]
+    yty = y.T @ y + regularization * np.eye(y.shape[1], dtype=y.dtype)  # shared by every row
+    rows, yi = _rows_of(c), y[c.indices]  # yi: (nnz, f), the y_i of each stored pair (u, i)
+    conf, conf1 = c.data, c.data - 1.0
+    s = sp.csr_matrix((conf, c.indices, c.indptr), shape=c.shape)  # c's pattern, values set below
 
-    def matvec(v):  # (Y^T C_u Y + lambda I) v_u for every row u
-        dots = np.einsum("nf,nf->n", yi, v[rows])
-        return v @ yty + _segment_sum(rows, ((conf - 1.0) * dots)[:, None] * yi, n)
+    def pair_dots(v):  # y_i . v_u for every stored pair (u, i): (nnz,)
+        return np.einsum("nf,nf->n", yi, np.take(v, rows, axis=0))  # np.take(v, rows, 0) is v[rows]
+
+    def weighted_sum(w):  # sum_i w_ui y_i for every row u: one sparse (CSR) x dense product
+        s.data = w
+        return s @ y
 
     xs = x.copy()
-    r = _segment_sum(rows, conf[:, None] * yi, n) - matvec(xs)  # residual b - A x
+    r = weighted_sum(conf - conf1 * pair_dots(xs)) - xs @ yty  # residual b - A x
     p = r.copy()
     rs_old = np.einsum("nf,nf->n", r, r)
     for _ in range(cg_steps):
-        ap = matvec(p)
+        ap = p @ yty + weighted_sum(conf1 * pair_dots(p))  # A p for every row at once
         denom = np.einsum("nf,nf->n", p, ap)
         active = rs_old > 1e-20
         step = np.where(active, rs_old / np.where(active, denom, 1.0), 0.0)
@@ -100,9 +108,11 @@ def als_half_step(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization
 def als_loss(c: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float) -> float:
     """The weighted ALS objective per matrix cell: ``(sum_ui c_ui (p_ui - x_u.y_i)^2 + lambda(|X|^2+|Y|^2)) / (n_users n_items)``.
 
-    Computed without the dense matrix: the all-pairs part is ``trace(X^T X Y^T Y)``.
+    Computed without the dense matrix: the all-pairs part is ``trace(X^T X Y^T Y)``. In float64
+    whatever the factors' dtype, so that sweep-to-sweep changes are not lost to rounding.
     """
-    rows, cols, conf = _rows_of(c), c.indices, c.data
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    rows, cols, conf = _rows_of(c), c.indices, c.data.astype(np.float64)
     s = np.einsum("nf,nf->n", x[rows], y[cols])
     all_sq = float(np.sum((x.T @ x) * (y.T @ y)))  # sum over every cell of s_ui^2
     observed = float(np.sum(conf * (1.0 - s) ** 2) - np.sum(s**2))  # replace c=1,p=0 on observed cells
@@ -116,8 +126,10 @@ class ALS(Recommender):
     Confidence ``c_ui = 1 + alpha * r_ui`` for observed weights ``r_ui``; preference 1
     where observed, 0 elsewhere with confidence 1. ``score = X Y^T``. ``solver="cg"``
     (3 conjugate-gradient steps per half-step, like the ``implicit`` library) or
-    ``"exact"``. ``loss_history_`` holds ``als_loss`` after each iteration. Items with no
-    interaction get factors near 0 (pure CF cannot place them).
+    ``"exact"``. Like ``implicit``'s ALS, factors are float32 and start uniform in
+    ``[0, 0.01)``, drawn from ``np.random.default_rng(seed)`` users first, so the same seed gives
+    both libraries the same start. ``loss_history_`` holds ``als_loss`` after each iteration.
+    Items with no interaction keep factors near 0 (pure CF cannot place them).
     """
 
     def __init__(self, factors: int = 32, regularization: float = 0.05, alpha: float = 10.0,
@@ -150,12 +162,12 @@ class ALS(Recommender):
         if self.solver not in ("cg", "exact"):
             raise RecsysError(f"unknown solver {self.solver!r}; use 'cg' or 'exact'")
         self.user_items_ = check_user_items(X)
-        c = self.confidence(self.user_items_)
+        c = self.confidence(self.user_items_).astype(np.float32)
         ct = c.T.tocsr()
         rng = np.random.default_rng(self.seed)
         n_users, n_items = c.shape
-        x = rng.normal(0, 0.01, (n_users, self.factors))
-        y = rng.normal(0, 0.01, (n_items, self.factors))
+        x = rng.random((n_users, self.factors), dtype=np.float32) * 0.01  # implicit's start
+        y = rng.random((n_items, self.factors), dtype=np.float32) * 0.01
         self.loss_history_ = []
         bar = tqdm(range(self.iterations), desc="ALS", disable=not self.progress, leave=False)
         for _ in bar:
@@ -362,7 +374,8 @@ class ImplicitALS(Recommender):
 
     Same model as ``ALS``: the matrix handed to ``implicit`` holds the confidences
     ``1 + alpha * r`` (``implicit`` uses the matrix values as ``c_ui`` directly), with its
-    own ``alpha=1``, conjugate-gradient solver and uniform random initialisation.
+    own ``alpha=1``; its conjugate-gradient solver (3 steps), unscaled ``regularization`` and
+    start (uniform in ``[0, 0.01)`` from ``default_rng(seed)``) are the same as ``ALS``'s.
     Needs ``pip install implicit`` (the ``dev`` extra).
     """
 
@@ -383,8 +396,7 @@ class ImplicitALS(Recommender):
             raise ImportError("ImplicitALS needs the 'implicit' package: pip install implicit "
                               "(or install the workbook with the dev extra)") from exc
         self.user_items_ = check_user_items(X)
-        c = self.user_items_.astype(np.float32)
-        c.data = 1.0 + self.alpha * c.data
+        c = ALS(alpha=self.alpha).confidence(self.user_items_).astype(np.float32)  # the same matrix as ALS's
         model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=1.0,
                                         iterations=self.iterations, random_state=self.seed,
                                         num_threads=self.num_threads)

@@ -187,3 +187,107 @@ def test_retrieval_map_rejects_bad_input():
         D.retrieval_map(e[:1], [7], e, [0, 1, 2])
     with pytest.raises(ValueError, match="labels"):
         D.retrieval_map(e, [0, 1], e, [0, 1, 2])
+
+
+# ---------------------------------------------------------------------------
+# Adaptation over frozen features (q09's emoji styles)
+# ---------------------------------------------------------------------------
+
+def _feature_domains(n=120, d=16, n_classes=3, shift=2.0, seed=0):
+    """Two domains of class-separated features; the target is the source shifted and scaled."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    centres = rng.normal(size=(n_classes, d)) * 3
+    Xs = (centres[y] + rng.normal(size=(n, d))).astype(np.float32)
+    Xt = (1.5 * (centres[y] + rng.normal(size=(n, d))) + shift).astype(np.float32)
+    return Xs, Xt, y
+
+
+def test_dann_step_reverses_the_domain_gradient_into_the_encoder():
+    from visrec_helpers.core.rng import init_weights_
+
+    def parts():
+        enc = init_weights_(torch.nn.Linear(4, 3), 0)
+        clf, disc = init_weights_(torch.nn.Linear(3, 2), 1), init_weights_(torch.nn.Linear(3, 2), 2)
+        opt = torch.optim.SGD([*enc.parameters(), *clf.parameters(), *disc.parameters()], lr=0.1)
+        return enc, clf, disc, opt
+
+    g = torch.Generator().manual_seed(0)
+    xs, xt, ys = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g), torch.randint(0, 2, (8,), generator=g)
+    a, b = parts(), parts()
+    out = D.dann_step(*a, xs, ys, xt, 0.0)   # lambda 0: the encoder sees only the class loss
+    D.dann_step(*b, xs, ys, xt, 1.0)
+    assert set(out) == {"class_loss", "domain_loss", "domain_acc"} and 0 <= out["domain_acc"] <= 1
+    assert torch.equal(a[2].weight, b[2].weight), "the discriminator's own update does not depend on lambda"
+    assert not torch.equal(a[0].weight, b[0].weight), "lambda changes what the encoder receives"
+
+
+def test_features_to_tensor_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        D.features_to_tensor(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        D.features_to_tensor(np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        D.features_to_tensor(np.array([[np.nan, 1.0]]))
+
+
+def test_adabn_on_features_sets_the_input_statistics_to_the_target():
+    Xs, Xt, y = _feature_domains()
+    model, _ = D.train_feature_adapter(Xs, y, epochs=2, seed=0)
+    adapted = D.adapt_batchnorm(model, Xt)
+    bn = adapted.embed[0]
+    np.testing.assert_allclose(bn.running_mean.numpy(), Xt.mean(0), atol=1e-4)
+    np.testing.assert_allclose(model.embed[0].running_mean.numpy(), Xs.mean(0), atol=1e-4)
+    assert torch.equal(adapted.head.weight, model.head.weight), "AdaBN changes no weight"
+
+
+def test_train_feature_adapter_learns_the_source_and_is_seeded():
+    Xs, _, y = _feature_domains()
+    m1, hist = D.train_feature_adapter(Xs, y, epochs=10, batch_size=32, seed=3)
+    m2, _ = D.train_feature_adapter(Xs, y, epochs=10, batch_size=32, seed=3)
+    _, pred = D.embed_features(m1, Xs)
+    assert (pred == y).mean() > 0.9
+    assert list(hist.columns) == ["epoch", "class_loss"] and len(hist) == 10
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+def test_dann_adapter_records_the_adversarial_game_and_needs_target_features():
+    Xs, Xt, y = _feature_domains()
+    _, hist = D.train_feature_adapter(Xs, y, Xt, adapt="dann", epochs=3, batch_size=32, lambda_max=1.0)
+    assert list(hist.columns) == ["epoch", "class_loss", "domain_loss", "domain_acc", "lambda"]
+    assert hist["lambda"].is_monotonic_increasing and 0 < hist["lambda"].iloc[-1] <= 1.0
+    with pytest.raises(ValueError, match="X_target"):
+        D.train_feature_adapter(Xs, y, adapt="dann")
+    with pytest.raises(ValueError, match="adapt"):
+        D.train_feature_adapter(Xs, y, adapt="coral")
+
+
+def test_fine_tuning_from_init_keeps_the_original_untouched():
+    Xs, Xt, y = _feature_domains()
+    base, _ = D.train_feature_adapter(Xs, y, epochs=2, seed=0)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned, _ = D.train_feature_adapter(Xt[:30], y[:30], init=base, epochs=2, batch_size=10, seed=0)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    assert not torch.equal(tuned.head.weight, base.head.weight)
+    with pytest.raises(ValueError, match="y_source"):
+        D.train_feature_adapter(Xs, y + 5, init=base, epochs=1)
+
+
+def test_embed_features_returns_unit_rows_and_predictions():
+    Xs, _, y = _feature_domains()
+    model, _ = D.train_feature_adapter(Xs, y, epochs=1, seed=0, embed_dim=8)
+    emb, pred = D.embed_features(model, Xs[:5])
+    assert emb.shape == (5, 8) and pred.shape == (5,)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_pair_hits_golden_values():
+    q = np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6]])
+    g = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])   # own pair ranked 1st, 2nd and 3rd
+    np.testing.assert_array_equal(D.pair_hits(q, g, 1), [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(D.pair_hits(q, g, 2), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(D.pair_hits(q, g, 3), [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="row i the same item"):
+        D.pair_hits(q, g[:2])
+    with pytest.raises(ValueError, match="k must be"):
+        D.pair_hits(q, g, 0)

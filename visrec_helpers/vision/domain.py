@@ -124,6 +124,31 @@ def dann_schedule(progress: float, lambda_max: float = 1.0, gamma: float = 10.0)
     return lambda_max * (2.0 / (1.0 + np.exp(-gamma * p)) - 1.0)
 
 
+def dann_step(encoder, classifier, discriminator, opt, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor,
+              lambda_: float) -> dict:
+    """One DANN update on a labelled source batch ``(xs, ys)`` and an unlabelled target batch ``xt``.
+
+    ``encoder`` maps inputs to ``(b, d)`` embeddings, ``classifier`` embeddings to class
+    logits, ``discriminator`` embeddings to 2 domain logits (0 = source, 1 = target).
+    Loss = class loss (source only) + domain loss behind the gradient reversal: the
+    discriminator learns to tell the domains apart, the encoder receives ``-lambda_``
+    times that gradient and learns to hide the domain. Returns the batch's
+    ``class_loss``, ``domain_loss`` and ``domain_acc`` (0.5 = domains indistinguishable).
+    """
+    # Separate forward passes: each batch-norm layer normalises a batch of one domain,
+    # as it will at test time (see adapt_batchnorm).
+    emb_s, emb_t = encoder(xs), encoder(xt)
+    class_loss = F.cross_entropy(classifier(emb_s), ys)
+    dom_logits = discriminator(grad_reverse(torch.cat([emb_s, emb_t]), lambda_))
+    dom_y = torch.cat([torch.zeros(len(xs)), torch.ones(len(xt))]).long().to(dom_logits.device)
+    domain_loss = F.cross_entropy(dom_logits, dom_y)
+    opt.zero_grad()
+    (class_loss + domain_loss).backward()
+    opt.step()
+    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(),
+            "domain_acc": (dom_logits.argmax(1) == dom_y).float().mean().item()}
+
+
 class DomainAdaptedClassifier:
     """A ``DigitCNN`` trained on labelled source images, adapted to a target domain.
 
@@ -190,28 +215,18 @@ class DomainAdaptedClassifier:
             for b in range(n_batches):
                 idx = order[b * self.batch_size : (b + 1) * self.batch_size]
                 xb, yb = Xs[idx].to(dev), ys[idx].to(dev)
-                opt.zero_grad()
                 if self.adapt == "dann":
                     xt = Xt[t_order[b * self.batch_size : b * self.batch_size + len(idx)]].to(dev)
-                    # Separate forward passes: each batch-norm layer normalises a batch of one
-                    # domain, as it will at test time (see adapt_batchnorm).
-                    emb_s, emb_t = model.embed(xb), model.embed(xt)
-                    emb = torch.cat([emb_s, emb_t])
-                    logits = model.head(emb_s)
-                    class_loss = F.cross_entropy(logits, yb)
                     lam = dann_schedule(step / max(total - 1, 1), self.lambda_max)
-                    dom_logits = disc(grad_reverse(emb, lam))
-                    dom_y = torch.cat([torch.zeros(len(xb)), torch.ones(len(xt))]).long().to(dev)
-                    domain_loss = F.cross_entropy(dom_logits, dom_y)
-                    loss = class_loss + domain_loss
-                    sums["domain_loss"] += domain_loss.item()
-                    sums["domain_acc"] += (dom_logits.argmax(1) == dom_y).float().mean().item()
+                    out = dann_step(model.embed, model.head, disc, opt, xb, yb, xt, lam)
+                    for key in sums:
+                        sums[key] += out[key]
                 else:
+                    opt.zero_grad()
                     class_loss = F.cross_entropy(model(xb), yb)
-                    loss = class_loss
-                loss.backward()
-                opt.step()
-                sums["class_loss"] += class_loss.item()
+                    class_loss.backward()
+                    opt.step()
+                    sums["class_loss"] += class_loss.item()
                 step += 1
             row = {"epoch": epoch + 1, **{k: v / n_batches for k, v in sums.items()}, "lambda": lam}
             if self.adapt == "none":
@@ -246,15 +261,17 @@ class DomainAdaptedClassifier:
 def adapt_batchnorm(model: nn.Module, X_target: np.ndarray, batch_size: int = 256) -> nn.Module:
     """AdaBN: a copy of ``model`` whose batch-norm statistics are re-estimated on ``X_target``.
 
-    Only the running means and variances change (a cumulative average over all
-    batches); no weight sees a gradient and no label is used. Given the training images
-    themselves, the same call repairs statistics that lag behind after a short run.
+    ``X_target``: ``(n, H, W[, C])`` uint8 images, or ``(n, d)`` float features for a
+    model over features. Only the running means and variances change (a cumulative
+    average over all batches); no weight sees a gradient and no label is used. Given
+    the training inputs themselves, the same call repairs statistics that lag behind
+    after a short run.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
         raise ValueError(f"{type(model).__name__} has no batch-norm layers: AdaBN has nothing to adapt")
     adapted = copy.deepcopy(model).cpu()
-    X = images_to_tensor(X_target)
+    X = features_to_tensor(X_target) if np.ndim(X_target) == 2 else images_to_tensor(X_target)
     bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in bns]
     for m in bns:
@@ -395,3 +412,140 @@ def load_target_folder(path) -> tuple[np.ndarray, np.ndarray]:
     names = np.array([int(n) for n in cat.label_names])
     gray = cat.images.astype(np.float32).mean(axis=-1).round().astype(np.uint8)
     return gray, names[cat.labels].astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# Adaptation over frozen backbone features (the emoji styles of q09)
+# ---------------------------------------------------------------------------
+
+def features_to_tensor(X) -> torch.Tensor:
+    """``(n, d)`` finite float features -> ``(n, d)`` float32 tensor (a clear error otherwise)."""
+    arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim != 2 or len(arr) == 0:
+        raise ValueError(f"features must be a non-empty (n, d) array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("features contain NaN or infinite values")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+class FeatureAdapter(nn.Module):
+    """A small network over frozen backbone features, with batch norm for AdaBN.
+
+    ``embed``: ``BatchNorm1d(in_dim) -> Linear(in_dim, hidden) -> BatchNorm1d -> ReLU ->
+    Linear(hidden, embed_dim)``: ``(b, in_dim)`` -> ``(b, embed_dim)``. The first batch norm
+    standardises each input feature with its domain's statistics once AdaBN has run.
+    ``head``: ``Linear(embed_dim, n_classes)``. ``forward`` = ``head(embed(x))``.
+    """
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 256, embed_dim: int = 64):
+        super().__init__()
+        if min(in_dim, n_classes, hidden, embed_dim) < 1:
+            raise ValueError(f"sizes must be >= 1, got in_dim={in_dim}, n_classes={n_classes}, "
+                             f"hidden={hidden}, embed_dim={embed_dim}")
+        self.embed = nn.Sequential(nn.BatchNorm1d(in_dim), nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden),
+                                   nn.ReLU(), nn.Linear(hidden, embed_dim))
+        self.head = nn.Linear(embed_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def train_feature_adapter(X_source, y_source, X_target=None, *, n_classes: int | None = None, adapt: str = "none",
+                          init: FeatureAdapter | None = None, epochs: int = 30, batch_size: int = 64,
+                          lr: float = 1e-3, lambda_max: float = 0.3, hidden: int = 256, embed_dim: int = 64,
+                          seed: int = 0, progress: bool = False):
+    """Train a ``FeatureAdapter`` on labelled source features, with DANN when ``adapt="dann"``.
+
+    ``X_source`` ``(n, d)`` float features with labels ``y_source`` ``(n,)`` in
+    ``0..n_classes-1``; ``X_target`` ``(m, d)`` unlabelled target features (DANN only).
+    ``init``: continue from a copy of this model (fine-tuning) instead of new weights.
+    Adam, ``epochs`` passes over the source rows; DANN draws one target batch per source
+    batch and ramps lambda with ``dann_schedule``. Batch-norm statistics are re-estimated
+    on ``X_source`` at the end (AdaBN in-domain). Returns ``(model (eval, CPU), history)``,
+    history a DataFrame per epoch (class loss; domain loss, domain accuracy, lambda for DANN).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if adapt not in ("none", "dann"):
+        raise ValueError(f"adapt must be 'none' or 'dann', got {adapt!r}")
+    if epochs < 1 or batch_size < 2:
+        raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs} and {batch_size}")
+    Xs = features_to_tensor(X_source)
+    ys = torch.as_tensor(np.asarray(y_source), dtype=torch.long)
+    if len(Xs) != len(ys):
+        raise ValueError(f"X_source has {len(Xs)} rows but y_source has {len(ys)} labels")
+    if init is not None:
+        model = copy.deepcopy(init).cpu()
+    else:
+        n_classes = int(ys.max()) + 1 if n_classes is None else n_classes
+        with torch.random.fork_rng(devices=[]):  # module constructors draw from the global generator
+            model = FeatureAdapter(Xs.shape[1], n_classes, hidden, embed_dim)
+        init_weights_(model, seed)
+    if int(ys.min()) < 0 or int(ys.max()) >= model.head.out_features:
+        raise ValueError(f"y_source must be in 0..{model.head.out_features - 1}, got {int(ys.min())}..{int(ys.max())}")
+    with torch.random.fork_rng(devices=[]):
+        disc = nn.Sequential(nn.Linear(model.head.in_features, 64), nn.ReLU(), nn.Linear(64, 2))
+    init_weights_(disc, seed + 1)
+    if adapt == "dann":
+        if X_target is None:
+            raise ValueError("adapt='dann' needs unlabelled target features (X_target)")
+        Xt = features_to_tensor(X_target)
+        if Xt.shape[1] != Xs.shape[1]:
+            raise ValueError(f"target features have d={Xt.shape[1]}, source d={Xs.shape[1]}")
+    params = list(model.parameters()) + (list(disc.parameters()) if adapt == "dann" else [])
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=1e-4)
+    gen = torch_generator(seed)
+    n_batches = max(len(Xs) // batch_size, 1)  # drop the ragged last batch: batch norm needs > 1 row
+    total, step, rows = epochs * n_batches, 0, []
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(Xs), generator=gen)
+        sums, lam = {"class_loss": 0.0, "domain_loss": 0.0, "domain_acc": 0.0}, 0.0
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            if adapt == "dann":
+                xt = Xt[torch.randint(len(Xt), (len(idx),), generator=gen)]
+                lam = dann_schedule(step / max(total - 1, 1), lambda_max)
+                out = dann_step(model.embed, model.head, disc, opt, Xs[idx], ys[idx], xt, lam)
+            else:
+                loss = F.cross_entropy(model(Xs[idx]), ys[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                out = {"class_loss": loss.item()}
+            for key, value in out.items():
+                sums[key] += value
+            step += 1
+        row = {"epoch": epoch + 1, **{k: v / n_batches for k, v in sums.items()}, "lambda": lam}
+        rows.append(row if adapt == "dann" else {"epoch": epoch + 1, "class_loss": row["class_loss"]})
+    return adapt_batchnorm(model, Xs.numpy()), pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def embed_features(model: FeatureAdapter, X) -> tuple[np.ndarray, np.ndarray]:
+    """``(embeddings (n, embed_dim) float32 L2-normalised, class predictions (n,) int64)`` of features ``X``."""
+    model = model.eval()
+    e = model.embed(features_to_tensor(X))
+    pred = model.head(e).argmax(1).numpy()
+    return F.normalize(e, dim=1).numpy(), pred
+
+
+def pair_hits(query_emb: np.ndarray, gallery_emb: np.ndarray, k: int = 1) -> np.ndarray:
+    """Per query ``i``: 1.0 when gallery item ``i`` (its true pair) is among its ``k`` nearest by cosine, else 0.0.
+
+    ``query_emb`` and ``gallery_emb`` are ``(n, d)`` with row ``i`` of both the same item in
+    two domains (rows need not be normalised). The mean is recall@k of cross-domain retrieval.
+    """
+    q = np.asarray(query_emb, dtype=np.float32)
+    g = np.asarray(gallery_emb, dtype=np.float32)
+    if q.ndim != 2 or q.shape != g.shape:
+        raise ValueError(f"query and gallery must both be (n, d) with row i the same item, got {q.shape} and {g.shape}")
+    if not 1 <= k <= len(g):
+        raise ValueError(f"k must be in 1..{len(g)}, got {k}")
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    sims = q @ g.T
+    own = sims[np.arange(len(q)), np.arange(len(q))]
+    rank = (sims > own[:, None]).sum(1)  # items strictly closer than the true pair
+    return (rank < k).astype(np.float64)

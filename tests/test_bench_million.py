@@ -52,7 +52,7 @@ def test_speeds_sizes_and_build_times_are_positive(quick):
     _, tables = quick
     for df in _retrieval(tables):
         assert (df["queries/s"] > 0).all() and (df["x exact"] > 0).all()
-        assert (df["build s"] >= 0).all()
+        assert (df["build s"] >= 0).all() and (df["build CPU s"] >= 0).all()
         d = int(df.attrs["dim"])
         assert df.loc[df["index"] == "exact", "bytes/vector"].iloc[0] == 4 * d
         # The compact kind keeps no full vectors: well under the 4 d bytes of a float32 row.
@@ -142,3 +142,10 @@ def test_scan_costs_ignores_missing_files_and_quick_runs(tmp_path):
     path = tmp_path / "quick.json"
     path.write_text(json.dumps({"n": 100_000, "retrieval": {"64": []}}))
     assert bm.scan_costs(path) is None
+
+
+def test_coarse_quantisers_train_on_at_least_forty_vectors_per_cell():
+    assert bm.train_size_for(4096, 1_000_000, 50_000) == 163_840  # 50,000 would leave 12 per cell
+    assert bm.train_size_for(512, 100_000, 20_000) == 20_480
+    assert bm.train_size_for(512, 10_000, 20_000) == 10_000  # never more than there are
+    assert bm.train_size_for(16, 100_000, 20_000) == 20_000  # the configured minimum otherwise

@@ -41,7 +41,9 @@ def main(argv=None) -> int:
     if not names:
         print("no benchmark modules found")
         return 1
-    lines = [f"# Benchmarks\n\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine_line()}.\n"]
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    lines = [f"# Benchmarks\n\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine_line()}; "
+             f"load average at the start {load} (1/5/15 min; above the core count, other work competed).\n"]
     for name in names:
         mod = importlib.import_module(f"visrec_helpers.book.benchmarks.{name}")
         t0 = time.perf_counter()

@@ -409,10 +409,17 @@ def _set_operating_point(index, kind: str, value: int) -> bool:
     return False
 
 
+def train_size_for(nlist: int, n: int, minimum: int) -> int:
+    """Vectors to train a coarse quantiser of ``nlist`` cells on: at least 40 per cell (faiss warns below
+    39 and the k-means centroids of emptier cells are noise), at least ``minimum``, at most ``n``."""
+    return int(min(n, max(minimum, 40 * nlist)))
+
+
 def _build(kind: str, vectors: np.ndarray, cfg: dict):
     """Build one kind over ``vectors`` (both cores); returns the index."""
     n, d = vectors.shape
     nlist = min(cfg["nlist"], n // 40)
+    cfg = {**cfg, "train_size": train_size_for(nlist, n, cfg["train_size"])}
     if kind == "exact":
         return None  # NumPy over the matrix itself: nothing to build
     if kind == "ivfpq-compact":
@@ -549,9 +556,9 @@ def retrieval_table(vectors, queries, truth, cfg, exact_qps, serving=None) -> tu
     kinds = ["exact", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "ivfpq-compact", "hnsw"]
     for kind in tqdm(kinds, desc=f"d={d}: kinds", leave=False):
         with RssPeak() as mem:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             index = _build(kind, vectors, cfg)
-            build_s = time.perf_counter() - t0
+            build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         bpv, how = _bytes_per_vector(kind, index, n, d)
         param, values = OPERATING_POINTS.get(kind, (None, (None,)))
         for value in values:
@@ -563,7 +570,8 @@ def retrieval_table(vectors, queries, truth, cfg, exact_qps, serving=None) -> tu
                 ids, qps = _timed_search(index, kind, vectors, queries)
             rows.append({"index": kind, "setting": "-" if value is None else f"{param}={value}",
                          "recall@10": recall(ids, truth["ids"]), "queries/s": qps, "x exact": qps / exact_qps,
-                         "bytes/vector": bpv, "bytes from": how, "build s": build_s, "build peak MB": mem.mb})
+                         "bytes/vector": bpv, "bytes from": how, "build s": build_s,
+                         "build CPU s": build_cpu, "build peak MB": mem.mb})
         if serving is not None:
             pick = _pick(rows, kind)
             if pick is not None and pick["setting"] != "-":
@@ -613,7 +621,7 @@ def plot_recall_qps(table: pd.DataFrame, title: str, path) -> Path:
     return path
 
 
-def goals_table(tables: dict, serving: pd.DataFrame, total_s: float) -> pd.DataFrame:
+def goals_table(tables: dict, serving: pd.DataFrame, total_s: float, total_cpu_s: float | None = None) -> pd.DataFrame:
     """Each goal of issue 18 with what this run measured and whether it was met."""
     rows = []
     for d, t in tables.items():
@@ -629,7 +637,8 @@ def goals_table(tables: dict, serving: pd.DataFrame, total_s: float) -> pd.DataF
                      "met": bool(best is not None and best["x exact"] >= GOALS["speedup"])})
         slowest = t.drop_duplicates("index").sort_values("build s").iloc[-1]
         rows.append({"goal": f"d={d}: every index build <= 2 min",
-                     "measured": f"slowest {slowest['index']} {slowest['build s']:.0f} s",
+                     "measured": (f"slowest {slowest['index']} {slowest['build s']:.0f} s "
+                                  f"({slowest.get('build CPU s', float('nan')):.0f} s of CPU on 2 cores)"),
                      "met": bool(slowest["build s"] <= GOALS["build_s"])})
     fast = serving[~serving["index"].isin(["exact", "faiss-flat"])] if len(serving) else serving
     if len(fast):
@@ -637,7 +646,8 @@ def goals_table(tables: dict, serving: pd.DataFrame, total_s: float) -> pd.DataF
         rows.append({"goal": "real-time p99 <= 1 ms per event at 1M" if len(best) else "",
                      "measured": f"{best['index']} {best['setting']}: p99 {best['p99 ms']:.3f} ms",
                      "met": bool(best["p99 ms"] <= GOALS["p99_ms"])})
-    rows.append({"goal": "whole benchmark <= 10 min", "measured": f"{total_s / 60:.1f} min",
+    cpu = "" if total_cpu_s is None else f" ({total_cpu_s / 60:.1f} min of CPU: load shows as CPU < 2 x wall)"
+    rows.append({"goal": "whole benchmark <= 10 min", "measured": f"{total_s / 60:.1f} min{cpu}",
                  "met": bool(total_s <= GOALS["total_s"])})
     return pd.DataFrame(rows)
 
@@ -703,7 +713,7 @@ def run(quick: bool = False, out_dir=None) -> list[tuple[str, pd.DataFrame]]:
 
     Each returned table's ``attrs["plot"]`` (where present) is the path of its PNG.
     """
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     cfg = QUICK if quick else FULL
     out_dir = Path("build" if out_dir is None else out_dir)
     base = base_embeddings(quick)
@@ -746,7 +756,7 @@ def run(quick: bool = False, out_dir=None) -> list[tuple[str, pd.DataFrame]]:
                 "event, one thread", serving))
     out.append((f"Adding {int(NEW_SHARE * n):,} new items while serving (no retraining of quantisers)", adds))
     total = time.perf_counter() - t_start
-    goals = goals_table(tables, serving, total)
+    goals = goals_table(tables, serving, total, time.process_time() - cpu_start)
     out.append((f"Issue 18 goals, this run ({'quick' if quick else 'full'}; {total:.0f} s in all)", goals))
     write_figures(tables, serving, adds, n, base["source"], out_dir / FIGURES_JSON.name, nlist=cfg["nlist"])
     return out

@@ -24,8 +24,7 @@ SECTIONS = ["Answer in 60 seconds", "Parameters", "Walkthrough", "Results", "Che
 CHINESE_PENDING = frozenset({
     "q02_noise_and_blur", "q08_missing_labels", "q09_cross_domain",
     "q12_gan_generation_recommendation",
-    "q14_high_dimensionality", "t02_keyword_image_retrieval", "t03_collaborative_filtering_program",
-    "t05_gan_program", "t06_object_recognition",
+    "q14_high_dimensionality", "t02_keyword_image_retrieval", "t05_gan_program", "t06_object_recognition",
     "t07_transfer_learning_new_dataset", "t09_image_segmentation",
     "t10_style_transfer",
 })

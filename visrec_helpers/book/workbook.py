@@ -38,7 +38,7 @@ NOTEBOOK_MAP = [
     ("q07", "q07_evaluation", "Evaluating image recommenders",
      "Every ranking metric on one run; split choice and sampled metrics change model rankings; A/B z-test and power"),
     ("q08", "q08_missing_labels", "Missing labels",
-     "Accuracy of kNN, label spreading and self-training vs share of labelled images; abstentions"),
+     "Accuracy on hidden labels of a linear probe, kNN, label spreading, self-training (pseudo-label accuracy per round) and weak labels from names vs the all-labels ceiling; ImageNet zero-shot tags"),
     ("q09", "q09_cross_domain", "Cross-domain recommendation",
      "Accuracy and retrieval mAP drop between 8x8 digits and MNIST; recovery by adaptation and few-label fine-tuning"),
     ("q10", "q10_deep_learning_recognition_recommendation", "Deep learning for recognition and recommendation",

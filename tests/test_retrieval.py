@@ -3,7 +3,9 @@ own result, TF-IDF ranking of the tag index, visual expansion, the joint embeddi
 
 import numpy as np
 import pytest
+import torch
 
+from visrec_helpers.search import retrieval
 from visrec_helpers.search.retrieval import (
     JointEmbedding,
     TagIndex,
@@ -156,3 +158,65 @@ def test_joint_embedding_fit_leaves_the_global_torch_rng_alone_and_is_reproducib
     two = JointEmbedding(dim=4, hidden=8, epochs=2, seed=5).fit(feats, tags)
     assert torch.equal(after, expected)
     np.testing.assert_array_equal(one.embed_images(feats), two.embed_images(feats))
+
+
+# ---------------------------------------------------------------------------
+# Chinese text, the contrastive loss and step (t02)
+# ---------------------------------------------------------------------------
+
+def test_cjk_ngrams_gives_characters_then_bigrams_of_each_run():
+    assert retrieval.cjk_ngrams("红心") == ["红", "心", "红心"]
+    assert retrieval.cjk_ngrams("OK手势 男") == ["手", "势", "手势", "男"], "Latin letters and spaces split runs"
+    assert retrieval.cjk_ngrams("cat face") == []
+    with pytest.raises(TypeError, match="string"):
+        retrieval.cjk_ngrams(None)
+
+
+def test_multilingual_tokens_keeps_english_words_and_chinese_ngrams():
+    assert retrieval.multilingual_tokens("red 红心") == ["red", "红", "心", "红心"]
+
+
+def test_tag_index_with_the_chinese_analyzer_finds_a_word_inside_a_longer_name():
+    names = ["笑出眼泪的猫", "猫脸", "狗", "满月"]
+    index = retrieval.TagIndex(retrieval.multilingual_tokens).fit([retrieval.cjk_ngrams(n) for n in names])
+    _, ids = index.search("猫", 5)
+    assert sorted(ids.tolist()) == [0, 1]
+    assert index.search("猫脸", 5)[1][0] == 1, "the bigram ranks the exact name first"
+    with pytest.raises(ValueError, match="no words"):
+        retrieval.TagIndex().fit([retrieval.cjk_ngrams(n) for n in names]).search("猫", 5)
+
+
+def test_text_image_loss_golden_value_and_symmetry():
+    zi = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    target = torch.eye(2)
+    # logits = I / 0.5: each row is [2, 0] -> loss = log(1 + e^-2) on both sides
+    want = float(np.log1p(np.exp(-2.0)))
+    assert torch.isclose(retrieval.text_image_loss(zi, zi, target, 0.5), torch.tensor(want))
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=1)
+    b = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=1)
+    t6 = torch.eye(6)
+    assert torch.isclose(retrieval.text_image_loss(a, b, t6), retrieval.text_image_loss(b, a, t6))
+
+
+def test_joint_embedding_step_lowers_the_loss_on_its_batch():
+    from visrec_helpers.search.retrieval import _TextTower
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.nn.Linear(5, 4)
+    text = _TextTower(3, 4)
+    opt = torch.optim.Adam([*image.parameters(), *text.parameters()], lr=0.05)
+    x = torch.randn(3, 5, generator=g)
+    bag = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
+    losses = [retrieval.joint_embedding_step(image, text, opt, x, bag, torch.eye(3)) for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_joint_embedding_answers_chinese_queries_with_the_analyzer():
+    rng = np.random.default_rng(0)
+    feats = np.concatenate([rng.normal(0, 0.1, (20, 4)) + [3, 0, 0, 0], rng.normal(0, 0.1, (20, 4)) + [0, 3, 0, 0]])
+    tags = [retrieval.cjk_ngrams("猫")] * 20 + [retrieval.cjk_ngrams("狗")] * 20
+    model = retrieval.JointEmbedding(dim=8, hidden=16, epochs=20, batch_size=20,
+                                     analyzer=retrieval.multilingual_tokens).fit(feats, tags)
+    _, ids = model.search("猫", model.embed_images(feats), k=10)
+    assert (ids < 20).all()

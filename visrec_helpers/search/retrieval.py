@@ -93,6 +93,31 @@ def tokenize(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def cjk_ngrams(text: str) -> list[str]:
+    """Chinese (CJK) characters and overlapping character bigrams of ``text``, in order.
+
+    Chinese has no spaces between words, so a whole-word tokeniser finds nothing in it;
+    indexing every character and every pair of neighbouring characters (Lucene's CJK
+    analyser) matches a query word inside a longer name: "红心" -> ["红", "心", "红心"].
+    Characters outside CJK runs (Latin letters, digits, punctuation) are skipped.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    out = []
+    for run in _CJK_RUN.findall(text):
+        out.extend(run)
+        out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def multilingual_tokens(text: str) -> list[str]:
+    """English words (``tokenize``) followed by Chinese characters and bigrams (``cjk_ngrams``)."""
+    return tokenize(text) + cjk_ngrams(text)
+
+
 class TagIndex:
     """Inverted index from tag to items, ranked by TF-IDF cosine.
 
@@ -101,9 +126,15 @@ class TagIndex:
     its tags, L2-normalised; a query is scored the same way, so items matching more of
     the rarer query words rank first. ``search(query, k) -> (scores, ids)``; items that
     match no query word are never returned (fewer than ``k`` ids may come back).
+    ``analyzer`` turns a query into tokens (default ``tokenize``: English words; use
+    ``multilingual_tokens`` for Chinese, with items tagged by ``cjk_ngrams``).
     """
 
-    def fit(self, tags) -> TagIndex:
+    def __init__(self, analyzer=None):
+        self.analyzer = analyzer
+
+    def fit(self, tags):
+        """Index one list of tags per item; returns ``self``."""
         tags = [list(t) for t in tags]
         if not tags:
             raise ValueError("no items to index")
@@ -127,7 +158,7 @@ class TagIndex:
         """TF-IDF cosine of every item with ``query``: ``(n_items,)`` float64 (0 = no shared word)."""
         if not hasattr(self, "postings_"):
             raise RuntimeError("TagIndex is not fitted: call fit(tags) first")
-        words = tokenize(query)
+        words = (self.analyzer or tokenize)(query)
         if not words:
             raise ValueError(f"query {query!r} has no words")
         known = [w for w in dict.fromkeys(words) if w in self.postings_]
@@ -202,12 +233,45 @@ def visual_expansion(tag_index: TagIndex, embeddings: np.ndarray, query: str, k:
 # ---------------------------------------------------------------------------
 
 class _TextTower(nn.Module):
+    """A text's vector: the sum of one learned vector per word, L2-normalised.
+
+    ``forward(ids, offsets)`` takes a batch of word bags in ``nn.EmbeddingBag`` form (all
+    word ids in one flat tensor, ``offsets`` where each text starts) -> ``(b, dim)``.
+    """
+
     def __init__(self, n_words: int, dim: int):
         super().__init__()
         self.words = nn.EmbeddingBag(n_words, dim, mode="sum")
 
     def forward(self, ids, offsets):
         return nn.functional.normalize(self.words(ids, offsets), dim=1)
+
+
+def text_image_loss(z_image: torch.Tensor, z_text: torch.Tensor, target: torch.Tensor,
+                    temperature: float = 0.1) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP) loss of a batch of ``b`` (image, text) pairs.
+
+    ``z_image``, ``z_text``: ``(b, d)`` L2-normalised; row ``i`` of both is one item.
+    ``target``: ``(b, b)``, rows summing to 1, positive where text ``j`` describes image
+    ``i`` (the diagonal, spread over items that share the exact tag set). Each image must
+    pick its text among the batch's ``b`` texts, and each text its image.
+    """
+    logits = z_image @ z_text.T / temperature
+    return 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
+
+
+def joint_embedding_step(image_tower: nn.Module, text_tower: nn.Module, opt: torch.optim.Optimizer,
+                         x: torch.Tensor, bag: tuple, target: torch.Tensor, temperature: float = 0.1) -> float:
+    """One contrastive step: image features ``x`` ``(b, d_in)`` and their texts ``bag``
+    (``(ids, offsets)`` for ``text_tower``) are pulled together, the other pairs of the batch
+    pushed apart (``text_image_loss``). Returns the batch's loss."""
+    zi = nn.functional.normalize(image_tower(x), dim=1)
+    zt = text_tower(*bag)
+    loss = text_image_loss(zi, zt, target, temperature)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
 
 
 class JointEmbedding:
@@ -217,13 +281,14 @@ class JointEmbedding:
     words, which lets it answer tag combinations never seen together in training).
     Image side: a two-layer MLP over fixed image features (``(n, d)`` from any encoder).
     Both sides are L2-normalised; training minimises the symmetric InfoNCE loss of a
-    batch (CLIP) with temperature ``temperature``.
+    batch (CLIP) with temperature ``temperature``. ``analyzer`` turns a query into tokens
+    (default ``tokenize``; ``multilingual_tokens`` for Chinese, as in ``TagIndex``).
     """
 
     def __init__(self, dim: int = 32, hidden: int = 128, epochs: int = 30, batch_size: int = 256,
-                 lr: float = 3e-3, temperature: float = 0.1, seed: int = 0):
+                 lr: float = 3e-3, temperature: float = 0.1, seed: int = 0, analyzer=None):
         self.dim, self.hidden, self.epochs, self.batch_size = dim, hidden, epochs, batch_size
-        self.lr, self.temperature, self.seed = lr, temperature, seed
+        self.lr, self.temperature, self.seed, self.analyzer = lr, temperature, seed, analyzer
 
     def _bag(self, tag_lists):
         ids, offsets = [], []
@@ -270,18 +335,13 @@ class JointEmbedding:
                 b = perm[s : s + self.batch_size]
                 if len(b) < 2:
                     continue
-                zi = nn.functional.normalize(self.image_(Xt[b]), dim=1)
-                zt = self.text_(*self._bag([kept_tags[j] for j in b]))
-                logits = zi @ zt.T / self.temperature
                 # Items sharing the exact tag set are true matches too: spread the target over them.
                 keys = key_of[b]
                 same = (keys[:, None] == keys[None, :]).float()
                 target = same / same.sum(1, keepdim=True)
-                loss = 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                tot += loss.item() * len(b)
+                loss = joint_embedding_step(self.image_, self.text_, opt, Xt[b],
+                                            self._bag([kept_tags[j] for j in b]), target, self.temperature)
+                tot += loss * len(b)
             self.history_.append(tot / len(keep))
         return self
 
@@ -303,7 +363,7 @@ class JointEmbedding:
     def embed_text(self, query: str) -> np.ndarray:
         """``(dim,)`` float32 L2-normalised vector of a text query (known words only)."""
         self._check()
-        words = tokenize(query)
+        words = (self.analyzer or tokenize)(query)
         known = [w for w in words if w in self.vocab_]
         if not known:
             raise KeyError(f"none of the query words {words} was seen in training; vocabulary: {sorted(self.vocab_)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -454,3 +455,56 @@ def test_cached_gan_trains_once_then_loads_the_same_model(tmp_path, monkeypatch)
     assert np.array_equal(first.grids_[-1], second.grids_[-1])
     with pytest.raises(ValueError, match="data_key"):
         g.cached_gan(X, y, epochs=1, data_key="", **hyper)
+
+
+# -- mode-seeking term, conditional latent search --------------------------------
+
+def test_mode_seeking_adds_weight_over_image_to_noise_distance_ratio():
+    G, D, opt_g, _ = _nets(n_classes=4)
+    y = torch.arange(8) % 4
+    y[4:] = y[:4]
+    z = torch.randn(8, 8, generator=torch.Generator().manual_seed(0))
+    fake = G(z, y)
+    with torch.no_grad():
+        ratio = ((fake[:4] - fake[4:]).abs().mean((1, 2, 3)) / (z[:4] - z[4:]).abs().mean(1)).mean().item()
+    plain = g.g_step(D, torch.optim.SGD(G.parameters(), lr=0.0), G(z, y), y)
+    with_term = g.g_step(D, torch.optim.SGD(G.parameters(), lr=0.0), G(z, y), y, z, mode_seeking=0.5)
+    assert with_term == pytest.approx(plain + 0.5 / (ratio + 1e-5), rel=1e-5)
+
+
+def test_mode_seeking_pairs_share_classes_and_enters_the_config_only_when_on():
+    X, y = _digits(64)
+    assert "mode_seeking" not in _tiny(n_classes=4)._config()
+    gan = _tiny(n_classes=4, mode_seeking=0.3).fit(X, y, epochs=1, progress=False)
+    assert gan._config()["mode_seeking"] == 0.3
+    plain = _tiny(n_classes=4).fit(X, y, epochs=1, progress=False)
+    assert not np.array_equal(gan.sample(4), plain.sample(4))
+
+
+def test_latent_search_on_a_conditional_gan_keeps_each_candidate_class():
+    X, y = _digits(64)
+    gan = _tiny(n_classes=4).fit(X, y, epochs=1, progress=False)
+    enc = DigitCNN(embed_dim=16).eval()
+    grads = [None if p.grad is None else p.grad.clone() for p in gan.generator_.parameters()]
+    res = g.latent_search(gan, enc, np.random.default_rng(0).normal(size=16), k=3, n_candidates=40, steps=3)
+    assert res.labels.shape == (3,) and set(res.labels) <= {0, 1, 2, 3}
+    again = gan.sample(3, labels=res.labels)  # the images are those of the returned z with these classes
+    with torch.no_grad():
+        redrawn = g.to_uint8(gan.generate(torch.from_numpy(res.z), torch.from_numpy(res.labels))[:, 0])
+    assert np.array_equal(redrawn, res.images) and again.shape == (3, 28, 28)
+    after = [p.grad for p in gan.generator_.parameters()]
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(grads, after)), "only z gets gradients"
+
+
+def test_class_weight_scales_the_generator_class_loss():
+    G, D, _, _ = _nets(n_classes=4)
+    y = torch.arange(8) % 4
+    z = torch.randn(8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logit, classes = D(G(z, y))
+        adv = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit)).item()
+        ce = F.cross_entropy(classes, y).item()
+    loss = g.g_step(D, torch.optim.SGD(G.parameters(), lr=0.0), G(z, y), y, class_weight=2.5)
+    assert loss == pytest.approx(adv + 2.5 * ce, rel=1e-5)
+    assert "class_weight" not in _tiny(n_classes=4)._config()
+    assert _tiny(n_classes=4, class_weight=2.0)._config()["class_weight"] == 2.0

@@ -223,16 +223,24 @@ def d_step(D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake:
     return loss.item(), torch.sigmoid(d_real).mean().item(), torch.sigmoid(d_fake).mean().item()
 
 
-def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor,
-           y_fake: torch.Tensor | None = None) -> float:
+def g_step(D: nn.Module, opt_g: torch.optim.Optimizer, fake: torch.Tensor, y_fake: torch.Tensor | None = None,
+           z: torch.Tensor | None = None, mode_seeking: float = 0.0, class_weight: float = 1.0) -> float:
     """One generator update with the non-saturating loss: maximise log D(G(z)) (target 1 for
     the fakes) instead of minimising log(1 - D(G(z))), whose gradient vanishes while D wins.
-    With a class head, G is also trained so that D's head sees the requested class.
+    With a class head, G is also trained so that D's head sees the requested class (that
+    cross-entropy weighted by ``class_weight``). ``mode_seeking`` > 0 adds the mode-seeking term of MSGAN (Mao et al. 2019): the two halves
+    of the batch ask for the same classes with different noise ``z``, and G pays
+    ``mode_seeking / ratio``, ratio = mean |G(z1) - G(z2)| / mean |z1 - z2|, so different
+    noise must give different images (against a class collapsing to one prototype).
     Only G's optimiser steps; D's gradients from this pass are cleared by the next ``d_step``."""
     out, c_fake = D(fake)
     loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
     if c_fake is not None:
-        loss = loss + F.cross_entropy(c_fake, y_fake)
+        loss = loss + class_weight * F.cross_entropy(c_fake, y_fake)
+    if mode_seeking:
+        h = len(fake) // 2
+        ratio = (fake[:h] - fake[h:2 * h]).abs().mean((1, 2, 3)) / (z[:h] - z[h:2 * h]).abs().mean(1)
+        loss = loss + mode_seeking / (ratio.mean() + 1e-5)
     opt_g.zero_grad()
     loss.backward()
     opt_g.step()
@@ -253,10 +261,11 @@ def ema_update(ema_model: nn.Module, model: nn.Module, decay: float = 0.999) -> 
 
 def gan_epoch(G: nn.Module, D: nn.Module, opt_g, opt_d, X: torch.Tensor, Y: torch.Tensor, batch_size: int,
               rng: torch.Generator, n_classes: int = 0, real_target: float = 0.9, G_ema: nn.Module | None = None,
-              ema_decay: float = 0.999, device="cpu") -> dict:
+              ema_decay: float = 0.999, device="cpu", mode_seeking: float = 0.0, class_weight: float = 1.0) -> dict:
     """One epoch over images ``X`` ``(n, 1, 28, 28)`` in [-1, 1] with labels ``Y`` ``(n,)``: per
-    batch, draw noise (and requested classes), one D step, one G step, one EMA update. All
-    randomness comes from ``rng``. Returns the epoch means of ``d_loss, g_loss, d_real, d_fake``."""
+    batch, draw noise (and requested classes; with ``mode_seeking`` the second half of the batch
+    repeats the first half's classes), one D step, one G step, one EMA update. All randomness
+    comes from ``rng``. Returns the epoch means of ``d_loss, g_loss, d_real, d_fake``."""
     G.train()
     D.train()
     perm = torch.randperm(len(X), generator=rng)
@@ -267,9 +276,11 @@ def gan_epoch(G: nn.Module, D: nn.Module, opt_g, opt_d, X: torch.Tensor, Y: torc
         real, y_real = X[idx].to(device), Y[idx].to(device)
         z = torch.randn(len(idx), G.latent_dim, generator=rng).to(device)
         y_fake = torch.randint(0, n_classes, (len(idx),), generator=rng).to(device) if n_classes else None
+        if mode_seeking and n_classes:
+            y_fake[len(idx) // 2:2 * (len(idx) // 2)] = y_fake[:len(idx) // 2]
         fake = G(z, y_fake)
         d_loss, d_real, d_fake = d_step(D, opt_d, real, fake, y_real, real_target)
-        g_loss = g_step(D, opt_g, fake, y_fake)
+        g_loss = g_step(D, opt_g, fake, y_fake, z, mode_seeking, class_weight)
         if G_ema is not None:
             ema_update(G_ema, G, ema_decay)
         sums += [d_loss, g_loss, d_real, d_fake]
@@ -284,7 +295,9 @@ class GAN:
     ``lr``, ``beta1`` (Adam), ``batch_size``, ``label_smoothing`` (target for real images
     is ``1 - label_smoothing``), ``n_grid`` (fixed latent points drawn after every epoch),
     ``seed``, ``device``, ``ema_decay`` (0 = off; e.g. 0.999 keeps ``generator_ema_``, a moving
-    average of the generator's weights, which ``generate``, ``sample`` and the grids then use).
+    average of the generator's weights, which ``generate``, ``sample`` and the grids then use),
+    ``mode_seeking`` (0 = off; the weight of the mode-seeking term in ``g_step``), ``class_weight``
+    (weight of the generator's class loss, conditional GANs).
 
     Learned state after ``fit``: ``generator_``, ``discriminator_``, ``generator_ema_``, ``history_``
     (one row per epoch: ``epoch, d_loss, g_loss, d_real, d_fake, seconds``; ``d_real`` /
@@ -295,15 +308,19 @@ class GAN:
 
     def __init__(self, latent_dim: int = 64, hidden: int = 32, arch: str = "conv", n_classes: int = 0,
                  lr: float = 5e-4, beta1: float = 0.5, batch_size: int = 32, label_smoothing: float = 0.1,
-                 n_grid: int = 16, seed: int = 0, device: str = "auto", ema_decay: float = 0.0):
+                 n_grid: int = 16, seed: int = 0, device: str = "auto", ema_decay: float = 0.0,
+                 mode_seeking: float = 0.0, class_weight: float = 1.0):
         self.latent_dim, self.hidden, self.arch, self.n_classes = latent_dim, hidden, arch, n_classes
         self.lr, self.beta1, self.batch_size, self.label_smoothing = lr, beta1, batch_size, label_smoothing
         self.n_grid, self.seed, self.device, self.ema_decay = n_grid, seed, device, ema_decay
+        self.mode_seeking, self.class_weight = mode_seeking, class_weight
 
     # -- set-up -----------------------------------------------------------
     def _config(self) -> dict:
-        return {k: getattr(self, k) for k in ("latent_dim", "hidden", "arch", "n_classes", "lr", "beta1",
-                                               "batch_size", "label_smoothing", "n_grid", "seed", "ema_decay")}
+        keys = ("latent_dim", "hidden", "arch", "n_classes", "lr", "beta1", "batch_size", "label_smoothing",
+                "n_grid", "seed", "ema_decay") + (("mode_seeking",) if self.mode_seeking else ()) + (
+                ("class_weight",) if self.class_weight != 1.0 else ())
+        return {k: getattr(self, k) for k in keys}
 
     def _build(self):
         if self.latent_dim < 1 or self.hidden < 8 or self.batch_size < 2:
@@ -431,7 +448,8 @@ class GAN:
         for epoch in bar:
             t0 = time.perf_counter()
             means = gan_epoch(G, D, self._opt_g, self._opt_d, X, Y, self.batch_size, self._rng, self.n_classes,
-                              1.0 - self.label_smoothing, self.generator_ema_, self.ema_decay, dev)
+                              1.0 - self.label_smoothing, self.generator_ema_, self.ema_decay, dev,
+                              self.mode_seeking, self.class_weight)
             self.epochs_done_ = epoch + 1
             row = {"epoch": epoch + 1, **means, "seconds": time.perf_counter() - t0}
             self.history_.append(row)
@@ -677,6 +695,54 @@ def class_accuracy(gan: GAN, classifier: nn.Module, n_per_class: int = 100, seed
                          "confidence": [probs[y == c, c].mean() for c in range(gan.n_classes)]})
 
 
+def judge_measure(judge: nn.Module, reference_feats, n: int = 500, seed: int = 0, n_classes: int = 10,
+                  device: str = "auto"):
+    """An ``on_epoch`` hook (see ``GAN.fit``) for a conditional GAN: ``n`` samples of fixed noise
+    ``seed`` (classes in turn) judged by ``judge``: ``frechet`` (distance of the judge's features
+    to ``reference_feats`` ``(m, d)``) and ``class_accuracy`` (share read as the requested class)."""
+    if n < n_classes:
+        raise ValueError(f"n={n} must be at least n_classes={n_classes}")
+    labels = np.arange(n) % n_classes
+
+    def measure(gan: GAN, epoch: int) -> dict:
+        probs, feats = classifier_outputs(judge, gan.sample(n, labels=labels, seed=seed), device=device)
+        return {"frechet": frechet_distance(feats, reference_feats),
+                "class_accuracy": float((probs.argmax(1) == labels).mean())}
+
+    return measure
+
+
+DIGIT_GAN_DEFAULTS = {"epochs": 12, "hidden": 64, "batch_size": 64, "lr": 2e-4, "ema_decay": 0.99,
+                      "mode_seeking": 0.1, "class_weight": 2.0, "judge_epochs": 12, "n_samples": 500}
+
+
+def digit_gan(epochs: int = DIGIT_GAN_DEFAULTS["epochs"], hidden: int = DIGIT_GAN_DEFAULTS["hidden"],
+              batch_size: int = DIGIT_GAN_DEFAULTS["batch_size"], lr: float = DIGIT_GAN_DEFAULTS["lr"],
+              ema_decay: float = DIGIT_GAN_DEFAULTS["ema_decay"],
+              mode_seeking: float = DIGIT_GAN_DEFAULTS["mode_seeking"],
+              class_weight: float = DIGIT_GAN_DEFAULTS["class_weight"],
+              judge_epochs: int = DIGIT_GAN_DEFAULTS["judge_epochs"], n_samples: int = DIGIT_GAN_DEFAULTS["n_samples"],
+              seed: int = 0, device: str = "auto", progress: bool = True) -> tuple[GAN, nn.Module]:
+    """t05's conditional GAN: trained on the 4,000 training digits of ``training.mnist_split()``
+    and judged after every epoch (``judge_measure`` on ``n_samples`` samples, against the 1,000
+    held-out digits) by the t01 network ``training.train_mnist_classifier(judge_epochs)``.
+    Cached (``cached_gan``): t05 trains it, q12 loads the same model. Returns ``(gan, judge)``;
+    ``gan.history`` holds ``frechet`` and ``class_accuracy`` per epoch."""
+    from visrec_helpers.vision.training import mnist_split, train_mnist_classifier
+
+    split = mnist_split()
+    judge, _ = train_mnist_classifier(epochs=judge_epochs, device=device, progress=progress)
+    _, ref_feats = classifier_outputs(judge, split["X_test"], device=device)
+    hyper = dict(latent_dim=64, hidden=hidden, arch="conv", n_classes=10, lr=lr, batch_size=batch_size,
+                 label_smoothing=0.1, ema_decay=ema_decay, mode_seeking=mode_seeking,
+                 class_weight=class_weight, seed=seed, device=device)
+    gan = cached_gan(split["X_train"], split["y_train"], epochs=epochs, data_key="mnist_split.train",
+                     on_epoch=judge_measure(judge, ref_feats, n_samples, seed, device=device),
+                     measure_key=f"t01 judge {judge_epochs} epochs, {n_samples} samples, held-out reference",
+                     progress=progress, **hyper)
+    return gan, judge
+
+
 # ---------------------------------------------------------------------------
 # Mode collapse, shown
 # ---------------------------------------------------------------------------
@@ -749,8 +815,8 @@ def preference_profile(history_embeddings, weights=None, center=None) -> np.ndar
 
 
 def _scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor,
-            center: torch.Tensor | None = None) -> torch.Tensor:
-    e = F.normalize(encoder.embed(gan.generate(z)), dim=1)
+            center: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+    e = F.normalize(encoder.embed(gan.generate(z, labels)), dim=1)
     if center is not None:
         e = F.normalize(e - center, dim=1)
     return e @ profile
@@ -761,7 +827,8 @@ class LatentSearchResult:
     """``images`` ``(k, 28, 28)`` uint8 best first with their ``scores`` (cosine to the
     profile); ``random_scores`` of every random candidate before search; ``z`` the latent
     points ``(k, latent_dim)``; ``refined_gain`` the mean score added by gradient ascent;
-    ``start_images`` / ``start_scores`` the best ``k`` random candidates before refinement."""
+    ``start_images`` / ``start_scores`` the best ``k`` random candidates before refinement;
+    ``labels`` ``(k,)`` the class of each image (conditional GAN; ``None`` otherwise)."""
 
     images: np.ndarray
     scores: np.ndarray
@@ -770,70 +837,68 @@ class LatentSearchResult:
     refined_gain: float
     start_images: np.ndarray
     start_scores: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def _search_inputs(gan: GAN, encoder: nn.Module, profile, k: int, n_candidates: int, center):
+    """Checked inputs of ``latent_search``: the unit profile and the centre as tensors on the GAN's device."""
+    gan._check_fitted()
+    if not 1 <= k <= n_candidates:
+        raise ValueError(f"k={k} must be between 1 and n_candidates={n_candidates}")
+    p = np.asarray(profile, dtype=np.float32)
+    if p.ndim != 1 or not np.isfinite(p).all():
+        raise ValueError(f"profile must be a finite 1-D vector, got shape {p.shape}")
+    encoder.to(gan._dev).eval()
+    prof = F.normalize(torch.from_numpy(p).to(gan._dev), dim=0)
+    with torch.no_grad():
+        y0 = torch.zeros(1, dtype=torch.long) if gan.n_classes else None
+        dim = encoder.embed(gan.generate(torch.zeros(1, gan.latent_dim), y0)).shape[1]
+    if prof.numel() != dim:
+        raise ValueError(f"profile has length {prof.numel()} but the encoder's embeddings have {dim}")
+    if center is not None:
+        center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(gan._dev)
+        if center.shape != prof.shape:
+            raise ValueError(f"center has shape {tuple(center.shape)}, expected {tuple(prof.shape)}")
+    return prof, center
 
 
 def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidates: int = 1000,
                   steps: int = 30, lr: float = 0.05, center=None, seed: int = 0,
                   progress: bool = False) -> LatentSearchResult:
     """Find ``k`` generated images that maximise one user's preference score
-    ``cos(profile, embed(G(z)))``: draw ``n_candidates`` random ``z``, keep the best ``k``,
-    then refine them by ``steps`` of gradient ascent on ``z``, projecting back onto the
-    sphere of radius ``sqrt(latent_dim)`` after each step (where Gaussian latents live) so
-    the search stays where the generator was trained and does not drift to adversarial
-    corners. ``center`` (optional, ``(d,)``): a vector subtracted from every normalised
-    embedding before the cosine, e.g. the catalog's mean embedding (then ``profile`` must be
-    built from centred embeddings too, see ``preference_profile``). An unconditional GAN
-    only; ``encoder`` needs ``.embed``."""
+    ``cos(profile, embed(G(z)))``: draw ``n_candidates`` random ``z`` (a conditional GAN gets
+    the classes in turn), keep the best ``k``, then refine their ``z`` (classes fixed) by
+    ``steps`` of gradient ascent, projecting back onto the sphere of radius
+    ``sqrt(latent_dim)`` after each step (where Gaussian latents live) so the search stays
+    where the generator was trained. ``center`` (optional, ``(d,)``): subtracted from every
+    normalised embedding before the cosine (build ``profile`` with the same centre, see
+    ``preference_profile``). ``encoder`` needs ``.embed``; only ``z`` is updated."""
     from tqdm.auto import tqdm
 
-    gan._check_fitted()
-    if gan.n_classes:
-        raise ValueError("latent_search works on an unconditional GAN (n_classes=0)")
-    if not 1 <= k <= n_candidates:
-        raise ValueError(f"k={k} must be between 1 and n_candidates={n_candidates}")
-    p = np.asarray(profile, dtype=np.float32)
-    if p.ndim != 1 or not np.isfinite(p).all():
-        raise ValueError(f"profile must be a finite 1-D vector, got shape {p.shape}")
-    dev = gan._dev
-    encoder = encoder.to(dev).eval()
-    prof = F.normalize(torch.from_numpy(p).to(dev), dim=0)
-    if center is not None:
-        center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(dev)
-        if center.shape != prof.shape:
-            raise ValueError(f"center has shape {tuple(center.shape)}, expected {tuple(prof.shape)}")
-    z = torch.randn(n_candidates, gan.latent_dim, generator=torch_generator(seed)).to(dev)
-    with torch.no_grad():
-        dim = encoder.embed(gan.generate(z[:1])).shape[1]
-        if prof.numel() != dim:
-            raise ValueError(f"profile has length {prof.numel()} but the encoder's embeddings have {dim}")
-        rand = torch.cat([_scores(gan, encoder, z[s:s + 500], prof, center) for s in range(0, len(z), 500)])
+    prof, center = _search_inputs(gan, encoder, profile, k, n_candidates, center)
+    z = torch.randn(n_candidates, gan.latent_dim, generator=torch_generator(seed)).to(gan._dev)
+    y = (torch.arange(n_candidates) % gan.n_classes).to(gan._dev) if gan.n_classes else None
+    with torch.no_grad():  # 1. score the random candidates, keep the best k
+        rand = torch.cat([_scores(gan, encoder, z[s:s + 500], prof, center, None if y is None else y[s:s + 500])
+                          for s in range(0, len(z), 500)])
     top = torch.argsort(rand, descending=True)[:k]
-    zk = z[top].clone().requires_grad_(True)
-    start = rand[top].mean().item()
-    with torch.no_grad():
-        start_images = to_uint8(gan.generate(z[top])[:, 0])
-    radius = float(np.sqrt(gan.latent_dim))
+    zk, yk = z[top].clone().requires_grad_(True), (None if y is None else y[top])
     opt = torch.optim.Adam([zk], lr=lr)
-    for p_ in list(gan.generator_.parameters()) + list(encoder.parameters()):
-        p_.requires_grad_(False)
-    try:
-        for _ in tqdm(range(steps), desc="latent search", disable=not progress, leave=False):
-            loss = -_scores(gan, encoder, zk, prof, center).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                zk.mul_(radius / zk.norm(dim=1, keepdim=True))
-    finally:
-        for p_ in list(gan.generator_.parameters()) + list(encoder.parameters()):
-            p_.requires_grad_(True)
+    radius = float(np.sqrt(gan.latent_dim))
+    for _ in tqdm(range(steps), desc="latent search", disable=not progress, leave=False):
+        # 2. gradient ascent on z alone (no gradient reaches the networks), then back onto the shell
+        (zk.grad,) = torch.autograd.grad(-_scores(gan, encoder, zk, prof, center, yk).sum(), zk)
+        opt.step()
+        with torch.no_grad():
+            zk.mul_(radius / zk.norm(dim=1, keepdim=True))
     with torch.no_grad():
-        final = _scores(gan, encoder, zk, prof, center)
+        final = _scores(gan, encoder, zk, prof, center, yk)
         order = torch.argsort(final, descending=True)
-        imgs = to_uint8(gan.generate(zk[order])[:, 0])
-    return LatentSearchResult(imgs, final[order].cpu().numpy(), zk[order].detach().cpu().numpy(),
-                              rand.cpu().numpy(), float(final.mean().item() - start), start_images,
-                              rand[top].cpu().numpy())
+        images = to_uint8(gan.generate(zk[order], None if yk is None else yk[order])[:, 0])
+        start_images = to_uint8(gan.generate(z[top], yk)[:, 0])
+    return LatentSearchResult(images, final[order].cpu().numpy(), zk[order].detach().cpu().numpy(),
+                              rand.cpu().numpy(), float(final.mean() - rand[top].mean()), start_images,
+                              rand[top].cpu().numpy(), None if yk is None else yk[order].cpu().numpy())
 
 
 # ---------------------------------------------------------------------------

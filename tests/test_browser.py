@@ -8,7 +8,8 @@ CI-parameterised copy of t08 and a small notebook with the mock interview. The t
   cell runs, and no "official Jupyter news" prompt;
 - the t08 widget app updates its recommended row on a click;
 - the mock interview is clickable end to end (draw, timer, reveal, follow-ups, coding self-check,
-  grades, saved round, progress chart);
+  grades, saved round, progress chart), and switches to Chinese;
+- the flashcards switch to Chinese on the card shown and reveal its Chinese answer;
 - the book site (rendered by ``book.site`` from three real notebooks) has a sidebar link that
   opens its page, and its search finds a word.
 
@@ -61,6 +62,13 @@ mi.mock_interview_app(questions, mi.Progress({progress!r}), seed=0, answer_secon
 """
 
 
+FLASH_CELL = """from visrec_helpers.book import flashcards
+
+cards = [c for c in flashcards.load_cards() if c.id == {qid!r}]
+flashcards.flashcard_app(cards, flashcards.Schedule({schedule!r}), seed=0)
+"""
+
+
 def _shutdown_kernels(base: str, token: str) -> None:
     """Ask the server to stop its kernels (they run in their own process groups)."""
     try:
@@ -103,11 +111,12 @@ def _wait_for_text(page, selector: str, text: str, timeout: int = 30_000) -> Non
         raise AssertionError(f"{selector} never showed {text!r}; it shows {shown!r}") from exc
 
 
-def _mock_notebook(path: Path, progress: Path) -> None:
+def _mock_notebook(path: Path, progress: Path, cell: str = MOCK_CELL) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(MOCK_CELL.format(qid=MOCK_QUESTION, progress=str(progress)))]
+    nb.cells = [nbformat.v4.new_code_cell(cell.format(qid=MOCK_QUESTION, progress=str(progress),
+                                                      schedule=str(progress)))]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -123,6 +132,7 @@ def jupyterlab(tmp_path_factory):
     prepare(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", work)
     shutil.copy(ROOT / "notebooks" / "00_start_here.ipynb", work)
     _mock_notebook(work / "mock.ipynb", tmp / "progress.json")
+    _mock_notebook(work / "flash.ipynb", tmp / "flashcards.json", FLASH_CELL)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT),
                JUPYTER_CONFIG_PATH=str(ROOT / "jupyter"), JUPYTER_CONFIG_DIR=str(tmp / "cfg"),
@@ -317,6 +327,31 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
     n_fu = len(question.followups)
     assert round_["question"] == MOCK_QUESTION
     assert round_["grades"] == {"answer": 2, **{f"follow-up {k}": 1 for k in range(1, n_fu + 1)}, "coding": 2}
+
+
+def test_flashcards_switch_to_chinese(jupyterlab, browser):
+    from visrec_helpers.book import flashcards
+
+    base, token, tmp = jupyterlab
+    path = ROOT / "notebooks" / f"{MOCK_QUESTION}.ipynb"
+    en, zh = flashcards.card_from_notebook(path), flashcards.card_from_notebook(path, lang="zh")
+    page = _open_notebook(browser, f"{base}/lab/tree/flash.ipynb?token={token}&reset", "flash.ipynb")
+    try:
+        page.wait_for_function(KERNEL_IDLE, timeout=180_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.get_by_text(en.question).wait_for(timeout=60_000)
+        page.locator(".visrec-fc-lang").get_by_text("中文").click()
+        page.get_by_text(zh.question).wait_for(timeout=30_000)
+        page.get_by_role("button", name="看答案").click()
+        first_bullet = zh.answer.splitlines()[0].lstrip("- ").replace("**", "")[:12]
+        page.get_by_text(first_bullet).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(OUT / "flashcards_zh.png"))
+        page.get_by_role("button", name="答上了").click()
+        page.get_by_text("今天没有要复习的卡片").wait_for(timeout=30_000)  # the only card, now in box 2
+    finally:
+        page.close()
+    assert json.loads((tmp / "flashcards.json").read_text())[MOCK_QUESTION]["box"] == 2
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,11 @@ def explained_variance_curve(vectors: np.ndarray) -> np.ndarray:
     v = check_vectors(vectors, None).astype(np.float64)
     if len(v) < 2:
         raise ValueError("need at least 2 vectors for a variance curve")
-    s = np.linalg.svd(v - v.mean(axis=0), compute_uv=False) ** 2
+    c = v - v.mean(axis=0)
+    if len(c) > c.shape[1]:  # the eigenvalues of the (d, d) scatter matrix: cheaper than an SVD of the data
+        s = np.clip(np.linalg.eigvalsh(c.T @ c)[::-1], 0, None)
+    else:
+        s = np.linalg.svd(c, compute_uv=False) ** 2
     return np.cumsum(s) / s.sum()
 
 

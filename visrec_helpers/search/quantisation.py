@@ -107,13 +107,22 @@ def adc_search(queries: np.ndarray, codes: np.ndarray, codebooks: np.ndarray, k:
 
 
 def pca_fit(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centred PCA: the mean ``(d,)`` and the top ``dim`` principal directions ``(d, dim)``, float32."""
+    """Centred PCA: the mean ``(d,)`` and the top ``dim`` principal directions ``(d, dim)``, float32.
+
+    The directions are the top eigenvectors of the ``(d, d)`` scatter matrix (cheaper than an
+    SVD of the data when ``n > d``); their signs are arbitrary.
+    """
     x = check_vectors(vectors, None).astype(np.float64)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= min(x.shape):
         raise ValueError(f"dim={dim!r} must be an integer between 1 and {min(x.shape)}")
     mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    return mean.astype(np.float32), vt[:dim].T.astype(np.float32)
+    centred = x - mean
+    if len(x) > x.shape[1]:
+        _, vectors_ = np.linalg.eigh(centred.T @ centred)  # eigenvalues ascending
+        basis = vectors_[:, ::-1][:, :dim]
+    else:
+        basis = np.linalg.svd(centred, full_matrices=False)[2][:dim].T
+    return mean.astype(np.float32), basis.astype(np.float32)
 
 
 def int8_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

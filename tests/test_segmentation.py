@@ -147,48 +147,95 @@ def test_overlay_paints_only_the_mask():
 
 # --- composite scenes and the U-Net --------------------------------------------
 
-def fake_digits(n=20, seed=0):
-    rng = np.random.default_rng(seed)
-    d = np.zeros((n, 28, 28), np.uint8)
+def square_drawings(n=4, side=20):
+    """RGBA drawings: an opaque coloured square in the middle of a transparent frame."""
+    rgba = np.zeros((n, side, side, 4), np.uint8)
+    q = side // 4
     for i in range(n):
-        y, x = rng.integers(4, 14, 2)
-        d[i, y : y + 10, x : x + 10] = 255
-    return d
+        rgba[i, q : side - q, q : side - q] = (40 * i, 200, 90, 255)
+    return rgba
 
 
-def test_composite_masks_are_where_the_digit_was_painted():
-    imgs, masks = S.composite_digits(fake_digits(), 6, size=32, seed=1, textures=("brick",), scale=(0.9, 0.9))
+def flat_photos():
+    return {"grey": np.full((80, 90, 3), 128, np.uint8), "dark": np.full((70, 70, 3), 20, np.uint8)}
+
+
+def test_composite_masks_are_where_the_drawing_is_opaque():
+    imgs, masks, info = S.composite_emoji(square_drawings(), flat_photos(), 6, size=32, seed=1, scale=(0.5, 0.5))
     assert imgs.shape == (6, 32, 32, 3) and imgs.dtype == np.uint8 and masks.dtype == bool
-    # a 10x10 square of a 28x28 digit, drawn at 29 pixels, covers about 10.4^2 = 107 pixels
-    assert all(80 <= m.sum() <= 140 for m in masks)
+    assert list(info.columns) == ["item", "background", "box"]
+    for img, mask, (x, y, w, h) in zip(imgs, masks, info["box"]):
+        assert w == h == 16 and mask.sum() == 8 * 8  # the opaque half of a 16-pixel drawing
+        assert mask[y + 4 : y + 12, x + 4 : x + 12].all()  # exactly the opaque square of the drawing
+        assert (img[y + 6 : y + 10, x + 6 : x + 10, 1] == 200).all()  # the drawing's colour inside it (Lanczos rings at its edge)
+        outside = np.ones(mask.shape, bool)
+        outside[y : y + h, x : x + w] = False
+        assert len(np.unique(img[outside][:, 0])) == 1  # the flat photo outside the pasted box
 
 
-def test_a_digit_that_fills_its_frame_paints_the_whole_scene_one_colour():
-    full = np.full((1, 28, 28), 255, np.uint8)
-    imgs, masks = S.composite_digits(full, 3, size=32, seed=2, textures=("gravel",), scale=(1.0, 1.0))
-    assert masks.all()
-    for img in imgs:
-        assert len(np.unique(img.reshape(-1, 3), axis=0)) == 1
-
-
-def test_composites_are_reproducible():
-    a = S.composite_digits(fake_digits(), 3, size=32, seed=5, textures=("grass",))
-    b = S.composite_digits(fake_digits(), 3, size=32, seed=5, textures=("grass",))
+def test_composites_are_reproducible_and_use_every_background():
+    a = S.composite_emoji(square_drawings(), flat_photos(), 40, size=32, seed=5)
+    b = S.composite_emoji(square_drawings(), flat_photos(), 40, size=32, seed=5)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert set(a[2]["background"]) == {"grey", "dark"}
 
 
-def test_composite_rejects_float_digits():
-    with pytest.raises(ValueError, match="uint8"):
-        S.composite_digits(np.zeros((2, 28, 28)), 2)
+@pytest.mark.parametrize("rgba, photos, match", [
+    (np.zeros((2, 8, 8, 3), np.uint8), {"g": np.zeros((40, 40, 3), np.uint8)}, "rgba must be"),
+    (np.zeros((2, 8, 8, 4), np.uint8), {}, "backgrounds is empty"),
+    (np.zeros((2, 8, 8, 4), np.uint8), {"tiny": np.zeros((20, 20, 3), np.uint8)}, "smaller than size"),
+])
+def test_composite_rejects_bad_input(rgba, photos, match):
+    with pytest.raises(ValueError, match=match):
+        S.composite_emoji(rgba, photos, 2, size=32)
 
 
-def test_unet_keeps_spatial_size_and_rejects_odd_sizes():
+def test_unet_keeps_spatial_size_and_rejects_sizes_the_pooling_cannot_halve():
     import torch
 
-    net = S.SmallUNet(base=4)
-    assert net(torch.zeros(2, 3, 16, 24)).shape == (2, 2, 16, 24)
+    net = S.SmallUNet(base=4, depth=2)
+    assert net(torch.zeros(2, 3, 16, 24)).shape == (2, 1, 16, 24)
     with pytest.raises(ValueError, match="divisible by 4"):
         net(torch.zeros(1, 3, 18, 16))
+    assert S.SmallUNet(base=2, depth=3).eval()(torch.zeros(1, 3, 8, 8)).shape == (1, 1, 8, 8)
+
+
+def test_unet_skip_connections_carry_full_resolution_detail():
+    import torch
+
+    net = S.SmallUNet(base=4, depth=2).eval()
+    x = torch.zeros(1, 3, 16, 16)
+    y = x.clone()
+    y[..., 5, 5] = 1.0   # one pixel changes: the output changes most at that pixel
+    diff = (net(y) - net(x)).abs()[0, 0]
+    assert diff.argmax().item() in {r * 16 + c for r in range(4, 7) for c in range(4, 7)}
+
+
+def test_dice_loss_golden_values():
+    import torch
+
+    t = torch.zeros(2, 4, 4)
+    t[:, 1:3, 1:3] = 1
+    assert float(S.dice_loss(t, t)) == pytest.approx(0.0, abs=1e-7)
+    assert float(S.dice_loss(1 - t, t)) == pytest.approx(1 - 1 / 17)  # no overlap: 1 - 1 / (12 + 4 + 1)
+    assert float(S.dice_loss(torch.full((1, 4), 0.5), torch.tensor([[1.0, 1, 0, 0]]))) == pytest.approx(
+        1 - (2 * 1 + 1) / (2 + 2 + 1))
+
+
+def test_dice_loss_rejects_mismatched_shapes():
+    import torch
+
+    with pytest.raises(ValueError, match="differ in shape"):
+        S.dice_loss(torch.zeros(2, 4, 4), torch.zeros(2, 16))
+
+
+def test_segmentation_loss_is_bce_plus_dice():
+    import torch
+
+    logits, target = torch.tensor([[[[2.0, -1.0]]]]), torch.tensor([[[[1.0, 0.0]]]])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    expected = bce + S.dice_loss(torch.sigmoid(logits), target)
+    assert float(S.segmentation_loss(logits, target)) == pytest.approx(float(expected))
 
 
 def test_unet_segmenter_learns_a_simple_scene():
@@ -200,19 +247,31 @@ def test_unet_segmenter_learns_a_simple_scene():
         imgs.append(np.roll(img, shift, (0, 1)))
         masks.append(np.roll(mask, shift, (0, 1)))
     imgs, masks = np.stack(imgs), np.stack(masks)
-    seg = S.UNetSegmenter(base=4, epochs=12, batch_size=8, progress=False, device="cpu").fit(imgs, masks)
-    assert seg.history_["train_loss"].iloc[-1] < seg.history_["train_loss"].iloc[0]
+    seg = S.UNetSegmenter(base=4, depth=2, epochs=12, batch_size=8, progress=False, device="cpu").fit(imgs, masks)
+    assert list(seg.history_.columns) == ["epoch", "loss", "seconds"]
+    assert seg.history_["loss"].iloc[-1] < seg.history_["loss"].iloc[0]
     assert S.score_masks(seg.predict(imgs), masks)["iou"] > 0.8
 
 
 def test_unet_segmenter_errors():
-    seg = S.UNetSegmenter(epochs=1, progress=False)
+    seg = S.UNetSegmenter(depth=2, epochs=1, progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
         seg.predict(np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="masks must have shape"):
         seg.fit(np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 4, 4), bool))
     with pytest.raises(TypeError, match="uint8"):
         seg.fit(np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 8), bool))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        seg.fit(np.zeros((2, 6, 8, 3), np.uint8), np.zeros((2, 6, 8), bool))
+
+
+def test_per_image_scores_one_row_per_image():
+    a = np.ones((2, 3, 3), bool)
+    b = a.copy()
+    b[1, 0] = False
+    scores = S.per_image_scores(a, b)
+    assert scores["iou"].tolist() == pytest.approx([1.0, 6 / 9])
+    assert scores["dice"].tolist() == pytest.approx([1.0, 12 / 15])
 
 
 def test_compare_methods_ranks_a_perfect_method_first():
@@ -225,15 +284,13 @@ def test_compare_methods_ranks_a_perfect_method_first():
 
 
 def test_unet_cache_reloads_the_same_weights_without_training(tmp_path, monkeypatch):
-    import visrec_helpers.vision.training as training
-
     monkeypatch.setenv("VISREC_CACHE", str(tmp_path))
     img, mask = disk_scene(size=16, radius=4, colour=True)
     imgs, masks = np.stack([img] * 8), np.stack([mask] * 8)
-    a = S.UNetSegmenter(base=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
+    a = S.UNetSegmenter(base=2, depth=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
     assert len(list(tmp_path.glob("models/unet-*.pt"))) == 1
-    monkeypatch.setattr(training, "train_classifier", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
-    b = S.UNetSegmenter(base=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
+    monkeypatch.setattr(S, "train_unet", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    b = S.UNetSegmenter(base=2, depth=2, epochs=1, progress=False, device="cpu", cache=True).fit(imgs, masks)
     assert all(torch_equal(u, v) for u, v in zip(a.model_.state_dict().values(), b.model_.state_dict().values()))
     assert list(b.history_["epoch"]) == [1]
 

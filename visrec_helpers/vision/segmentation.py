@@ -1,6 +1,6 @@
 """Image segmentation: classical methods (Otsu, watershed, k-means colour clustering,
-GrabCut), a small U-Net, a generator of composite scenes with exact masks, and the
-overlap scores IoU and Dice.
+GrabCut), a small U-Net with its Dice loss and training loop, emoji-on-photo scenes with
+exact masks, and the overlap scores IoU and Dice.
 
 Conventions:
 
@@ -230,104 +230,173 @@ def overlay(image, mask, colour=(255, 0, 0), alpha: float = 0.45) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# Composite scenes with exact masks
+# Composite scenes with exact masks: emoji products pasted onto real photos
 # ---------------------------------------------------------------------------
 
-TEXTURES = ("brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket", "china")
 
+def composite_emoji(rgba: np.ndarray, backgrounds: dict, n: int, size: int = 64, seed: int = 0,
+                    scale=(0.4, 0.8)) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Scenes of one emoji pasted onto a crop of a real photo, with the emoji's exact mask.
 
-def composite_digits(digits: np.ndarray, n: int, size: int = 48, seed: int = 0,
-                     textures=TEXTURES, scale=(0.55, 0.95)) -> tuple[np.ndarray, np.ndarray]:
-    """Scenes of one real digit painted onto a crop of a real photo or texture, with its mask.
+    ``rgba``: ``(m, h, w, 4) uint8`` drawings with straight alpha (``data.emoji_rgba``);
+    ``backgrounds``: ``{name: (H, W, 3) uint8}`` photos (``data.load_photos``), each at least
+    ``size`` pixels on its shorter side. Each scene takes a random square crop of a random
+    photo (a random zoom), resizes it to ``size``, scales a random drawing to a random share
+    ``scale`` of the side, places it at random (wholly inside) and alpha-composites it. The
+    mask is where the resized alpha is at least one half: exact by construction.
 
-    ``digits``: ``(m, h, w) uint8`` white-on-black digit images (for example MNIST), drawn at
-    random. Each scene takes a random ``size`` x ``size`` crop of a bundled photo (a random
-    zoom), resizes a digit to a random share ``scale`` of the side, places it at random and
-    paints it with a random colour through its own intensity as opacity. The mask is where
-    that opacity exceeds 0.5, so it is exact by construction.
-
-    Returns ``(images (n, size, size, 3) uint8, masks (n, size, size) bool)``.
+    Returns ``(images (n, size, size, 3) uint8, masks (n, size, size) bool, info)``; ``info``
+    has one row per scene: ``item`` (row of ``rgba``), ``background`` (name), ``box``
+    (``x, y, w, h`` of the pasted drawing).
     """
     from PIL import Image
 
-    from visrec_helpers.data import load_photos
-
-    digits = np.asarray(digits)
-    if digits.ndim != 3 or len(digits) == 0 or digits.dtype != np.uint8:
-        raise ValueError(f"digits must be a non-empty (m, h, w) uint8 array, got {digits.shape} {digits.dtype}")
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 4 or rgba.shape[-1] != 4 or len(rgba) == 0 or rgba.dtype != np.uint8:
+        raise ValueError(f"rgba must be a non-empty (m, h, w, 4) uint8 array, got {rgba.shape} {rgba.dtype}")
+    if not backgrounds:
+        raise ValueError("backgrounds is empty: pass {name: photo}")
     if n < 1 or size < 16:
         raise ValueError(f"need n >= 1 and size >= 16, got n={n}, size={size}")
     if not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f"scale must be (lo, hi) with 0 < lo <= hi <= 1, got {scale}")
+    names = list(backgrounds)
+    photos = [as_rgb_uint8(backgrounds[k], f"backgrounds[{k!r}]") for k in names]
+    small = [k for k, p in zip(names, photos) if min(p.shape[:2]) < size]
+    if small:
+        raise ValueError(f"backgrounds {small} are smaller than size={size}")
     rng = np.random.default_rng(seed)
-    backgrounds = list(load_photos(list(textures)).values())
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), bool)
+    rows = []
     for i in range(n):
-        bg = backgrounds[rng.integers(len(backgrounds))]
-        side = int(rng.integers(size, min(bg.shape[:2]) // 2 + 1))  # random zoom level
+        b = int(rng.integers(len(photos)))
+        bg = photos[b]
+        side = int(rng.integers(size, min(bg.shape[:2]) // 2 + 1)) if min(bg.shape[:2]) >= 2 * size else size
         y0, x0 = rng.integers(0, bg.shape[0] - side + 1), rng.integers(0, bg.shape[1] - side + 1)
         crop = Image.fromarray(bg[y0 : y0 + side, x0 : x0 + side]).resize((size, size), Image.Resampling.BILINEAR)
+        item = int(rng.integers(len(rgba)))
         d = int(round(size * rng.uniform(*scale)))
-        digit = Image.fromarray(digits[rng.integers(len(digits))]).resize((d, d), Image.Resampling.BILINEAR)
-        alpha = np.zeros((size, size))
-        oy, ox = rng.integers(0, size - d + 1), rng.integers(0, size - d + 1)
-        alpha[oy : oy + d, ox : ox + d] = np.asarray(digit, np.float64) / 255.0
-        colour = rng.integers(0, 256, 3).astype(np.float64)
-        img = (1 - alpha[..., None]) * np.asarray(crop, np.float64) + alpha[..., None] * colour
-        images[i] = np.round(img).astype(np.uint8)
-        masks[i] = alpha > 0.5
-    return images, masks
+        drawing = Image.fromarray(rgba[item], "RGBA").resize((d, d), Image.Resampling.LANCZOS)
+        oy, ox = int(rng.integers(0, size - d + 1)), int(rng.integers(0, size - d + 1))
+        layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+        layer.paste(drawing, (ox, oy))
+        images[i] = np.asarray(Image.alpha_composite(crop.convert("RGBA"), layer).convert("RGB"))
+        masks[i] = np.asarray(layer.getchannel("A")) >= 128
+        rows.append({"item": item, "background": names[b], "box": (ox, oy, d, d)})
+    return images, masks, pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------
-# A small U-Net
+# A small U-Net, its loss and its training loop
 # ---------------------------------------------------------------------------
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 convolutions, each followed by batch norm and ReLU; keeps the spatial size."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
                          nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class SmallUNet(nn.Module):
-    """A two-level U-Net for ``(n, in_channels, H, W)`` float input in [0, 1], H and W divisible by 4.
+    """U-Net for ``(n, in_channels, H, W)`` input in [0, 1]; H and W divisible by ``2 ** depth``.
 
-    Encoder blocks of ``base`` and ``2 base`` channels, a ``4 base`` bottleneck, and a decoder
-    that upsamples and concatenates the encoder's features at the same resolution (the skip
-    connections that give U-Net its sharp boundaries). Output: ``(n, n_classes, H, W)`` logits.
+    Encoder: ``depth + 1`` conv blocks of ``base, 2 base, 4 base, ...`` channels, each after a
+    2x2 max-pool (but the first). Decoder: per level, a transposed convolution doubles the
+    size, the encoder's features of that size are concatenated (the skip connection that
+    puts boundaries back on the right pixel) and a conv block mixes them.
+    Output: ``(n, 1, H, W)`` foreground logits.
     """
 
-    def __init__(self, in_channels: int = 3, n_classes: int = 2, base: int = 8):
+    def __init__(self, in_channels: int = 3, base: int = 16, depth: int = 3):
         super().__init__()
-        if base < 1 or in_channels < 1 or n_classes < 2:
-            raise ValueError(f"need base >= 1, in_channels >= 1, n_classes >= 2; got {base}, {in_channels}, {n_classes}")
-        self.enc1, self.enc2 = _block(in_channels, base), _block(base, 2 * base)
-        self.mid = _block(2 * base, 4 * base)
-        self.up2 = nn.ConvTranspose2d(4 * base, 2 * base, 2, stride=2)
-        self.dec2 = _block(4 * base, 2 * base)
-        self.up1 = nn.ConvTranspose2d(2 * base, base, 2, stride=2)
-        self.dec1 = _block(2 * base, base)
-        self.out = nn.Conv2d(base, n_classes, 1)
-        self.pool = nn.MaxPool2d(2)
+        if base < 1 or in_channels < 1 or depth < 1:
+            raise ValueError(f"need base, in_channels, depth >= 1; got {base}, {in_channels}, {depth}")
+        ch = [base * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList([conv_block(in_channels, ch[0])]
+                                  + [conv_block(ch[i], ch[i + 1]) for i in range(depth)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(depth))])
+        self.merge = nn.ModuleList([conv_block(2 * ch[i], ch[i]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(ch[0], 1, 1)
+        self.depth = depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[2] % 4 or x.shape[3] % 4:
-            raise ValueError(f"SmallUNet expects (n, C, H, W) with H and W divisible by 4, got {tuple(x.shape)}")
-        e1 = self.enc1(x)
-        e2 = self.enc2(self.pool(e1))
-        m = self.mid(self.pool(e2))
-        d2 = self.dec2(torch.cat([self.up2(m), e2], 1))
-        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
-        return self.out(d1)
+        step = 2**self.depth
+        if x.ndim != 4 or x.shape[2] % step or x.shape[3] % step:
+            raise ValueError(f"SmallUNet expects (n, C, H, W) with H and W divisible by {step}, got {tuple(x.shape)}")
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else nn.functional.max_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()  # the bottleneck
+        for up, merge in zip(self.up, self.merge):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+def dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss ``1 - (2 sum(p t) + s) / (sum(p) + sum(t) + s)`` per image, averaged.
+
+    ``probs``: ``(n, ...)`` foreground probabilities; ``target``: the same shape, 0/1.
+    Unlike per-pixel cross-entropy it does not let a small object drown in background pixels.
+    """
+    if probs.shape != target.shape:
+        raise ValueError(f"probs {tuple(probs.shape)} and target {tuple(target.shape)} differ in shape")
+    p, t = probs.flatten(1), target.flatten(1).to(probs.dtype)
+    inter = (p * t).sum(dim=1)
+    return (1 - (2 * inter + smooth) / (p.sum(dim=1) + t.sum(dim=1) + smooth)).mean()
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel binary cross-entropy plus soft Dice, for ``(n, 1, H, W)`` logits and 0/1 targets."""
+    target = target.to(logits.dtype)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target)
+    return bce + dice_loss(torch.sigmoid(logits), target)
+
+
+def train_unet(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, epochs: int = 10, lr: float = 3e-3,
+               batch_size: int = 32, seed: int = 0, device: str = "auto", progress: bool = True) -> pd.DataFrame:
+    """Train ``model`` in place with Adam, a one-cycle schedule and random flips; one row per epoch.
+
+    ``images``: ``(n, 3, H, W)`` float in [0, 1]; ``masks``: ``(n, 1, H, W)`` 0/1. Returns a
+    DataFrame with ``epoch, loss`` (mean training loss) and ``seconds``.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from visrec_helpers.core.device import get_device
+    from visrec_helpers.core.rng import torch_generator
+
+    dev = get_device(device)
+    model.to(dev).train()
+    gen = torch_generator(seed)
+    steps = epochs * -(-len(images) // batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    rows = []
+    for epoch in tqdm(range(1, epochs + 1), desc="U-Net epochs", disable=not progress, leave=False):
+        start, total = time.perf_counter(), 0.0
+        for batch in torch.randperm(len(images), generator=gen).split(batch_size):
+            x, y = images[batch].to(dev), masks[batch].to(dev)
+            if torch.rand(1, generator=gen) < 0.5:  # the same flip for image and mask
+                x, y = x.flip(-1), y.flip(-1)
+            loss = segmentation_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(batch)
+        rows.append({"epoch": epoch, "loss": total / len(images), "seconds": time.perf_counter() - start})
+    model.eval()
+    return pd.DataFrame(rows)
 
 
 class UNetSegmenter:
-    """Foreground segmentation with ``SmallUNet``, trained by ``training.train_classifier``
-    (per-pixel cross-entropy; its accuracy column is pixel accuracy).
+    """Foreground segmentation with ``SmallUNet`` trained by ``train_unet``.
 
     ``fit(images, masks)``: ``(n, H, W, 3) uint8`` and ``(n, H, W) bool``; returns ``self``.
-    Learned state: ``model_`` (in eval mode) and ``history_`` (per-epoch DataFrame).
+    Learned state: ``model_`` (eval mode) and ``history_`` (per-epoch DataFrame).
     ``predict(images)`` returns ``(n, H, W) bool`` masks.
 
     With ``cache=True`` the trained weights and history are stored by ``core.cache.cached_model``
@@ -335,13 +404,12 @@ class UNetSegmenter:
     (``weights_only=True``) by a later ``fit`` on the same data: notebooks re-run in seconds.
     """
 
-    def __init__(self, base: int = 8, epochs: int = 6, lr: float = 3e-3, batch_size: int = 8, seed: int = 0,
-                 device: str = "auto", progress: bool = True, cache: bool = False):
-        self.base, self.epochs, self.lr, self.batch_size = base, epochs, lr, batch_size
+    def __init__(self, base: int = 16, depth: int = 3, epochs: int = 10, lr: float = 3e-3, batch_size: int = 32,
+                 seed: int = 0, device: str = "auto", progress: bool = True, cache: bool = False):
+        self.base, self.depth, self.epochs, self.lr, self.batch_size = base, depth, epochs, lr, batch_size
         self.seed, self.device, self.progress, self.cache = seed, device, progress, cache
 
-    @staticmethod
-    def _tensor(images) -> torch.Tensor:
+    def _tensor(self, images) -> torch.Tensor:
         from visrec_helpers.vision.training import images_to_tensor
 
         arr = np.asarray(images)
@@ -349,8 +417,9 @@ class UNetSegmenter:
             raise ValueError(f"images must be a non-empty (n, H, W, 3) array, got shape {arr.shape}")
         if arr.dtype != np.uint8:
             raise TypeError(f"images must be uint8 (0..255), got {arr.dtype}")
-        if arr.shape[1] % 4 or arr.shape[2] % 4:
-            raise ValueError(f"image height and width must be divisible by 4, got {arr.shape[1:3]}")
+        step = 2**self.depth
+        if arr.shape[1] % step or arr.shape[2] % step:
+            raise ValueError(f"image height and width must be divisible by {step}, got {arr.shape[1:3]}")
         return images_to_tensor(arr)
 
     def fit(self, images, masks) -> UNetSegmenter:
@@ -358,7 +427,6 @@ class UNetSegmenter:
 
         from visrec_helpers.core.cache import cached_model
         from visrec_helpers.core.rng import init_weights_
-        from visrec_helpers.vision.training import train_classifier
 
         X = self._tensor(images)
         masks = np.asarray(masks)
@@ -366,34 +434,47 @@ class UNetSegmenter:
             raise ValueError(f"masks must have shape {(X.shape[0],) + tuple(X.shape[2:])}, got {masks.shape}")
         if masks.dtype != bool:
             raise TypeError(f"masks must be bool, got {masks.dtype}")
+        Y = torch.from_numpy(masks[:, None].astype(np.float32))
 
         def train(model):
-            history = train_classifier(model, X, torch.from_numpy(masks.astype(np.int64)), epochs=self.epochs,
-                                       lr=self.lr, batch_size=self.batch_size, seed=self.seed, device=self.device,
-                                       scheduler="onecycle", progress=self.progress)
+            history = train_unet(model, X, Y, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+                                 seed=self.seed, device=self.device, progress=self.progress)
             return {"history": {c: history[c].tolist() for c in history}}
 
         # The training data are part of the key: a hash of the image and mask bytes.
         digest = hashlib.sha1(np.ascontiguousarray(images).tobytes())
         digest.update(np.ascontiguousarray(masks).tobytes())
-        params = {"base": self.base, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
-                  "seed": self.seed, "data": digest.hexdigest()}
-        self.model_, extra = cached_model("unet", params, lambda: init_weights_(SmallUNet(base=self.base), self.seed),
-                                          train, version=3, cache=self.cache)
+        params = {"base": self.base, "depth": self.depth, "epochs": self.epochs, "lr": self.lr,
+                  "batch_size": self.batch_size, "seed": self.seed, "data": digest.hexdigest()}
+        self.model_, extra = cached_model(
+            "unet", params, lambda: init_weights_(SmallUNet(base=self.base, depth=self.depth), self.seed),
+            train, version=4, cache=self.cache)
         self.history_ = pd.DataFrame(extra.get("history", {}))
         return self
 
-    def predict_proba(self, images) -> np.ndarray:
+    def predict_proba(self, images, batch_size: int = 64) -> np.ndarray:
         """Foreground probability per pixel, ``(n, H, W) float32``."""
-        from visrec_helpers.vision.training import predict
+        from visrec_helpers.core.device import get_device
 
         if not hasattr(self, "model_"):
             raise RuntimeError("UNetSegmenter is not fitted yet; call fit(images, masks) first")
-        logits = torch.from_numpy(predict(self.model_, self._tensor(images), batch_size=64, device=self.device))
-        return torch.softmax(logits, dim=1)[:, 1].numpy()
+        X, dev = self._tensor(images), get_device(self.device)
+        model = self.model_.to(dev).eval()
+        with torch.no_grad():
+            out = [torch.sigmoid(model(X[s : s + batch_size].to(dev)))[:, 0].cpu() for s in range(0, len(X), batch_size)]
+        return torch.cat(out).numpy()
 
     def predict(self, images) -> np.ndarray:
         return self.predict_proba(images) > 0.5
+
+
+def per_image_scores(preds, trues) -> pd.DataFrame:
+    """IoU and Dice of each image of paired ``(n, H, W)`` mask stacks: columns ``iou, dice``."""
+    preds, trues = np.asarray(preds), np.asarray(trues)
+    if preds.ndim != 3 or preds.shape != trues.shape or len(preds) == 0:
+        raise ValueError(f"preds {preds.shape} and trues {trues.shape} must be equal non-empty (n, H, W) stacks")
+    return pd.DataFrame({"iou": [iou(p, t) for p, t in zip(preds, trues)],
+                         "dice": [dice(p, t) for p, t in zip(preds, trues)]})
 
 
 def compare_methods(images, masks, methods: dict, progress: bool = True) -> pd.DataFrame:
@@ -412,3 +493,46 @@ def compare_methods(images, masks, methods: dict, progress: bool = True) -> pd.D
         preds = np.asarray(fn) if isinstance(fn, np.ndarray) else np.stack([fn(im) for im in images])
         rows.append({"method": name, **score_masks(preds, masks)})
     return pd.DataFrame(rows).sort_values("iou", ascending=False, ignore_index=True)
+
+
+def contour_grid(images, rows: dict, truth=None, size: float = 1.5, title: str | None = None):
+    """A grid of images with mask *outlines* (never tints, which vanish on red photos).
+
+    ``images``: ``(n, H, W, 3)``; ``rows``: ``{name: (n, H, W) bool masks}``, one grid row per
+    entry, drawn as a solid lime contour; ``truth``: ``(n, H, W)`` masks drawn on every panel as
+    a dashed white contour. Each contour has a black underlay so it stays visible on any
+    colour. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    names = list(rows)
+    fig, axes = plt.subplots(len(names), len(images), figsize=(size * len(images), size * len(names) + 0.3),
+                             squeeze=False)
+
+    def outline(ax, mask, colour, style):
+        m = np.pad(np.asarray(mask, float), 1)  # a closed outline where the mask touches the frame
+        if not m.any():  # an empty mask has no outline (and matplotlib would warn)
+            return
+        for c, w in (("black", 3.0), (colour, 1.4)):
+            ax.contour(np.arange(-1, m.shape[1] - 1), np.arange(-1, m.shape[0] - 1), m, levels=[0.5],
+                       colors=c, linewidths=w, linestyles=style if c == colour else "solid")
+
+    for r, name in enumerate(names):
+        for c, img in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(img, interpolation="nearest")
+            if truth is not None:
+                outline(ax, truth[c], "white", "dashed")
+            if rows[name] is not None:
+                outline(ax, rows[name][c], "lime", "solid")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlim(-0.5, img.shape[1] - 0.5)
+            ax.set_ylim(img.shape[0] - 0.5, -0.5)
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

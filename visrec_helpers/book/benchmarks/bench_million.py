@@ -99,6 +99,7 @@ import numpy as np
 import pandas as pd
 
 from visrec_helpers.search import index as vindex
+from visrec_helpers.search.quantisation import ivf_cost_split
 
 K = 10
 FULL = {"n": 1_000_000, "dims": (64, 128), "queries": 1000, "users": 300, "events_per_user": 20,
@@ -683,8 +684,10 @@ def scan_costs(path=None, dim: int = SERVING_DIM) -> dict | None:
     scans (``n * nprobe / nlist``): an upper bound per scanned vector that includes the
     coarse quantiser and the re-ranking. The dict has the keys of
     ``serving.architecture.measure_scan_cost``, so ``capacity_plan`` takes it as it is, plus
-    ``recall_pq``, ``recall_flat``, ``coarse_ms_per_query`` (the coarse quantiser alone,
-    estimated as ``nlist`` float vectors at the IVF-Flat cost per vector) and ``source``.
+    ``recall_pq``, ``recall_flat``, ``coarse_ms_per_query`` (the coarse quantiser and per-query
+    overhead: the fixed part of a least-squares line through IVF-Flat's time per query against
+    the vectors it scans at each measured ``nprobe``, ``search.quantisation.ivf_cost_split``) and
+    ``source``.
     """
     path = Path(__file__).resolve().parents[3] / "build" / FIGURES_JSON.name if path is None else Path(path)
     if not path.is_file():
@@ -704,11 +707,16 @@ def scan_costs(path=None, dim: int = SERVING_DIM) -> dict | None:
 
     nprobe, s_pq, per_code, recall_pq = at_serving_point("faiss-ivfpq")
     nprobe_flat, s_flat, per_vector, recall_flat = at_serving_point("faiss-ivf")
+    # The coarse quantiser's share: the fixed part of a line through IVF-Flat's operating points
+    # (time per query against vectors scanned), never more than the serving point's own time.
+    flat = [r for r in rows if r["index"] == "faiss-ivf"]
+    split = ivf_cost_split(n, nlist, [int(r["setting"].split("=")[1]) for r in flat], [r["queries/s"] for r in flat])
+    coarse_ms = min(split["fixed_ms"], 1000 * s_flat)
     return {"n": n, "dim": dim, "nlist": nlist, "nprobe": nprobe, "pq_m": dim // 4,
             "codes_scanned_per_query": n * nprobe / nlist, "ms_per_query_pq": 1000 * s_pq,
             "ms_per_query_flat": 1000 * s_flat, "seconds_per_code_pq": per_code, "seconds_per_vector_flat": per_vector,
             "recall_pq": recall_pq, "recall_flat": recall_flat, "nprobe_flat": nprobe_flat,
-            "coarse_ms_per_query": 1000 * per_vector * nlist,
+            "coarse_ms_per_query": coarse_ms,
             "source": f"bench_million: {n:,} items, d={dim}, measured {fig.get('measured_utc', '?')} UTC"}
 
 

@@ -289,3 +289,44 @@ def test_to_uint8_rounds_and_keeps_uint8():
     np.testing.assert_array_equal(R.to_uint8(np.array([[0.0, 0.5, 1.0]])), [[0, 128, 255]])
     img = np.array([[3, 250]], np.uint8)
     np.testing.assert_array_equal(R.to_uint8(img), img)
+
+
+def test_wiener_filter_inverts_a_circular_blur_whose_response_has_no_zeros():
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 30))
+    psf = R.gaussian_psf(0.7)
+    blurred = R.blur(x, psf, mode="wrap")
+    np.testing.assert_allclose(R.wiener_filter(blurred, psf, 1e-12), x, atol=1e-6)
+
+
+def test_wiener_filter_with_a_large_balance_shrinks_towards_zero():
+    x = np.full((16, 16), 0.5)
+    psf = R.gaussian_psf(1.0)
+    # flat image: only the zero frequency, where H = 1, so the gain is 1 / (1 + K)
+    np.testing.assert_allclose(R.wiener_filter(x, psf, 1.0), 0.25, atol=1e-12)
+
+
+def test_train_noise_augmented_is_reproducible_and_lowers_the_loss():
+    import torch
+
+    from visrec_helpers.core.rng import init_weights_
+
+    X = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = (X.mean((1, 2, 3)) > 0.5).long()
+
+    def run():
+        model = init_weights_(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2)), 0)
+        return R.train_noise_augmented(model, X, y, max_sigma=0.3, epochs=8, batch_size=16, lr=0.02, seed=1)
+
+    h1, h2 = run(), run()
+    assert h1 == h2 and len(h1) == 8 and h1[-1] < h1[0]
+
+
+def test_background_level_reads_the_frame_and_subtract_background_restores_black():
+    img = np.full((2, 28, 28), 40, np.uint8)
+    img[:, 10:18, 10:18] = 240
+    np.testing.assert_allclose(R.background_level(img), 40 / 255)
+    out = R.subtract_background(img)
+    assert out[:, 0, 0].tolist() == [0, 0] and out[0, 12, 12] == round(255 * 200 / 215)
+    with pytest.raises(ValueError, match="border"):
+        R.background_level(img, border=20)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
 from visrec_helpers.core.arrays import to_uint8  # noqa: F401 - part of this module's API
 from visrec_helpers.data import as_float_image  # noqa: F401 - part of this module's API
@@ -238,19 +240,38 @@ def _padded(fn, img: np.ndarray, psf: np.ndarray) -> np.ndarray:
     return np.clip(out[p:-p, p:-p], 0.0, 1.0)
 
 
-def wiener_deconvolve(image, psf, balance: float = 0.02) -> np.ndarray:
-    """Wiener deconvolution with a known PSF (``skimage.restoration.wiener``).
+def wiener_filter(channel: np.ndarray, psf: np.ndarray, balance: float) -> np.ndarray:
+    """Wiener deconvolution of one ``(H, W)`` float channel in the frequency domain.
 
-    ``balance`` is the noise-to-signal regularisation: larger values suppress noise
+    The blur is ``G = H F + N``; the Wiener estimate is ``F = conj(H) G / (|H|^2 + K)`` with
+    ``K = balance``, the noise-to-signal power ratio (taken constant over frequencies). Where
+    the PSF passes a frequency well (``|H|^2 >> K``) this is the inverse filter ``G / H``; where
+    it passes almost nothing, ``K`` keeps the noise from being amplified. The PSF is padded to
+    the image size with its centre moved to pixel (0, 0), so the result is not shifted. The
+    FFT treats the image as periodic: pad the image first (``wiener_deconvolve`` does).
+    """
+    h, w = channel.shape
+    ph, pw = psf.shape
+    kernel = np.zeros((h, w))
+    kernel[:ph, :pw] = psf
+    kernel = np.roll(kernel, (-(ph // 2), -(pw // 2)), axis=(0, 1))  # PSF centre to (0, 0)
+    H = np.fft.fft2(kernel)
+    G = np.fft.fft2(channel)
+    F_hat = np.conj(H) * G / (np.abs(H) ** 2 + balance)
+    return np.real(np.fft.ifft2(F_hat))
+
+
+def wiener_deconvolve(image, psf, balance: float = 0.02) -> np.ndarray:
+    """Wiener deconvolution with a known PSF (``wiener_filter`` per channel on a mirror-padded copy).
+
+    ``balance`` is the noise-to-signal regularisation ``K``: larger values suppress noise
     amplification and give a smoother, less sharp result.
     """
-    from skimage.restoration import wiener
-
     if not np.isfinite(balance) or balance <= 0:
         raise ValueError(f"balance must be > 0, got {balance}")
     img = as_float_image(image)
     k = check_psf(psf)
-    return _padded(lambda ch: wiener(ch, k, balance, clip=False), img, k)
+    return _padded(lambda ch: wiener_filter(ch, k, balance), img, k)
 
 
 def unsupervised_wiener_deconvolve(image, psf, seed: int = 0) -> np.ndarray:
@@ -498,28 +519,58 @@ def gaussian_noise_augment(max_sigma: float, p: float = 0.5, seed: int = 0):
     return augment
 
 
+def train_noise_augmented(model, X: torch.Tensor, y: torch.Tensor, max_sigma: float, epochs: int = 4,
+                          batch_size: int = 64, lr: float = 2e-3, p: float = 0.5, seed: int = 0,
+                          device: str = "cpu") -> list[float]:
+    """Train ``model`` in place on images ``X`` ``(n, 1, H, W)`` in [0, 1] with Gaussian noise augmentation.
+
+    Each batch: with probability ``p`` per image, add noise of a random level in
+    ``[0, max_sigma]`` and clip to [0, 1] (``max_sigma = 0``: plain training). Adam with a
+    one-cycle learning rate up to ``lr``. Batch order and noise come from a CPU generator
+    seeded with ``seed``. Returns the mean loss of each epoch.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * ((len(X) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    history = []
+    for _ in range(epochs):
+        model.train()
+        order, total = torch.randperm(len(X), generator=gen), 0.0
+        for s in range(0, len(X), batch_size):
+            idx = order[s : s + batch_size]
+            xb, yb = X[idx], y[idx]
+            sigma = torch.rand(len(xb), 1, 1, 1, generator=gen) * max_sigma
+            on = (torch.rand(len(xb), 1, 1, 1, generator=gen) < p).float()
+            xb = (xb + torch.randn(xb.shape, generator=gen) * sigma * on).clamp(0, 1)
+            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        history.append(total / len(X))
+    return history
+
+
 def noise_augmented_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: int = 4, seed: int = 0,
                      device: str = "auto", cache: bool = True, progress: bool = True):
     """A t01-style ``DigitCNN`` trained on the training part of ``training.mnist_split()``.
 
-    Same network and recipe as t01 (3x3 pooled features, Adam with a one-cycle schedule),
-    without t01's geometric augmentation so the only difference between two models is the
-    noise. With ``augment_sigma > 0`` half of each batch gets Gaussian noise of a random
-    level up to ``augment_sigma`` (noise augmentation). ``n_train`` keeps a class-balanced
-    subset. Cached by ``core.cache.cached_model`` under a key of the arguments (not ``device``,
-    ``cache``, ``progress``). Returns the model in eval mode on the CPU.
+    Same network as t01 (3x3 pooled features), trained by ``train_noise_augmented`` (Adam,
+    one-cycle schedule, t01's rate and batch size) without t01's geometric augmentation, so
+    the only difference between two models is the noise. With ``augment_sigma > 0`` half of
+    each batch gets Gaussian noise of a random level up to ``augment_sigma`` (noise
+    augmentation). ``n_train`` keeps a class-balanced subset. Cached by
+    ``core.cache.cached_model`` under a key of the arguments (not ``device``, ``cache``,
+    ``progress``). Returns the model in eval mode on the CPU.
     """
-    import torch
-
     from visrec_helpers.core.cache import cached_model
     from visrec_helpers.core.rng import init_weights_
+    from visrec_helpers.core.runtime import get_device
     from visrec_helpers.vision.models import DigitCNN
-    from visrec_helpers.vision.training import (
-        T01_DEFAULTS,
-        images_to_tensor,
-        stratified_split,
-        train_classifier,
-    )
+    from visrec_helpers.vision.training import T01_DEFAULTS, images_to_tensor, stratified_split
 
     split = digit_split()
     X, y = split["X_train"], split["y_train"]
@@ -532,17 +583,40 @@ def noise_augmented_classifier(augment_sigma: float = 0.0, n_train: int = 4000, 
         X, y = X[keep], y[keep]
 
     def train(model):
-        augment = gaussian_noise_augment(augment_sigma, seed=seed) if augment_sigma > 0 else None
-        train_classifier(model, images_to_tensor(X), torch.from_numpy(y), epochs=epochs, seed=seed,
-                         lr=T01_DEFAULTS["lr"], batch_size=T01_DEFAULTS["batch_size"], scheduler="onecycle",
-                         device=device, augment=augment, progress=progress)
+        history = train_noise_augmented(model, images_to_tensor(X), torch.from_numpy(y), augment_sigma, epochs,
+                                        T01_DEFAULTS["batch_size"], T01_DEFAULTS["lr"], seed=seed,
+                                        device=get_device(device))
+        return {"history": history}
 
     params = {"augment_sigma": augment_sigma, "n_train": n_train, "epochs": epochs, "seed": seed,
               "recipe": T01_DEFAULTS}
     model, _ = cached_model("q02_digit_cnn", params,
                             lambda: init_weights_(DigitCNN(pool_size=T01_DEFAULTS["pool_size"]), seed), train,
-                            version=5, cache=cache)
+                            version=6, cache=cache)
     return model
+
+
+def background_level(images: np.ndarray, border: int = 3) -> np.ndarray:
+    """Per image, the mean of a ``border``-pixel frame, in [0, 1]: ``(n,)`` float64.
+
+    MNIST digits are centred in a blank frame, so the frame measures the background's
+    brightness; clipped noise lifts it (sigma 0.35 lifts black to about 0.14).
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 3 or arr.size == 0 or arr.dtype != np.uint8:
+        raise ValueError(f"images must be a non-empty (n, H, W) uint8 array, got {arr.shape} {arr.dtype}")
+    if not 1 <= border < min(arr.shape[1:]) // 2:
+        raise ValueError(f"border={border} must be at least 1 and less than half the image side")
+    frame = np.ones(arr.shape[1:], bool)
+    frame[border:-border, border:-border] = False
+    return arr[:, frame].mean(axis=1) / 255.0
+
+
+def subtract_background(images: np.ndarray, border: int = 3) -> np.ndarray:
+    """Black-level correction: ``(x - b) / (1 - b)`` clipped to [0, 1], ``b = background_level``; uint8 out."""
+    b = background_level(images, border)[:, None, None]
+    out = np.clip((np.asarray(images) / 255.0 - b) / np.maximum(1 - b, 1e-6), 0, 1)
+    return np.round(out * 255).astype(np.uint8)
 
 
 def resized_photos(names=("astronaut", "chelsea", "coffee"), size: int = 128) -> dict:

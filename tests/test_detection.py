@@ -1,4 +1,5 @@
-"""Specification of visrec_helpers.vision.detection: scenes, detectors, IoU, matching, scores."""
+"""Specification of visrec_helpers.vision.detection: scenes with exact boxes, IoU, NMS, the
+centre-heatmap head (targets, loss, training step, decoding), classical proposals and the scores."""
 
 import numpy as np
 import pytest
@@ -6,197 +7,232 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers.data import digits_catalog
-from visrec_helpers.vision import detection as T
+from visrec_helpers.vision import detection as D
+
+
+def _disc(side: int, colour=(200, 30, 30)) -> np.ndarray:
+    """An RGBA drawing: an opaque disc on a transparent square."""
+    yy, xx = np.mgrid[:side, :side]
+    inside = (yy - side / 2 + 0.5) ** 2 + (xx - side / 2 + 0.5) ** 2 <= (side / 2 - 2) ** 2
+    out = np.zeros((side, side, 4), np.uint8)
+    out[inside] = (*colour, 255)
+    return out
 
 
 @pytest.fixture(scope="module")
-def digits():
-    cat = digits_catalog()  # the MNIST 5k, cached on disk after the first load
-    return cat.images[-300:], cat.labels[-300:]
+def drawings():
+    return np.stack([_disc(40, (200, 30, 30)), _disc(40, (30, 30, 200))]), np.array([0, 1])
 
 
 @pytest.fixture(scope="module")
-def scenes(digits):
-    return T.compose_scenes(*digits, n_scenes=6, size=128, touching=0.0, seed=3)
+def photos():
+    rng = np.random.default_rng(0)
+    return {"noise": rng.integers(90, 160, (120, 150, 3)).astype(np.uint8)}
 
 
-class PixelSumNet(torch.nn.Module):
-    """A fake classifier: class = number of bright pixels mod 10 (deterministic, no training)."""
+# scenes
 
-    def forward(self, x):
-        n = (x > 0.5).flatten(1).sum(1).long() % 10
-        return torch.nn.functional.one_hot(n, 10).float()
-
-
-# --- IoU and matching -------------------------------------------------------
-
-def test_box_iou_golden_values():
-    a = np.array([[0, 0, 10, 10]])
-    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10], [0, 0, 5, 5]])
-    np.testing.assert_allclose(T.box_iou(a, b)[0], [1.0, 50 / 150, 0.0, 25 / 100])
+def test_paste_object_returns_the_alpha_box_and_composites():
+    canvas = np.zeros((50, 50, 3), np.uint8)
+    drawing = np.zeros((10, 10, 4), np.uint8)
+    drawing[2:7, 3:9] = (255, 255, 255, 255)
+    box = D.paste_object(canvas, drawing, 20, 30)
+    assert box == (23, 32, 29, 37)
+    assert canvas[32:37, 23:29].min() == 255 and canvas.sum() == 255 * 3 * 30
 
 
-box = st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30)).map(
-    lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]])
+def test_paste_object_outside_the_canvas_raises():
+    with pytest.raises(ValueError, match="does not fit"):
+        D.paste_object(np.zeros((20, 20, 3), np.uint8), _disc(10), 15, 0)
 
 
-@settings(max_examples=60, deadline=None)
-@given(box, box)
-def test_box_iou_is_symmetric_and_bounded(a, b):
-    m = T.box_iou([a], [b])[0, 0]
-    assert 0.0 <= m <= 1.0
-    assert np.isclose(m, T.box_iou([b], [a])[0, 0])
-    assert np.isclose(T.box_iou([a], [a])[0, 0], 1.0)
-
-
-def test_match_boxes_is_one_to_one_and_greedy_by_iou():
-    truth = np.array([[0, 0, 10, 20], [20, 0, 30, 20]])
-    pred = np.array([[1, 0, 11, 20], [0, 0, 10, 20], [20, 0, 30, 20]])
-    pairs = T.match_boxes(pred, truth, 0.5)
-    assert sorted(pairs) == [(1, 0), (2, 1)]  # the exact box wins over the shifted duplicate
-
-
-def test_merged_box_matches_neither_digit():
-    truth = np.array([[0, 0, 10, 20], [12, 0, 22, 20]])
-    assert T.match_boxes(np.array([[0, 0, 22, 20]]), truth, 0.5) == []
-
-
-def test_bad_boxes_raise_clear_errors():
-    with pytest.raises(ValueError, match="shape"):
-        T.box_iou(np.zeros((2, 3)), np.zeros((1, 4)))
-    with pytest.raises(ValueError, match="x1 > x0"):
-        T.box_iou([[5, 0, 5, 10]], [[0, 0, 1, 1]])
-    with pytest.raises(ValueError, match="NaN"):
-        T.box_iou([[0, 0, np.nan, 1]], [[0, 0, 1, 1]])
-    with pytest.raises(ValueError, match="iou_threshold"):
-        T.match_boxes([[0, 0, 1, 1]], [[0, 0, 1, 1]], 0.0)
-
-
-# --- Scenes -----------------------------------------------------------------
-
-def test_scenes_have_true_boxes_around_the_ink(scenes):
+def test_scenes_hold_exact_boxes_inside_the_image(drawings, photos):
+    scenes = D.compose_detection_scenes(*drawings, photos, n_scenes=6, size=96, n_objects=(2, 4), sizes=(16, 40),
+                                        seed=1)
+    assert len(scenes) == 6
     for sc in scenes:
-        assert sc.image.dtype == np.uint8 and sc.image.shape == (128, 128)
-        assert len(sc.boxes) == len(sc.labels) >= 3
-        for x0, y0, x1, y1 in sc.boxes:
-            patch = sc.image[y0:y1, x0:x1]
-            assert patch.max() >= 200  # a digit stroke is inside
-        iou = T.box_iou(sc.boxes, sc.boxes)
-        np.fill_diagonal(iou, 0)
-        assert iou.max() == 0.0  # separated digits never overlap
+        assert sc.image.shape == (96, 96, 3) and sc.image.dtype == np.uint8
+        assert len(sc.boxes) == len(sc.labels) == len(sc.items) >= 1
+        assert (sc.boxes[:, :2] >= 0).all() and (sc.boxes[:, 2:] <= 96).all()
+        assert set(sc.labels) <= {0, 1} and sc.photo == "noise"
 
 
-def test_scenes_are_reproducible(digits):
-    a = T.compose_scenes(*digits, n_scenes=2, seed=7)
-    b = T.compose_scenes(*digits, n_scenes=2, seed=7)
-    assert all((x.image == y.image).all() and (x.boxes == y.boxes).all() for x, y in zip(a, b))
+def test_without_overlap_boxes_never_intersect(drawings, photos):
+    for sc in D.compose_detection_scenes(*drawings, photos, n_scenes=8, size=96, sizes=(16, 30), overlap=0.0, seed=2):
+        iou = D.box_iou(sc.boxes, sc.boxes)
+        assert np.allclose(iou[~np.eye(len(iou), dtype=bool)], 0)
 
 
-def test_touching_scenes_place_digits_against_each_other(digits):
-    sc = T.compose_scenes(*digits, n_scenes=10, touching=1.0, seed=1)
-    assert sum(s.touching for s in sc) >= 5
+def test_with_overlap_some_boxes_overlap_but_never_more_than_iou_0_4(drawings, photos):
+    scenes = D.compose_detection_scenes(*drawings, photos, n_scenes=20, size=96, n_objects=(3, 4), sizes=(16, 30),
+                                        overlap=1.0, seed=3)
+    off = [D.box_iou(s.boxes, s.boxes)[~np.eye(len(s.boxes), dtype=bool)] for s in scenes]
+    all_iou = np.concatenate(off)
+    assert all_iou.max() <= 0.4 + 1e-9 and (all_iou > 0.05).any()
 
 
-def test_compose_scenes_rejects_bad_input(digits):
-    X, y = digits
-    with pytest.raises(ValueError, match="labels"):
-        T.compose_scenes(X, y[:-1])
-    with pytest.raises(ValueError, match="uint8"):
-        T.compose_scenes(X.astype(np.float32), y)
-    with pytest.raises(ValueError, match="touching"):
-        T.compose_scenes(X, y, touching=1.5)
-    with pytest.raises(ValueError, match="too small"):
-        T.compose_scenes(X, y, size=40)
+def test_scenes_are_reproducible_with_a_seed(drawings, photos):
+    a = D.compose_detection_scenes(*drawings, photos, n_scenes=2, size=96, sizes=(16, 30), seed=5)
+    b = D.compose_detection_scenes(*drawings, photos, n_scenes=2, size=96, sizes=(16, 30), seed=5)
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.boxes, y.boxes) for x, y in zip(a, b))
 
 
-# --- Detectors --------------------------------------------------------------
-
-def test_contour_detector_finds_separated_digits(scenes):
-    det = T.ContourDetector()
-    found = sum(len(T.match_boxes(det.detect(s.image), s.boxes)) for s in scenes)
-    assert found / sum(len(s.boxes) for s in scenes) >= 0.9
-
-
-def test_mser_detector_finds_separated_digits(scenes):
-    det = T.MSERDetector()
-    found = sum(len(T.match_boxes(det.detect(s.image), s.boxes)) for s in scenes)
-    assert found / sum(len(s.boxes) for s in scenes) >= 0.85
+@pytest.mark.parametrize("kwargs, match", [({"sizes": (4, 30)}, "sizes"), ({"overlap": 1.5}, "overlap"),
+                                           ({"n_objects": (3, 2)}, "n_objects")])
+def test_bad_scene_arguments_raise(drawings, photos, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        D.compose_detection_scenes(*drawings, photos, n_scenes=1, size=96, **{"sizes": (16, 30), **kwargs})
 
 
-def test_split_wide_box_cuts_two_blobs_apart():
-    mask = np.zeros((20, 30), np.uint8)
-    mask[2:18, 2:12] = 255  # two 10 x 16 "digits"
-    mask[2:18, 13:23] = 255
-    mask[9, 12] = 255  # a one-pixel bridge
-    parts = T.split_wide_box(mask, (2, 2, 23, 18))
-    assert len(parts) == 2
-    assert parts[0][2] <= 13 and parts[1][0] >= 12
+# IoU and NMS
+
+def test_iou_golden_values():
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10], [2, 2, 4, 4]])
+    np.testing.assert_allclose(D.box_iou(a, b)[0], [1.0, 50 / 150, 0.0, 4 / 100])
 
 
-def test_split_wide_box_keeps_a_narrow_box():
-    mask = np.full((20, 10), 255, np.uint8)
-    assert T.split_wide_box(mask, (0, 0, 10, 20)) == [(0, 0, 10, 20)]
+def test_bad_boxes_raise():
+    with pytest.raises(ValueError, match="x1 > x0"):
+        D.box_iou([[5, 0, 5, 10]], [[0, 0, 1, 1]])
+    with pytest.raises(ValueError, match="shape"):
+        D.box_iou([[0, 0, 1]], [[0, 0, 1, 1]])
 
 
-def test_detector_rejects_non_uint8_image():
-    with pytest.raises(ValueError, match="uint8"):
-        T.ContourDetector().detect(np.zeros((10, 10), np.float32))
-    with pytest.raises(ValueError, match="grayscale"):
-        T.MSERDetector().detect(np.zeros((10, 10, 3), np.uint8))
+boxes_st = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(1, 20), st.integers(1, 20)),
+                    min_size=1, max_size=8).map(lambda r: np.array([[x, y, x + w, y + h] for x, y, w, h in r]))
 
 
-def test_suppress_contained_keeps_the_outer_box():
-    boxes = np.array([[0, 0, 20, 20], [2, 2, 10, 10], [30, 30, 40, 40]])
-    np.testing.assert_array_equal(T.suppress_contained(boxes), boxes[[0, 2]])
+@settings(max_examples=50, deadline=None)
+@given(boxes_st, boxes_st)
+def test_iou_is_symmetric_and_in_unit_range(a, b):
+    m = D.box_iou(a, b)
+    assert np.allclose(m, D.box_iou(b, a).T) and (m >= 0).all() and (m <= 1 + 1e-12).all()
 
 
-# --- Crops and scores -------------------------------------------------------
-
-def test_crop_to_mnist_centres_and_sizes_the_digit():
-    img = np.zeros((60, 60), np.uint8)
-    img[10:50, 20:30] = 255  # a tall bar, 40 x 10
-    crop = T.crop_to_mnist(img, (20, 10, 30, 50), level=128)
-    ys, xs = np.nonzero(crop > 0)
-    assert crop.shape == (28, 28) and crop.dtype == np.uint8
-    assert ys.max() - ys.min() + 1 == 20  # longer side 20 px
-    assert abs(xs.mean() - 14) <= 1 and abs(ys.mean() - 14) <= 1
+def test_nms_keeps_the_best_of_overlapping_boxes_and_distant_ones():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [30, 30, 40, 40]])
+    assert D.nms(boxes, [0.8, 0.9, 0.5], 0.5).tolist() == [1, 2]
+    assert D.nms(boxes, [0.8, 0.9, 0.5], 0.9).tolist() == [1, 0, 2]
 
 
-def test_crop_outside_the_image_raises():
-    with pytest.raises(ValueError, match="outside"):
-        T.crop_to_mnist(np.zeros((10, 10), np.uint8), (5, 5, 20, 20), 10)
+@settings(max_examples=40, deadline=None)
+@given(boxes_st, st.floats(0.05, 0.95))
+def test_nms_leaves_no_pair_above_the_threshold(boxes, t):
+    scores = np.linspace(1, 0, len(boxes))
+    kept = D.nms(boxes, scores, t)
+    iou = D.box_iou(boxes[kept], boxes[kept])
+    assert (iou[~np.eye(len(kept), dtype=bool)] <= t).all() and kept[0] == 0
 
 
-def test_evaluate_scenes_golden_counts(scenes):
-    rec = T.SceneRecognizer(T.ContourDetector(), PixelSumNet())
-    r = T.evaluate_scenes(rec, scenes)
-    assert r["objects"] == sum(len(s.boxes) for s in scenes)
-    assert r["precision"] == r["matched"] / r["detections"]
-    assert r["recall"] == r["matched"] / r["objects"]
-    assert r["end_to_end"] <= r["recall"]
+# the learned detector
+
+def test_centre_targets_peak_at_the_centre_with_log_size():
+    t = D.centre_targets([np.array([[16, 16, 48, 32]])], grid=8, stride=8)
+    assert t["heat"].shape == (1, 1, 8, 8) and t["mask"].sum() == 1
+    i, j = 3, 4  # centre (32, 24) px -> cell (row 3, col 4)
+    assert t["heat"][0, 0, i, j] == 1 and t["mask"][0, 0, i, j] == 1
+    np.testing.assert_allclose(t["size"][0, :, i, j], [np.log(4), np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(t["offset"][0, :, i, j], [0.0, 0.0], atol=1e-6)
 
 
-def test_oracle_boxes_give_perfect_detection(scenes):
-    class Oracle:
-        def __init__(self):
-            self.i = -1
-
-        def detect(self, image):
-            self.i += 1
-            return scenes[self.i].boxes
-
-    r = T.evaluate_scenes(T.SceneRecognizer(Oracle(), PixelSumNet()), scenes)
-    assert r["precision"] == 1.0 and r["recall"] == 1.0
-    assert r["end_to_end"] == pytest.approx(r["oracle_accuracy"])
+def test_decode_inverts_the_targets():
+    boxes = np.array([[10, 20, 42, 44], [60, 8, 76, 40]])
+    t = D.centre_targets([boxes], grid=12, stride=8)
+    logits = torch.logit(t["heat"].clamp(1e-4, 1 - 1e-4))
+    (got, scores), = D.decode_centres((logits, t["size"], t["offset"]), stride=8, min_score=0.9)
+    assert len(got) == 2
+    assert D.box_iou(got, boxes).max(axis=1).min() > 0.99
 
 
-def test_evaluate_scenes_rejects_empty_input():
-    with pytest.raises(ValueError, match="no scenes"):
-        T.evaluate_scenes(T.SceneRecognizer(T.ContourDetector(), PixelSumNet()), [])
+def test_loss_is_lower_for_the_right_heatmap_than_for_a_shifted_one():
+    t = D.centre_targets([np.array([[16, 16, 48, 48]])], grid=8, stride=8)
+    right = torch.logit(t["heat"].clamp(1e-3, 1 - 1e-3))
+    wrong = right.roll(3, dims=-1)
+    assert D.centre_loss((right, t["size"], t["offset"]), t) < D.centre_loss((wrong, t["size"], t["offset"]), t)
 
 
-def test_unknown_crop_preparation_raises(scenes):
-    rec = T.SceneRecognizer(T.ContourDetector(), PixelSumNet(), prepare="stretch")
-    with pytest.raises(ValueError, match="prepare"):
-        rec.predict(scenes[0].image)
+def test_training_steps_lower_the_loss_on_a_fixed_batch():
+    torch_gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(4, 8, 8, 8, generator=torch_gen)
+    boxes = [np.array([[8 * k, 8, 8 * k + 24, 32]]) for k in range(4)]
+    feats[torch.arange(4), 0] += torch.stack([D.centre_targets([b], 8, 8)["heat"][0, 0] for b in boxes]) * 3
+    from visrec_helpers.core.rng import init_weights_
+
+    model = init_weights_(D.CentreNet(8, hidden=16), 0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    targets = D.centre_targets(boxes, 8, 8)
+    losses = [D.detector_train_step(model, opt, feats, targets) for _ in range(40)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_fit_centrenet_is_reproducible_and_checks_lengths():
+    from visrec_helpers.core.rng import init_weights_
+
+    feats = torch.randn(6, 8, 6, 6, generator=torch.Generator().manual_seed(1))
+    boxes = [np.array([[4, 4, 20, 20]])] * 6
+    h1 = D.fit_centrenet(init_weights_(D.CentreNet(8, 8), 0), feats, boxes, epochs=2, batch_size=4, progress=False)
+    h2 = D.fit_centrenet(init_weights_(D.CentreNet(8, 8), 0), feats, boxes, epochs=2, batch_size=4, progress=False)
+    assert h1 == h2 and len(h1) == 2
+    with pytest.raises(ValueError, match="box lists"):
+        D.fit_centrenet(D.CentreNet(8, 8), feats, boxes[:3], progress=False)
+
+
+# classical proposals and crops
+
+def test_segment_proposals_find_a_coloured_disc_on_grey():
+    img = np.full((96, 96, 3), 128, np.uint8)
+    box = D.paste_object(img, _disc(32), 40, 20)
+    boxes, scores = D.segment_proposals(img)
+    assert len(boxes) >= 1 and np.all(np.diff(scores) <= 0)
+    assert D.box_iou(boxes[:1], [box])[0, 0] > 0.7
+
+
+def test_crop_boxes_adds_margin_and_stays_inside():
+    img = np.zeros((50, 60, 3), np.uint8)
+    crops = D.crop_boxes(img, np.array([[10, 10, 30, 20], [55, 45, 60, 50]]), margin=0.1)
+    assert crops[0].shape == (12, 24, 3)
+    assert crops[1].shape[0] >= 4 and crops[1].shape[1] >= 4
+
+
+# scores
+
+def test_match_boxes_is_one_to_one():
+    truth = np.array([[0, 0, 10, 20], [12, 0, 22, 20]])
+    assert D.match_boxes(np.array([[0, 0, 22, 20]]), truth, 0.5) == []
+    assert D.match_boxes(truth[::-1], truth, 0.5) == [(0, 1), (1, 0)]
+
+
+def test_match_detections_visits_in_score_order_and_counts_duplicates_as_false():
+    truth = np.array([[0, 0, 10, 10]])
+    dets = np.array([[0, 0, 10, 10], [0, 0, 9, 10]])
+    assert D.match_detections(dets, [0.2, 0.9], truth).tolist() == [False, True]
+
+
+def test_average_precision_golden_values():
+    assert D.average_precision([0.9, 0.8], [True, True], 2) == 1.0
+    assert D.average_precision([0.9, 0.8], [False, True], 2) == pytest.approx(0.25)
+    # hits at ranks 1 and 3 of 3 true objects: 1/3 * 1 + 1/3 * 2/3
+    assert D.average_precision([0.9, 0.8, 0.7], [True, False, True], 3) == pytest.approx(1 / 3 + 2 / 9)
+    assert D.average_precision([], [], 3) == 0.0
+    with pytest.raises(ValueError, match="n_true"):
+        D.average_precision([0.5], [True], 0)
+
+
+def test_detection_report_of_perfect_detections_is_one_with_intervals():
+    scenes = [D.DetectionScene(np.zeros((40, 40, 3), np.uint8), np.array([[0, 0, 10, 10], [20, 20, 30, 30]]),
+                               np.array([0, 1]), np.array([0, 1])) for _ in range(3)]
+    dets = [(s.boxes.astype(float), np.array([0.9, 0.8]), s.labels) for s in scenes]
+    rep = D.detection_report(dets, scenes, threshold=0.5, n_classes=2, n_boot=20)
+    for k in ("precision", "recall", "AP", "mAP"):
+        assert rep[k].estimate == 1.0 and rep[k].low == rep[k].high == 1.0
+    wrong = [(b, s, 1 - lab) for b, s, lab in dets]
+    rep = D.detection_report(wrong, scenes, threshold=0.5, n_classes=2, n_boot=20)
+    assert rep["AP"].estimate == 1.0 and rep["mAP"].estimate == 0.0
+
+
+def test_best_f1_threshold_separates_hits_from_misses():
+    scenes = [D.DetectionScene(np.zeros((40, 40, 3), np.uint8), np.array([[0, 0, 10, 10]]), np.array([0]),
+                               np.array([0]))]
+    dets = [(np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float), np.array([0.7, 0.3]))]
+    assert D.best_f1_threshold(dets, scenes) == 0.7

@@ -1,19 +1,26 @@
-"""Object recognition in scenes (task t06): compose scenes with known boxes, detect with
-OpenCV, classify each crop, and score detection and end-to-end recognition.
+"""Object detection and recognition on real products (task t06).
 
-Scenes are built from real images: held-out MNIST digits pasted (pixel-wise maximum,
-so strokes stay bright) onto grayscale texture crops of the bundled photos (brick,
-grass, gravel, ...), dimmed to ``contrast`` so the digits stand out as they would on a
-sheet of paper. Because we place every digit ourselves, each scene carries its true
-boxes (tight around the ink) and labels.
+Scenes: emoji "products" (``data.emoji_catalog`` drawings with their alpha channel,
+``data.emoji_rgba``) pasted at several sizes, some overlapping, onto crops of the bundled
+real photos. The alpha channel gives every object's exact box, so detectors can be scored
+without hand labelling. ``compose_detection_scenes`` builds them.
 
-Boxes are ``(k, 4) int64`` arrays ``[x0, y0, x1, y1]`` in pixels with exclusive ends
-(``x1 = x0 + width``). Two detectors answer ``detect(image) -> boxes``:
-``ContourDetector`` (blur, Otsu threshold, closing, external contours; optional split of
-boxes too wide for one digit) and ``MSERDetector`` (maximally stable extremal regions
-with containment suppression). ``SceneRecognizer`` chains a detector and a digit
-classifier. Scores: ``box_iou``, greedy ``match_boxes`` at IoU 0.5,
-``evaluate_scenes`` (precision, recall, end-to-end accuracy).
+Boxes are ``(k, 4)`` arrays ``[x0, y0, x1, y1]`` in pixels with exclusive ends
+(``x1 = x0 + width``); ground truth is ``int64``, predictions ``float64``.
+
+- Geometry: ``box_iou`` (all pairs), ``nms`` (greedy non-maximum suppression).
+- A learned detector: ``CentreNet``, a CenterNet-style head (centre heatmap, box size,
+  sub-cell offset) on frozen ImageNet EfficientNet-Lite0 feature maps
+  (``backbone_features``), trained with ``centre_loss`` by ``detector_train_step`` in
+  ``fit_centrenet``;
+  ``centre_targets`` draws the training targets and ``decode_centres`` turns outputs into
+  scored boxes.
+- A classical baseline: ``segment_proposals``, graph-based segmentation regions
+  (Felzenszwalb-Huttenlocher, the first stage of selective search) scored by colour
+  contrast with their surroundings.
+- Scores: ``match_boxes`` (one-to-one by IoU), ``match_detections`` (greedy in score order,
+  as PASCAL VOC / COCO), ``average_precision``, ``detection_report`` (precision, recall, AP
+  and class mAP at IoU 0.5 with intervals from a bootstrap over images).
 """
 
 from __future__ import annotations
@@ -21,28 +28,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-DEFAULT_TEXTURES = ("brick", "grass", "gravel", "moon", "camera")
+DETECTION_GROUPS = ("Smileys & Emotion", "Animals & Nature", "Food & Drink", "Travel & Places", "Activities",
+                    "Objects")
+TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "brick", "grass", "camera", "coins", "page", "china",
+                "immunohistochemistry")
+TEST_PHOTOS = ("chelsea", "gravel", "moon", "clock", "flower", "retina", "text", "cell")
 
 
 @dataclass
-class Scene:
-    """One composed scene: ``image`` ``(H, W) uint8``, true ``boxes`` ``(k, 4)``, ``labels`` ``(k,)``.
-
-    ``touching`` is True when at least one digit was placed against another on purpose.
-    """
+class DetectionScene:
+    """One scene: ``image`` ``(H, W, 3) uint8``, true ``boxes`` ``(k, 4) int64``, class ``labels`` ``(k,)``,
+    catalog ``items`` ``(k,)`` and the background ``photo``'s name."""
 
     image: np.ndarray
     boxes: np.ndarray
     labels: np.ndarray
-    touching: bool = False
-    texture: str = ""
+    items: np.ndarray
+    photo: str = ""
 
 
-def _check_boxes(boxes, name: str = "boxes") -> np.ndarray:
+def check_boxes(boxes, name: str = "boxes") -> np.ndarray:
     b = np.asarray(boxes)
     if b.size == 0:
-        return np.zeros((0, 4), dtype=np.int64)
+        return np.zeros((0, 4), dtype=b.dtype if b.dtype.kind in "if" else np.int64)
     if b.ndim != 2 or b.shape[1] != 4:
         raise ValueError(f"{name} must have shape (k, 4) as [x0, y0, x1, y1], got {b.shape}")
     if not np.isfinite(b).all():
@@ -52,364 +64,125 @@ def _check_boxes(boxes, name: str = "boxes") -> np.ndarray:
     return b
 
 
-def _check_image(image) -> np.ndarray:
-    img = np.asarray(image)
-    if img.ndim != 2 or img.size == 0:
-        raise ValueError(f"image must be a non-empty (H, W) grayscale array, got shape {img.shape}")
-    if img.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 in 0..255, got dtype {img.dtype}")
-    return img
-
-
 # ---------------------------------------------------------------------------
 # Scenes with known boxes
 # ---------------------------------------------------------------------------
 
-def ink_box(digit: np.ndarray, level: int = 128) -> tuple[int, int, int, int]:
-    """Tight ``(x0, y0, x1, y1)`` box of the pixels ``>= level`` of one ``(h, w)`` digit image."""
-    ys, xs = np.nonzero(digit >= level)
-    if len(xs) == 0:
-        raise ValueError(f"digit has no pixel >= {level}: no ink to box")
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+def paste_object(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> tuple[int, int, int, int]:
+    """Alpha-composite ``rgba`` ``(s, s, 4) uint8`` onto ``canvas`` ``(H, W, 3) uint8`` in place at ``(x, y)``.
 
-
-def texture_backgrounds(names=DEFAULT_TEXTURES) -> dict[str, np.ndarray]:
-    """Grayscale ``(H, W) uint8`` versions of the bundled photos used as scene backgrounds."""
-    from visrec_helpers.data import load_photos
-
-    return {n: (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
-            for n, img in load_photos(names).items()}
-
-
-def compose_scenes(digits: np.ndarray, labels: np.ndarray, n_scenes: int = 40, size: int = 128,
-                   n_digits: tuple[int, int] = (3, 5), touching: float = 0.0, scale: tuple[float, float] = (1.0, 1.5),
-                   contrast: int = 110, textures=DEFAULT_TEXTURES, seed: int = 0) -> list[Scene]:
-    """Compose ``n_scenes`` scenes of ``size`` x ``size`` pixels from real digit images.
-
-    ``digits`` ``(n, 28, 28) uint8`` (white on black) and their ``labels``. Each scene takes a
-    random texture crop (from ``textures``, rescaled to 0..``contrast``), then pastes
-    ``n_digits`` random digits, each resized by a factor in ``scale``, with a pixel-wise
-    maximum. Digits keep a gap of at least 3 pixels between ink boxes, except that with
-    probability ``touching`` a digit is placed so that its ink box touches (0 to 2 pixels of
-    overlap) the previous digit's box on the right: the case where contour detection merges
-    two objects. Returns a list of ``Scene`` with boxes tight around the ink (level 128).
+    Returns the drawing's exact box (pixels with alpha >= 128), in canvas coordinates.
+    The drawing must lie wholly inside the canvas.
     """
-    import cv2
+    s = rgba.shape[0]
+    if x < 0 or y < 0 or x + s > canvas.shape[1] or y + s > canvas.shape[0]:
+        raise ValueError(f"a {s}-pixel drawing at ({x}, {y}) does not fit a canvas of {canvas.shape[:2]}")
+    a = rgba[..., 3:].astype(np.float32) / 255.0
+    region = canvas[y : y + s, x : x + s].astype(np.float32)
+    canvas[y : y + s, x : x + s] = np.round(a * rgba[..., :3] + (1 - a) * region).astype(np.uint8)
+    ys, xs = np.nonzero(rgba[..., 3] >= 128)
+    if len(xs) == 0:
+        raise ValueError("the drawing has no pixel with alpha >= 128: nothing to box")
+    return x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1
 
-    digits, labels = np.asarray(digits), np.asarray(labels)
-    if digits.ndim != 3 or digits.dtype != np.uint8 or len(digits) == 0:
-        raise ValueError(f"digits must be a non-empty (n, h, w) uint8 array, got {digits.shape} {digits.dtype}")
-    if len(digits) != len(labels):
-        raise ValueError(f"{len(digits)} digits but {len(labels)} labels")
-    if not 0.0 <= touching <= 1.0:
-        raise ValueError(f"touching must be a probability in [0, 1], got {touching}")
-    lo, hi = n_digits
+
+def _backgrounds(photos: dict, short_side: int) -> dict:
+    from PIL import Image
+
+    out = {}
+    for name, arr in photos.items():
+        h, w = arr.shape[:2]
+        f = short_side / min(h, w)
+        size = (max(short_side, round(w * f)), max(short_side, round(h * f)))
+        out[name] = np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.LANCZOS))
+    return out
+
+
+def compose_detection_scenes(rgba: np.ndarray, labels: np.ndarray, photos: dict, n_scenes: int = 100,
+                             size: int = 256, n_objects: tuple[int, int] = (2, 5),
+                             sizes: tuple[int, int] = (28, 96), overlap: float = 0.3,
+                             seed: int = 0) -> list[DetectionScene]:
+    """``n_scenes`` scenes of ``size`` x ``size`` pixels: products pasted on real photo crops.
+
+    ``rgba``: ``(n, s, s, 4) uint8`` drawings with alpha (``data.emoji_rgba``); ``labels``:
+    their classes ``(n,)``; ``photos``: ``name -> (H, W, 3) uint8`` backgrounds (each scaled
+    so its short side is ``1.25 * size``, then a random ``size`` crop is taken). Each scene
+    gets ``n_objects`` drawings (low and high inclusive) at a side drawn log-uniformly from
+    ``sizes`` pixels. With probability ``overlap`` a drawing is placed over an earlier one
+    (box IoU 0.1 to 0.4, at most half of the earlier box covered); otherwise it keeps clear
+    of all earlier boxes. True boxes are the whole drawings (amodal: an occluded object keeps
+    its full box). ``items`` holds the row of ``rgba`` each object came from.
+    """
+    from PIL import Image
+
+    rgba, labels = np.asarray(rgba), np.asarray(labels)
+    if rgba.ndim != 4 or rgba.shape[-1] != 4 or rgba.dtype != np.uint8 or len(rgba) == 0:
+        raise ValueError(f"rgba must be a non-empty (n, s, s, 4) uint8 array, got {rgba.shape} {rgba.dtype}")
+    if len(labels) != len(rgba):
+        raise ValueError(f"{len(rgba)} drawings but {len(labels)} labels")
+    if not photos:
+        raise ValueError("photos is empty: give at least one background photo")
+    lo, hi = n_objects
     if not 1 <= lo <= hi:
-        raise ValueError(f"n_digits must be (low, high) with 1 <= low <= high, got {n_digits}")
-    if size < 2 * 28 * scale[1]:
-        raise ValueError(f"size={size} is too small for digits scaled up to {scale[1]}x")
+        raise ValueError(f"n_objects must be (low, high) with 1 <= low <= high, got {n_objects}")
+    if not 8 <= sizes[0] <= sizes[1] <= size // 2:
+        raise ValueError(f"sizes={sizes} must satisfy 8 <= low <= high <= size // 2 = {size // 2}")
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must be a probability in [0, 1], got {overlap}")
     rng = np.random.default_rng(seed)
-    backs = texture_backgrounds(textures)
-    names = list(backs)
+    backs = _backgrounds(photos, int(round(1.25 * size)))
+    names = sorted(backs)
     scenes = []
     for _ in range(n_scenes):
-        tex = names[int(rng.integers(len(names)))]
-        src = backs[tex]
-        y0 = int(rng.integers(0, src.shape[0] - size + 1))
-        x0 = int(rng.integers(0, src.shape[1] - size + 1))
-        canvas = (src[y0 : y0 + size, x0 : x0 + size].astype(np.float32) * (contrast / 255.0)).astype(np.uint8)
-        boxes, labs, any_touch = [], [], False
+        name = names[int(rng.integers(len(names)))]
+        src = backs[name]
+        y0, x0 = int(rng.integers(0, src.shape[0] - size + 1)), int(rng.integers(0, src.shape[1] - size + 1))
+        canvas = src[y0 : y0 + size, x0 : x0 + size].copy()
+        boxes, labs, items = [], [], []
         for _ in range(int(rng.integers(lo, hi + 1))):
-            i = int(rng.integers(len(digits)))
-            s = rng.uniform(*scale)
-            side = int(round(digits.shape[1] * s))
-            d = cv2.resize(digits[i], (side, side), interpolation=cv2.INTER_LINEAR)
-            bx0, by0, bx1, by1 = ink_box(d)
-            placed = None
-            want_touch = boxes and rng.random() < touching
-            for _try in range(60):
-                if want_touch:
-                    px0, py0, px1, py1 = boxes[-1]
-                    ox = px1 - int(rng.integers(0, 3)) - bx0  # ink starts 0-2 px inside the neighbour
-                    oy = py0 + int(rng.integers(-4, 5)) - by0
-                else:
-                    ox = int(rng.integers(-bx0, size - bx1 + 1))
-                    oy = int(rng.integers(-by0, size - by1 + 1))
-                box = (ox + bx0, oy + by0, ox + bx1, oy + by1)
-                if box[0] < 0 or box[1] < 0 or box[2] > size or box[3] > size:
-                    want_touch = False
-                    continue
-                others = boxes[:-1] if want_touch else boxes
-                if all(box[2] + 3 <= b[0] or b[2] + 3 <= box[0] or box[3] + 3 <= b[1] or b[3] + 3 <= box[1]
-                       for b in others):
-                    placed = (ox, oy, box)
-                    break
-                want_touch = False
-            if placed is None:
+            i = int(rng.integers(len(rgba)))
+            side = int(round(np.exp(rng.uniform(np.log(sizes[0]), np.log(sizes[1])))))
+            drawing = np.asarray(Image.fromarray(rgba[i]).resize((side, side), Image.Resampling.LANCZOS))
+            ys, xs = np.nonzero(drawing[..., 3] >= 128)
+            if len(xs) == 0:
                 continue
-            ox, oy, box = placed
-            # Paste the part of the digit that falls inside the canvas.
-            ys0, xs0 = max(oy, 0), max(ox, 0)
-            ys1, xs1 = min(oy + side, size), min(ox + side, size)
-            region = canvas[ys0:ys1, xs0:xs1]
-            np.maximum(region, d[ys0 - oy : ys1 - oy, xs0 - ox : xs1 - ox], out=region)
-            any_touch = any_touch or bool(boxes) and box[0] < boxes[-1][2] + 3 and box[0] >= boxes[-1][0]
-            boxes.append(box)
-            labs.append(int(labels[i]))
-        scenes.append(Scene(canvas, np.array(boxes, dtype=np.int64).reshape(-1, 4),
-                            np.array(labs, dtype=np.int64), any_touch, tex))
+            inner = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            over = bool(boxes) and rng.random() < overlap
+            for _try in range(100):
+                if over:  # near a random earlier object
+                    bx = boxes[int(rng.integers(len(boxes)))]
+                    cx = int(rng.integers(bx[0] - side // 2, bx[2] - side // 2 + 1))
+                    cy = int(rng.integers(bx[1] - side // 2, bx[3] - side // 2 + 1))
+                    x, y = int(np.clip(cx, 0, size - side)), int(np.clip(cy, 0, size - side))
+                else:
+                    x, y = int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+                box = np.array([[x + inner[0], y + inner[1], x + inner[2], y + inner[3]]])
+                if boxes:
+                    old = np.array(boxes)
+                    iou = box_iou(box, old)[0]
+                    iw = np.clip(np.minimum(box[0, 2], old[:, 2]) - np.maximum(box[0, 0], old[:, 0]), 0, None)
+                    ih = np.clip(np.minimum(box[0, 3], old[:, 3]) - np.maximum(box[0, 1], old[:, 1]), 0, None)
+                    covered = iw * ih / ((old[:, 2] - old[:, 0]) * (old[:, 3] - old[:, 1]))
+                    ok = (iou.max() <= 0.4 and covered.max() <= 0.5 and iou.max() >= 0.1) if over else iou.max() == 0
+                    if not ok:
+                        continue
+                boxes.append(paste_object(canvas, drawing, x, y))
+                labs.append(int(labels[i]))
+                items.append(i)
+                break
+        scenes.append(DetectionScene(canvas, np.array(boxes, dtype=np.int64).reshape(-1, 4),
+                                     np.array(labs, dtype=np.int64), np.array(items, dtype=np.int64), name))
     return scenes
 
 
 # ---------------------------------------------------------------------------
-# Detectors
-# ---------------------------------------------------------------------------
-
-def foreground_mask(image: np.ndarray, blur: int = 3, threshold="otsu") -> tuple[np.ndarray, int]:
-    """Binary ``(H, W) uint8`` mask (255 = object) and the threshold used (Otsu or a fixed level)."""
-    import cv2
-
-    img = _check_image(image)
-    if blur:
-        img = cv2.GaussianBlur(img, (blur, blur), 0)
-    if threshold == "otsu":
-        level, mask = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    else:
-        if not 0 <= int(threshold) <= 255:
-            raise ValueError(f"threshold must be 'otsu' or a level in 0..255, got {threshold!r}")
-        level, mask = cv2.threshold(img, int(threshold), 255, cv2.THRESH_BINARY)
-    return mask, int(level)
-
-
-def split_wide_box(mask: np.ndarray, box, max_aspect: float = 1.15) -> list[tuple[int, int, int, int]]:
-    """Split a box wider than ``max_aspect`` x its height into side-by-side digit boxes.
-
-    The number of parts is ``round(width / (0.8 * height))`` (a digit is about 0.8 times
-    as wide as it is tall, "1" much less); each cut goes at the column with the least ink
-    within a window around the equal-width position. Each part is then tightened to its
-    ink. Boxes that are not too wide come back unchanged.
-    """
-    x0, y0, x1, y1 = (int(v) for v in box)
-    w, h = x1 - x0, y1 - y0
-    if w <= max_aspect * h:
-        return [(x0, y0, x1, y1)]
-    parts = max(2, int(round(w / (0.8 * h))))
-    sub = mask[y0:y1, x0:x1] > 0
-    ink = sub.sum(axis=0)
-    cuts = [0]
-    for j in range(1, parts):
-        c = int(round(j * w / parts))
-        lo_, hi_ = max(cuts[-1] + 1, c - w // (3 * parts)), min(w - 1, c + w // (3 * parts))
-        cuts.append(lo_ + int(np.argmin(ink[lo_ : hi_ + 1])) if hi_ >= lo_ else c)
-    cuts.append(w)
-    out = []
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        ys, xs = np.nonzero(sub[:, a:b])
-        if len(xs) < 5:
-            continue
-        out.append((x0 + a + int(xs.min()), y0 + int(ys.min()), x0 + a + int(xs.max()) + 1, y0 + int(ys.max()) + 1))
-    return out or [(x0, y0, x1, y1)]
-
-
-class ContourDetector:
-    """Threshold + contours: blur, Otsu (or fixed) threshold, morphological closing, external contours.
-
-    Components smaller than ``min_area`` pixels (box area) are dropped as texture noise.
-    ``split_wide=True`` splits boxes too wide for one digit (touching digits) with
-    ``split_wide_box``. ``detect(image) -> (k, 4) int64`` boxes.
-    """
-
-    def __init__(self, blur: int = 3, threshold="otsu", close: int = 3, min_area: int = 60,
-                 split_wide: bool = False, max_aspect: float = 1.15):
-        self.blur = blur
-        self.threshold = threshold
-        self.close = close
-        self.min_area = min_area
-        self.split_wide = split_wide
-        self.max_aspect = max_aspect
-
-    def fit(self, scenes=None):
-        """Nothing to learn (kept for the common estimator shape); returns self."""
-        return self
-
-    def mask(self, image: np.ndarray) -> tuple[np.ndarray, int]:
-        import cv2
-
-        mask, level = foreground_mask(image, self.blur, self.threshold)
-        if self.close:
-            kernel = np.ones((self.close, self.close), np.uint8)
-            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-        return mask, level
-
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
-        mask, _ = self.mask(image)
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        boxes = []
-        for c in contours:
-            x, y, w, h = cv2.boundingRect(c)
-            if w * h < self.min_area:
-                continue
-            box = (x, y, x + w, y + h)
-            boxes.extend(split_wide_box(mask, box, self.max_aspect) if self.split_wide else [box])
-        return np.array(boxes, dtype=np.int64).reshape(-1, 4)
-
-
-def suppress_contained(boxes: np.ndarray, overlap: float = 0.7) -> np.ndarray:
-    """Keep the larger of two boxes when the smaller lies ``overlap`` or more inside it."""
-    b = _check_boxes(boxes)
-    if len(b) == 0:
-        return b
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    keep = []
-    for i in np.argsort(-area, kind="stable"):
-        ok = True
-        for j in keep:
-            iw = min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0])
-            ih = min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1])
-            if iw > 0 and ih > 0 and iw * ih >= overlap * area[i]:
-                ok = False
-                break
-        if ok:
-            keep.append(i)
-    return b[np.sort(keep)]
-
-
-class MSERDetector:
-    """Maximally stable extremal regions, nested regions suppressed.
-
-    ``delta`` is MSER's stability step in grey levels and ``max_variation`` the largest
-    relative area change over ``2 * delta`` levels that still counts as stable. MNIST
-    strokes have soft, anti-aliased edges, so a digit's area grows smoothly with the
-    threshold: OpenCV's default ``delta=5`` finds few of them, a wide ``delta=30``
-    finds them all. Regions with box area outside ``[min_area, max_area]`` are dropped.
-    ``detect(image) -> (k, 4) int64`` boxes.
-    """
-
-    def __init__(self, delta: int = 30, max_variation: float = 1.0, min_area: int = 60, max_area: int = 1600,
-                 overlap: float = 0.7):
-        self.delta = delta
-        self.max_variation = max_variation
-        self.min_area = min_area
-        self.max_area = max_area
-        self.overlap = overlap
-
-    def fit(self, scenes=None):
-        """Nothing to learn (kept for the common estimator shape); returns self."""
-        return self
-
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
-        img = _check_image(image)
-        # OpenCV's MSER on a grey image returns regions of both polarities.
-        mser = cv2.MSER_create(int(self.delta), 20, int(self.max_area), float(self.max_variation))
-        _, rects = mser.detectRegions(img)
-        boxes = [(x, y, x + w, y + h) for x, y, w, h in rects if self.min_area <= w * h <= self.max_area]
-        return suppress_contained(np.array(boxes, dtype=np.int64).reshape(-1, 4), self.overlap)
-
-
-# ---------------------------------------------------------------------------
-# Classifying crops
-# ---------------------------------------------------------------------------
-
-def crop_to_mnist(image: np.ndarray, box, level: int) -> np.ndarray:
-    """The object in ``box`` prepared like MNIST: ``(28, 28) uint8``.
-
-    Pixels below ``level`` (background texture) become 0; the crop is resized so its
-    longer side is 20 pixels and pasted so its centre of mass sits at the centre of a
-    28x28 black frame, which is how the MNIST digits were made.
-    """
-    import cv2
-
-    img = _check_image(image)
-    x0, y0, x1, y1 = (int(v) for v in box)
-    if not (0 <= x0 < x1 <= img.shape[1] and 0 <= y0 < y1 <= img.shape[0]):
-        raise ValueError(f"box {box} lies outside the image of shape {img.shape}")
-    crop = img[y0:y1, x0:x1].astype(np.float32)
-    crop = np.where(crop >= level, crop, 0.0)
-    h, w = crop.shape
-    f = 20.0 / max(h, w)
-    nh, nw = max(1, int(round(h * f))), max(1, int(round(w * f)))
-    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
-    out = np.zeros((28, 28), np.float32)
-    mass = small.sum()
-    if mass > 0:
-        cy = (small.sum(1) * np.arange(nh)).sum() / mass
-        cx = (small.sum(0) * np.arange(nw)).sum() / mass
-    else:
-        cy, cx = nh / 2, nw / 2
-    oy = int(np.clip(round(14 - cy), 0, 28 - nh))
-    ox = int(np.clip(round(14 - cx), 0, 28 - nw))
-    out[oy : oy + nh, ox : ox + nw] = small
-    if out.max() > 0:
-        out = out * (255.0 / out.max())
-    return out.astype(np.uint8)
-
-
-def naive_crop(image: np.ndarray, box) -> np.ndarray:
-    """The object in ``box`` squeezed to ``(28, 28) uint8`` with no background removal or centring.
-
-    The shortcut the MNIST model was never trained for (kept to measure what it costs).
-    """
-    import cv2
-
-    img = _check_image(image)
-    x0, y0, x1, y1 = (int(v) for v in box)
-    if not (0 <= x0 < x1 <= img.shape[1] and 0 <= y0 < y1 <= img.shape[0]):
-        raise ValueError(f"box {box} lies outside the image of shape {img.shape}")
-    return cv2.resize(img[y0:y1, x0:x1], (28, 28), interpolation=cv2.INTER_AREA)
-
-
-class SceneRecognizer:
-    """Detector + digit classifier: ``predict(image) -> (boxes (k, 4), labels (k,))``.
-
-    ``classifier`` is an ``nn.Module`` taking ``(b, 1, 28, 28)`` floats in [0, 1] and
-    returning logits (for example the workbook's ``DigitCNN``). With ``prepare="mnist"``
-    crops are prepared with ``crop_to_mnist`` at the scene's Otsu level; ``"naive"`` uses
-    ``naive_crop`` (a plain resize, for comparison).
-    """
-
-    def __init__(self, detector, classifier, prepare: str = "mnist", device: str = "cpu"):
-        self.detector = detector
-        self.classifier = classifier
-        self.prepare = prepare
-        self.device = device
-
-    def fit(self, scenes=None):
-        """The classifier is trained beforehand; nothing to learn here. Returns self."""
-        return self
-
-    def classify(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Predicted labels ``(k,)`` for given ``boxes`` of ``image`` (ground-truth boxes give the oracle)."""
-        from visrec_helpers.vision.training import images_to_tensor, predict
-
-        boxes = _check_boxes(boxes)
-        if len(boxes) == 0:
-            return np.zeros(0, dtype=np.int64)
-        if self.prepare == "mnist":
-            _, level = foreground_mask(image)
-            crops = np.stack([crop_to_mnist(image, b, level) for b in boxes])
-        elif self.prepare == "naive":
-            crops = np.stack([naive_crop(image, b) for b in boxes])
-        else:
-            raise ValueError(f"prepare must be 'mnist' or 'naive', got {self.prepare!r}")
-        return predict(self.classifier, images_to_tensor(crops), device=self.device).argmax(1).astype(np.int64)
-
-    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes = self.detector.detect(image)
-        return boxes, self.classify(image, boxes)
-
-
-# ---------------------------------------------------------------------------
-# Scores
+# Geometry: IoU and non-maximum suppression
 # ---------------------------------------------------------------------------
 
 def box_iou(a, b) -> np.ndarray:
     """Intersection over union of every box in ``a`` ``(n, 4)`` with every box in ``b`` ``(m, 4)``: ``(n, m)``."""
-    a = _check_boxes(a, "a").astype(np.float64)
-    b = _check_boxes(b, "b").astype(np.float64)
+    a = check_boxes(a, "a").astype(np.float64)
+    b = check_boxes(b, "b").astype(np.float64)
     iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     inter = iw * ih
@@ -418,10 +191,298 @@ def box_iou(a, b) -> np.ndarray:
     return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
+def nms(boxes, scores, iou_threshold: float = 0.5) -> np.ndarray:
+    """Greedy non-maximum suppression: indices of the kept boxes, highest score first.
+
+    Take the best-scoring box, drop every remaining box whose IoU with it exceeds
+    ``iou_threshold``, repeat. Ties in score keep the earlier box.
+    """
+    boxes = check_boxes(boxes)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    iou = box_iou(boxes, boxes)
+    keep = []
+    while len(order):
+        best = order[0]
+        keep.append(best)
+        order = order[1:][iou[best, order[1:]] <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------
+# The learned detector: a centre-heatmap head on frozen pretrained features
+# ---------------------------------------------------------------------------
+
+FEATURE_LAYERS = (2, 4)  # EfficientNet-Lite0 stages: stride 8 (40 channels) and stride 16 (112)
+
+
+def backbone_features(encoder, images, layers=FEATURE_LAYERS, batch_size: int = 16,
+                      progress: bool = False) -> torch.Tensor:
+    """Frozen feature maps for detection: ``(n, C, h, w) float32``, every stage upsampled to the first's grid.
+
+    ``encoder``: a ``vision.pretrained.PretrainedEncoder`` (its ``input_size`` sets the
+    image size: 256 px gives a 32 x 32 grid at stride 8). Runs the stem and the block
+    stages up to the last of ``layers`` only (the rest of the network is not needed). The
+    default stages give ``C = 152``.
+    """
+    from tqdm.auto import tqdm
+
+    m = encoder.model.eval()
+    stages, last = sorted(layers), max(layers)
+    out = []
+    with torch.inference_mode():
+        for s in tqdm(range(0, len(images), batch_size), desc="backbone", disable=not progress, leave=False):
+            x = m.bn1(m.conv_stem(encoder.preprocess(images[s : s + batch_size]).to(encoder.device)))
+            maps = []
+            for i in range(last + 1):
+                x = m.blocks[i](x)
+                if i in stages:
+                    maps.append(x.float().cpu())
+            g = maps[0].shape[-2:]
+            out.append(torch.cat([maps[0]] + [F.interpolate(t, size=g, mode="bilinear", align_corners=False)
+                                              for t in maps[1:]], dim=1))
+    return torch.cat(out)
+
+
+class CentreNet(nn.Module):
+    """A CenterNet-style detection head: each grid cell predicts whether an object's centre is there.
+
+    Input: frozen features ``(b, C, h, w)``. Outputs: ``heat`` ``(b, 1, h, w)`` logits of
+    "an object's centre is in this cell", ``size`` ``(b, 2, h, w)`` the box's log width and
+    height in cells, ``offset`` ``(b, 2, h, w)`` the centre's position inside its cell (0..1).
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+        )
+        self.heat = nn.Conv2d(hidden, 1, 1)
+        self.size = nn.Conv2d(hidden, 2, 1)
+        self.offset = nn.Conv2d(hidden, 2, 1)
+        nn.init.constant_(self.heat.bias, -2.2)  # start by predicting "no centre" (p = 0.1): a stable start
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.body(features)
+        return self.heat(h), self.size(h), torch.sigmoid(self.offset(h))
+
+
+def centre_targets(boxes_per_image, grid: int, stride: int) -> dict[str, torch.Tensor]:
+    """Training targets of ``CentreNet`` for a batch of true boxes (lists of ``(k, 4)`` pixel boxes).
+
+    ``heat`` ``(b, 1, grid, grid)``: a Gaussian bump (sigma = a sixth of the box side, in
+    cells) around each centre, 1 at the centre cell, the maximum where bumps meet. ``size``
+    and ``offset`` ``(b, 2, grid, grid)``: log width/height in cells and the centre's
+    position inside its cell, set at centre cells only (``mask`` ``(b, 1, grid, grid)``).
+    """
+    b = len(boxes_per_image)
+    heat, size, offset = torch.zeros(b, 1, grid, grid), torch.zeros(b, 2, grid, grid), torch.zeros(b, 2, grid, grid)
+    mask = torch.zeros(b, 1, grid, grid)
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
+                            indexing="ij")
+    for n, boxes in enumerate(boxes_per_image):
+        for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+            cx, cy = (x0 + x1) / 2 / stride, (y0 + y1) / 2 / stride
+            w, h = (x1 - x0) / stride, (y1 - y0) / stride
+            i, j = min(int(cy), grid - 1), min(int(cx), grid - 1)
+            sig_x, sig_y = max(w / 6, 0.5), max(h / 6, 0.5)
+            bump = torch.exp(-((xs - j) ** 2) / (2 * sig_x**2) - ((ys - i) ** 2) / (2 * sig_y**2))
+            heat[n, 0] = torch.maximum(heat[n, 0], bump)
+            size[n, :, i, j] = torch.tensor([np.log(w), np.log(h)], dtype=torch.float32)
+            offset[n, :, i, j] = torch.tensor([cx - j, cy - i], dtype=torch.float32)
+            mask[n, 0, i, j] = 1.0
+    return {"heat": heat, "size": size, "offset": offset, "mask": mask}
+
+
+def centre_loss(outputs, targets: dict, size_weight: float = 1.0) -> torch.Tensor:
+    """CenterNet's loss: a focal loss on the heatmap plus L1 on size and offset at the true centres.
+
+    The focal loss (alpha 2, beta 4) down-weights the many easy background cells and the
+    cells close to a centre (target near 1); everything is divided by the number of objects.
+    """
+    heat, size, offset = outputs
+    p = torch.sigmoid(heat).clamp(1e-4, 1 - 1e-4)
+    t, mask = targets["heat"], targets["mask"]
+    n_obj = mask.sum().clamp(min=1.0)
+    pos = mask * (1 - p) ** 2 * torch.log(p)
+    neg = (1 - mask) * (1 - t) ** 4 * p**2 * torch.log(1 - p)
+    focal = -(pos + neg).sum() / n_obj
+    l1_size = (mask * (size - targets["size"]).abs()).sum() / n_obj
+    l1_offset = (mask * (offset - targets["offset"]).abs()).sum() / n_obj
+    return focal + size_weight * l1_size + l1_offset
+
+
+def detector_train_step(model: nn.Module, optimiser: torch.optim.Optimizer, features: torch.Tensor,
+                        targets: dict) -> float:
+    """One optimisation step of the head on a batch of frozen features; returns the loss."""
+    model.train()
+    optimiser.zero_grad()
+    loss = centre_loss(model(features), targets)
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
+def decode_centres(outputs, stride: int, top_k: int = 20, min_score: float = 0.05,
+                   nms_iou: float = 0.6) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Scored boxes from ``CentreNet`` outputs: per image ``(boxes (k, 4) float64 pixels, scores (k,))``.
+
+    A peak is a cell whose heat is the maximum of its 3 x 3 neighbourhood; the ``top_k``
+    peaks above ``min_score`` become boxes (centre from cell + offset, size from the log
+    size), and ``nms`` at ``nms_iou`` removes duplicates left by wide peaks.
+    """
+    heat, size, offset = (o.detach().float().cpu() for o in outputs)
+    p = torch.sigmoid(heat)
+    peaks = p * (F.max_pool2d(p, 3, stride=1, padding=1) == p)
+    out = []
+    for n in range(p.shape[0]):
+        flat = peaks[n, 0].flatten()
+        k = min(top_k, flat.numel())
+        scores, idx = flat.topk(k)
+        keep = scores >= min_score
+        scores, idx = scores[keep].numpy().astype(np.float64), idx[keep].numpy()
+        i, j = idx // p.shape[-1], idx % p.shape[-1]
+        cx = (j + offset[n, 0, i, j].numpy()) * stride
+        cy = (i + offset[n, 1, i, j].numpy()) * stride
+        w, h = np.exp(size[n, 0, i, j].numpy()) * stride, np.exp(size[n, 1, i, j].numpy()) * stride
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float64)
+        kept = nms(boxes, scores, nms_iou) if len(boxes) else np.zeros(0, np.int64)
+        out.append((boxes[kept].reshape(-1, 4), scores[kept]))
+    return out
+
+
+def fit_centrenet(model: nn.Module, features: torch.Tensor, boxes_per_image, stride: int = 8, epochs: int = 12,
+                  batch_size: int = 32, lr: float = 3e-3, seed: int = 0, progress: bool = True) -> list[float]:
+    """Train a ``CentreNet`` in place on frozen ``features`` ``(n, C, g, g)`` and their true boxes.
+
+    Every scene is also shown mirrored left-right (features and boxes flipped together).
+    Adam with a one-cycle learning rate up to ``lr``; batches come from a ``torch.Generator``
+    seeded with ``seed``. Returns the mean loss of each epoch; the model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    from visrec_helpers.core.rng import torch_generator
+
+    if len(boxes_per_image) != len(features):
+        raise ValueError(f"{len(features)} feature maps but {len(boxes_per_image)} box lists")
+    grid, width = features.shape[-1], features.shape[-1] * stride
+    boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes_per_image]
+    mirrored = [np.column_stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]]) for b in boxes]
+    feats = torch.cat([features, features.flip(-1)])
+    targets = centre_targets(boxes + mirrored, grid, stride)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * int(np.ceil(len(feats) / batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    gen = torch_generator(seed)
+    history = []
+    for _ in tqdm(range(epochs), desc="detector", disable=not progress, leave=False):
+        order, losses = torch.randperm(len(feats), generator=gen), []
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            losses.append(detector_train_step(model, opt, feats[idx], {k: v[idx] for k, v in targets.items()}))
+            sched.step()
+        history.append(float(np.mean(losses)))
+    model.eval()
+    return history
+
+
+# ---------------------------------------------------------------------------
+# The classical baseline: segmentation regions as proposals
+# ---------------------------------------------------------------------------
+
+def segment_proposals(image: np.ndarray, scales=(100, 300, 1000), min_side: int = 12,
+                      max_side_share: float = 0.6, nms_iou: float = 0.5,
+                      downscale: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Classical proposals: ``(boxes (k, 4) float64, scores (k,))`` from graph-based segmentation.
+
+    Felzenszwalb-Huttenlocher segmentation (``skimage.segmentation.felzenszwalb``) at each
+    of ``scales`` (larger = bigger regions); each region's box is a proposal, kept when
+    both sides lie between ``min_side`` pixels and ``max_side_share`` of the image. Score:
+    the colour distance (CIELAB, in units of 100) between the region's mean and the mean of
+    a ring around its box, so a region that stands out from its surroundings ranks first.
+    ``nms`` at ``nms_iou`` removes the near-copies that the scales share. The segmentation
+    runs on the image shrunk ``downscale`` times (boxes are scaled back), which is
+    ``downscale**2`` times faster and loses little at these object sizes.
+    """
+    from scipy import ndimage
+    from skimage.color import rgb2lab
+    from skimage.segmentation import felzenszwalb
+
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    if isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer)) or downscale < 1:
+        raise ValueError(f"downscale={downscale!r} must be a positive integer")
+    f = int(downscale)
+    H, W = img.shape[0] // f, img.shape[1] // f
+    img = img[: H * f, : W * f].reshape(H, f, W, f, 3).mean((1, 3)).round().astype(np.uint8)
+    min_side = max(2, min_side // f)
+    lab = rgb2lab(img)
+    # Summed-area tables give the colour sum of any box in O(1): ring = outer box - inner box.
+    sat = np.zeros((H + 1, W + 1, 4))
+    sat[1:, 1:, :3] = lab.cumsum(0).cumsum(1)
+    sat[1:, 1:, 3] = np.arange(1, H + 1)[:, None] * np.arange(1, W + 1)[None, :]
+
+    def box_sum(x0, y0, x1, y1):
+        return sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]
+
+    boxes, scores = [], []
+    for scale in scales:
+        seg = felzenszwalb(img, scale=scale, sigma=0.8, min_size=min_side * min_side // 2) + 1
+        n = int(seg.max())
+        means = np.stack([ndimage.mean(lab[..., c], seg, np.arange(1, n + 1)) for c in range(3)], axis=1)
+        for r, sl in enumerate(ndimage.find_objects(seg)):
+            if sl is None:
+                continue
+            y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            w, h = x1 - x0, y1 - y0
+            if min(w, h) < min_side or max(w / W, h / H) > max_side_share:
+                continue
+            m = max(2, int(0.25 * max(w, h)))
+            outer = box_sum(max(0, x0 - m), max(0, y0 - m), min(W, x1 + m), min(H, y1 + m))
+            ring = outer - box_sum(x0, y0, x1, y1)
+            around = ring[:3] / ring[3] if ring[3] > 0 else means[r]
+            boxes.append((x0, y0, x1, y1))
+            scores.append(float(np.linalg.norm(means[r] - around) / 100.0))
+    if not boxes:
+        return np.zeros((0, 4)), np.zeros(0)
+    boxes_arr, scores_arr = np.array(boxes, dtype=np.float64) * f, np.array(scores)
+    keep = nms(boxes_arr, scores_arr, nms_iou)
+    return boxes_arr[keep], scores_arr[keep]
+
+
+# ---------------------------------------------------------------------------
+# Classifying detected boxes
+# ---------------------------------------------------------------------------
+
+def crop_boxes(image: np.ndarray, boxes, margin: float = 0.1, min_side: int = 4) -> list[np.ndarray]:
+    """The regions of ``boxes`` in ``image`` with ``margin`` (share of the box side) of context around each.
+
+    Boxes are clipped to the image; each crop is at least ``min_side`` pixels a side.
+    Returns ``(h, w, 3) uint8`` arrays (resize them with the encoder).
+    """
+    img = np.asarray(image)
+    H, W = img.shape[:2]
+    out = []
+    for x0, y0, x1, y1 in check_boxes(boxes).astype(np.float64).reshape(-1, 4):
+        mx, my = margin * (x1 - x0), margin * (y1 - y0)
+        a, b = int(np.clip(np.floor(x0 - mx), 0, W - min_side)), int(np.clip(np.floor(y0 - my), 0, H - min_side))
+        c, d = int(np.clip(np.ceil(x1 + mx), a + min_side, W)), int(np.clip(np.ceil(y1 + my), b + min_side, H))
+        out.append(img[b:d, a:c])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Scores
+# ---------------------------------------------------------------------------
+
 def match_boxes(pred, truth, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
     """Greedy one-to-one matching: pairs ``(pred_index, truth_index)`` by decreasing IoU, IoU >= threshold.
 
-    Each predicted and each true box is used at most once (a box that covers two digits
+    Each predicted and each true box is used at most once (a box that covers two objects
     matches at most one of them).
     """
     if not 0.0 < iou_threshold <= 1.0:
@@ -437,89 +498,146 @@ def match_boxes(pred, truth, iou_threshold: float = 0.5) -> list[tuple[int, int]
     return out
 
 
-def evaluate_scenes(recognizer: SceneRecognizer, scenes: list[Scene], iou_threshold: float = 0.5) -> dict:
-    """Detection and recognition scores over ``scenes``.
+def match_detections(boxes, scores, truth, iou_threshold: float = 0.5) -> np.ndarray:
+    """PASCAL VOC / COCO matching: ``(k,) bool``, True where a detection is a true positive.
 
-    Returns ``precision`` (matched detections / detections), ``recall`` (matched true
-    objects / true objects), ``end_to_end`` (true objects both detected and given the
-    right label / true objects), ``crop_accuracy`` (right labels among matched
-    detections) and ``oracle_accuracy`` (the classifier on the true boxes), plus counts.
+    Detections are visited from the highest score down; each takes the unmatched true box
+    it overlaps most if that IoU is at least ``iou_threshold``, else it is a false positive
+    (a second detection of an already found object is a false positive too).
     """
-    if not scenes:
-        raise ValueError("no scenes to evaluate")
-    tp = n_pred = n_true = correct = oracle = 0
-    for sc in scenes:
-        boxes, labels = recognizer.predict(sc.image)
-        pairs = match_boxes(boxes, sc.boxes, iou_threshold)
-        tp += len(pairs)
-        n_pred += len(boxes)
-        n_true += len(sc.boxes)
-        correct += sum(int(labels[i] == sc.labels[j]) for i, j in pairs)
-        oracle += int((recognizer.classify(sc.image, sc.boxes) == sc.labels).sum())
-    if n_true == 0:
-        raise ValueError("the scenes hold no objects")
-    return {
-        "precision": tp / n_pred if n_pred else 0.0,
-        "recall": tp / n_true,
-        "end_to_end": correct / n_true,
-        "crop_accuracy": correct / tp if tp else 0.0,
-        "oracle_accuracy": oracle / n_true,
-        "detections": n_pred, "objects": n_true, "matched": tp,
-    }
+    boxes, truth = check_boxes(boxes), check_boxes(truth, "truth")
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    tp = np.zeros(len(boxes), dtype=bool)
+    if len(boxes) == 0 or len(truth) == 0:
+        return tp
+    iou = box_iou(boxes, truth)
+    free = np.ones(len(truth), dtype=bool)
+    for i in np.argsort(-scores, kind="stable"):
+        cand = np.where(free, iou[i], -1.0)
+        j = int(np.argmax(cand))
+        if cand[j] >= iou_threshold:
+            tp[i], free[j] = True, False
+    return tp
 
 
-def plot_scene(scene_or_image, pred_boxes=None, pred_labels=None, ax=None, title=None):
-    """Show a scene with true boxes (green) and predicted boxes with labels (red)."""
+def average_precision(scores, is_tp, n_true: int) -> float:
+    """Area under the precision-recall curve, all points interpolated (PASCAL VOC 2010 onwards).
+
+    ``scores`` and ``is_tp`` ``(k,)`` of every detection over the whole test set, ``n_true``
+    the number of true objects. Precision is made monotone (the best precision at any
+    higher recall) before summing it over the recall steps. 0 when nothing is detected.
+    """
+    scores, is_tp = np.asarray(scores, dtype=np.float64), np.asarray(is_tp, dtype=bool)
+    if n_true <= 0:
+        raise ValueError(f"n_true={n_true}: AP needs at least one true object")
+    if len(scores) == 0:
+        return 0.0
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(is_tp[order])
+    precision = tp / np.arange(1, len(tp) + 1)
+    recall = tp / n_true
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.diff(np.concatenate([[0.0], recall]))
+    return float((precision * steps).sum())
+
+
+def _image_records(detections, scenes, iou_threshold, n_classes):
+    """Per image: class-agnostic (scores, tp) and per class (scores, tp, n_true)."""
+    recs = []
+    for (boxes, scores, labels), sc in zip(detections, scenes):
+        agnostic = (scores, match_detections(boxes, scores, sc.boxes, iou_threshold), len(sc.boxes))
+        per_class = []
+        for c in range(n_classes):
+            p, t = labels == c, sc.labels == c
+            per_class.append((scores[p], match_detections(boxes[p], scores[p], sc.boxes[t], iou_threshold),
+                              int(t.sum())))
+        recs.append((agnostic, per_class))
+    return recs
+
+
+def _scores_of(recs, threshold, n_classes):
+    def pooled(parts):
+        s = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        t = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, bool)
+        return s, t, sum(p[2] for p in parts)
+
+    s, t, n = pooled([r[0] for r in recs])
+    above = s >= threshold
+    out = {"precision": float(t[above].mean()) if above.any() else 0.0,
+           "recall": float(t[above].sum() / n) if n else 0.0,
+           "AP": average_precision(s, t, n) if n else 0.0}
+    aps = []
+    for c in range(n_classes):
+        s, t, n = pooled([r[1][c] for r in recs])
+        if n:
+            aps.append(average_precision(s, t, n))
+    out["mAP"] = float(np.mean(aps)) if aps else 0.0
+    return out
+
+
+def detection_report(detections, scenes, threshold: float, n_classes: int, iou_threshold: float = 0.5,
+                     n_boot: int = 500, seed: int = 0) -> dict:
+    """Precision and recall at ``threshold``, class-agnostic AP and class mAP at ``iou_threshold``.
+
+    ``detections``: per scene ``(boxes (k, 4), scores (k,), labels (k,))``; ``scenes``:
+    the ``DetectionScene`` list. Each figure is a ``core.stats.Interval``: the estimate on
+    all scenes and a 95% percentile interval from ``n_boot`` bootstrap resamples of the
+    scenes (an image is the unit: its objects are not independent).
+    """
+    from visrec_helpers.core.stats import Interval
+
+    if len(detections) != len(scenes) or not scenes:
+        raise ValueError(f"{len(detections)} detection lists for {len(scenes)} scenes (need equal, non-zero)")
+    recs = _image_records(detections, scenes, iou_threshold, n_classes)
+    full = _scores_of(recs, threshold, n_classes)
+    rng = np.random.default_rng(seed)
+    boots = {k: [] for k in full}
+    for _ in range(n_boot):
+        sample = [recs[i] for i in rng.integers(0, len(recs), len(recs))]
+        for k, v in _scores_of(sample, threshold, n_classes).items():
+            boots[k].append(v)
+    return {k: Interval(full[k], float(np.percentile(boots[k], 2.5)), float(np.percentile(boots[k], 97.5)),
+                        n=len(scenes), method="percentile bootstrap over images", statistic=k) for k in full}
+
+
+def best_f1_threshold(detections, scenes, iou_threshold: float = 0.5) -> float:
+    """The score threshold with the highest F1 (class-agnostic) on ``scenes``: choose it on training scenes."""
+    s = np.concatenate([d[1] for d in detections])
+    t = np.concatenate([match_detections(d[0], d[1], sc.boxes, iou_threshold) for d, sc in zip(detections, scenes)])
+    n = sum(len(sc.boxes) for sc in scenes)
+    if len(s) == 0 or n == 0:
+        return 0.5
+    order = np.argsort(-s, kind="stable")
+    tp = np.cumsum(t[order])
+    f1 = 2 * tp / (np.arange(1, len(s) + 1) + n)
+    return float(s[order][int(np.argmax(f1))])
+
+
+def plot_detections(scene, boxes=None, scores=None, names=None, ax=None, title=None, max_boxes: int = 10):
+    """A scene with its true boxes (white, solid) and up to ``max_boxes`` detections (dashed, with labels)."""
+    import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    image = scene_or_image.image if isinstance(scene_or_image, Scene) else scene_or_image
     if ax is None:
-        _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    if isinstance(scene_or_image, Scene):
-        for x0, y0, x1, y1 in scene_or_image.boxes:
-            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=1))
-    if pred_boxes is not None:
-        for k, (x0, y0, x1, y1) in enumerate(pred_boxes):
-            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=1, ls="--"))
-            if pred_labels is not None:
-                ax.text(x0, y0 - 1, str(pred_labels[k]), color="red", fontsize=8, va="bottom")
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(scene.image)
+    for x0, y0, x1, y1 in scene.boxes:
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="white", lw=2.5))
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="black", lw=1))
+    if boxes is not None:
+        order = np.argsort(-np.asarray(scores))[:max_boxes] if scores is not None else range(min(len(boxes), max_boxes))
+        for k in order:
+            x0, y0, x1, y1 = boxes[k]
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="magenta", lw=2, ls="--"))
+            label = " ".join(s for s in (names[k] if names is not None else "",
+                                          f"{scores[k]:.2f}" if scores is not None else "") if s)
+            if label:
+                ax.text(x0, y0 - 2, label, color="white", fontsize=9, va="bottom",
+                        path_effects=[pe.withStroke(linewidth=2.5, foreground="black")])
     ax.axis("off")
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=10)
     return ax
-
-
-def digit_classifier(n_train: int = 4000, epochs: int = 3, seed: int = 0, lr: float = 2e-3, batch_size: int = 32,
-                     device: str = "auto", cache: bool = True, progress: bool = True):
-    """A ``DigitCNN`` trained on the first ``n_train`` items of the digits catalog (cached).
-
-    Items ``n_train`` onwards stay unseen, so scenes composed from them test the model
-    on digits it never saw. After training, batch-norm statistics are re-estimated on
-    the training images (short runs leave them lagging). Cached by ``core.cache.cached_model``
-    under a key of the arguments (not ``device``, ``cache``, ``progress``).
-    """
-    import torch
-
-    from visrec_helpers.core.cache import cached_model
-    from visrec_helpers.core.rng import init_weights_
-    from visrec_helpers.data import digits_catalog
-    from visrec_helpers.vision.domain import adapt_batchnorm
-    from visrec_helpers.vision.models import DigitCNN
-    from visrec_helpers.vision.training import images_to_tensor, train_classifier
-
-    cat = digits_catalog()
-    if not 100 <= n_train <= len(cat) - 100:
-        raise ValueError(f"n_train={n_train} must be between 100 and {len(cat) - 100} (leave digits for scenes)")
-
-    def train(model):
-        train_classifier(model, images_to_tensor(cat.images[:n_train]), torch.from_numpy(cat.labels[:n_train]),
-                         epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=progress)
-        # AdaBN on the training images themselves, copied back into the model being cached
-        model.load_state_dict(adapt_batchnorm(model.cpu(), cat.images[:n_train]).state_dict())
-
-    params = {"n_train": n_train, "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size}
-    model, _ = cached_model("t06_classifier", params, lambda: init_weights_(DigitCNN(), seed), train, version=3,
-                            cache=cache)
-    return model

@@ -1,4 +1,5 @@
-"""vision.transfer, t07's program: head swap, freezing by name, the staged fine-tuning loop, nested splits."""
+"""vision.transfer, t07's program: head swap, freezing by name, the staged fine-tuning loop, nested splits,
+epochs per run."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from torch import nn
 
 from visrec_helpers.core.rng import init_weights_
 from visrec_helpers.vision.transfer import (
+    epochs_for_steps,
     finetune_in_stages,
     nested_class_split,
     set_trainable,
@@ -109,3 +111,14 @@ def test_nested_class_split_nests_and_keeps_the_test_set_apart():
 def test_nested_class_split_needs_items_left_for_the_test_set():
     with pytest.raises(ValueError, match="has 2 items"):
         nested_class_split([0, 0, 1, 1, 1], [2])
+
+
+def test_epochs_for_steps_gives_at_least_the_steps_asked_for():
+    assert epochs_for_steps(20, 32, 30) == 30  # one step per epoch
+    assert epochs_for_steps(640, 32, 30) == 2  # 20 steps per epoch
+    assert epochs_for_steps(640, 32, 30, min_epochs=5) == 5
+
+
+def test_epochs_for_steps_refuses_an_empty_set():
+    with pytest.raises(ValueError, match="must be >= 1"):
+        epochs_for_steps(0, 32, 30)

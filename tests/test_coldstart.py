@@ -77,10 +77,3 @@ def test_env_and_policy_errors():
         C.EpsilonGreedy(1.5)
     with pytest.raises(ValueError, match="n_rounds"):
         C.simulate_new_users(C.PopularityPolicy(), world(), n_rounds=0)
-
-
-def test_visual_clusters_are_deterministic():
-    e = np.random.default_rng(0).normal(size=(50, 4))
-    np.testing.assert_array_equal(C.visual_clusters(e, 3, seed=1), C.visual_clusters(e, 3, seed=1))
-    with pytest.raises(ValueError, match="NaN"):
-        C.visual_clusters(np.full((5, 2), np.nan), 2)

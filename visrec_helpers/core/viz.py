@@ -35,19 +35,3 @@ def image_grid(images, titles=None, ncols: int = 8, size: float = 1.4, cmap="gra
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
-
-
-def bar_table(df, value: str, label: str, ax=None, title=None, fmt="{:.3f}"):
-    """Horizontal bar chart of ``df[value]`` by ``df[label]``, values written on the bars."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.35 * len(df) + 1))
-    ax.barh(df[label].astype(str), df[value])
-    for y, v in enumerate(df[value]):
-        ax.text(v, y, " " + fmt.format(v), va="center", fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(value)
-    if title:
-        ax.set_title(title)
-    return ax

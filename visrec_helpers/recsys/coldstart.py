@@ -19,18 +19,6 @@ from visrec_helpers.recsys.base import Recommender, RecsysError, check_item_feat
 from visrec_helpers.recsys.factorisation import ALS
 
 
-def visual_clusters(embeddings, n_clusters: int = 10, seed: int = 0) -> np.ndarray:
-    """K-means cluster id of every item from its ``(n_items, d)`` embedding: ``(n_items,)`` int64."""
-    from sklearn.cluster import KMeans
-
-    e = np.asarray(embeddings, dtype=np.float64)
-    if e.ndim != 2 or len(e) < n_clusters:
-        raise RecsysError(f"need (n_items >= n_clusters={n_clusters}, d) embeddings, got shape {e.shape}")
-    if not np.isfinite(e).all():
-        raise RecsysError("embeddings contain NaN or infinite values")
-    return KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(e).astype(np.int64)
-
-
 class FeatureToFactor:
     """Ridge regression ``factors ~ features @ coef_ + intercept_`` (closed form).
 

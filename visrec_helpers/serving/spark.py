@@ -25,7 +25,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from visrec_helpers.recsys.base import Recommender, check_user_items
 
@@ -288,9 +287,3 @@ def top_k_overlap(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"lists must have the same shape, got {a.shape} and {b.shape}")
     return float(np.mean([len(set(x) & set(y)) / a.shape[1] for x, y in zip(a.tolist(), b.tolist())]))
-
-
-def sparse_from_frame(frame, shape: tuple) -> sp.csr_matrix:
-    """A ``user, item, rating`` Spark DataFrame collected into a CSR matrix of ``shape``."""
-    pdf = frame.toPandas()
-    return sp.csr_matrix((pdf["rating"].to_numpy(), (pdf["user"].to_numpy(), pdf["item"].to_numpy())), shape=shape)

@@ -83,9 +83,3 @@ class TinyCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
-
-
-def model_size_bytes(model: nn.Module) -> int:
-    """Bytes of all parameters and buffers (what a float32 checkpoint of the model holds)."""
-    tensors = list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)

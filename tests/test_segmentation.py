@@ -299,3 +299,24 @@ def torch_equal(u, v):
     import torch
 
     return torch.equal(u, v)
+
+
+def test_contour_grid_draws_outlines_not_tints_and_skips_empty_masks():
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img, mask = disk_scene(size=16, radius=4, colour=True)
+    imgs, masks = np.stack([img, img]), np.stack([mask, np.zeros_like(mask)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty mask must not trigger matplotlib's "no contour levels"
+        fig = S.contour_grid(imgs, {"a": masks, "b": masks}, truth=masks)
+    assert len(fig.axes) == 4
+    first = fig.axes[0]
+    np.testing.assert_array_equal(first.images[0].get_array(), img)  # the image itself, untinted
+    assert len(first.collections) == 4   # truth and prediction, each an underlay plus a line
+    assert len(fig.axes[1].collections) == 0  # empty masks: nothing drawn
+    plt.close(fig)

@@ -11,17 +11,10 @@ from visrec_helpers.search.retrieval import (
     TagIndex,
     average_precision_of_flags,
     labelled_retrieval,
-    precision_of_flags,
     relevant_items,
     tokenize,
     visual_expansion,
 )
-
-
-def test_precision_at_k_golden():
-    assert precision_of_flags([1, 0, 1, 1, 0], 4) == 0.75
-    with pytest.raises(ValueError, match="only 2 results"):
-        precision_of_flags([1, 0], 3)
 
 
 def test_average_precision_golden():
@@ -134,15 +127,6 @@ def test_candidates_restrict_results_and_k_is_checked():
     assert set(ids.tolist()) == {3, 4}
     with pytest.raises(ValueError, match="larger than"):
         visual_expansion(idx, emb, "cat", k=3, candidates=[3, 4])
-
-
-def test_keyword_table_scores_each_method():
-    from visrec_helpers.search.retrieval import keyword_table
-
-    methods = {"perfect": lambda q: [0], "wrong": lambda q: [1], "unknown": lambda q: (_ for _ in ()).throw(KeyError(q))}
-    t = keyword_table(["orange cat"], TAGS, methods, k=1)
-    assert t.loc[0, "perfect P@1"] == 1.0 and t.loc[0, "wrong P@1"] == 0.0 and t.loc[0, "unknown P@1"] == 0.0
-    assert t.loc[0, "relevant items"] == 1
 
 
 def test_joint_embedding_fit_leaves_the_global_torch_rng_alone_and_is_reproducible():

@@ -23,19 +23,6 @@ from visrec_helpers.search.index import IndexInputError, build_index
 # ---------------------------------------------------------------------------
 
 
-def precision_of_flags(retrieved_relevant, k: int) -> float:
-    """Share of relevant results among the first ``k`` of one ranked list of booleans (relevance flags).
-
-    Named apart from ``recsys.metrics.precision_at_k``, which takes recommended ids and a relevant set.
-    """
-    rel = np.asarray(retrieved_relevant, dtype=bool)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if len(rel) < k:
-        raise ValueError(f"only {len(rel)} results for k={k}")
-    return float(rel[:k].mean())
-
-
 def average_precision_of_flags(retrieved_relevant, n_relevant: int, k: int) -> float:
     """AP@k of one ranked list of relevance flags: mean of precision@i over the ranks i <= k that
     hold a relevant item, divided by ``min(k, n_relevant)`` (so a list that finds every reachable
@@ -384,46 +371,3 @@ def relevant_items(tags, query: str) -> np.ndarray:
     if not words:
         raise ValueError(f"query {query!r} has no words")
     return np.array([i for i, ts in enumerate(tags) if words <= set(ts)], dtype=np.int64)
-
-
-def compare_encoders(encoders: dict, images: np.ndarray, labels: np.ndarray, k: int = 10, device: str = "auto",
-                     cache: bool = True) -> pd.DataFrame:
-    """Precision@k and mAP@k of labelled retrieval for each named encoder on the same images.
-
-    ``encoders`` maps a display name to anything ``features.embed`` accepts. Embeddings
-    go through ``features.cached_embed`` (keyed by encoder weights and image bytes).
-    Returns one row per encoder: ``representation, dim, precision@k, map@k``.
-    """
-    from visrec_helpers.vision.features import cached_embed
-
-    if not encoders:
-        raise ValueError("no encoders to compare")
-    rows = []
-    for name, enc in encoders.items():
-        emb = cached_embed(enc, images, device=device, cache=cache)
-        res = labelled_retrieval(emb, labels, k=k)
-        rows.append({"representation": name, "dim": emb.shape[1], f"precision@{k}": res[f"precision@{k}"],
-                     f"map@{k}": res[f"map@{k}"]})
-    return pd.DataFrame(rows)
-
-
-def keyword_table(queries, true_tags, methods: dict, k: int = 10) -> pd.DataFrame:
-    """Precision@k of each keyword-search method for each query.
-
-    ``methods`` maps a name to ``fn(query) -> ids`` (ranked item ids); a relevant item carries
-    every query word in ``true_tags``. A method that raises ``KeyError`` (a word it does
-    not know) or returns fewer than ``k`` ids is scored on what it returned, counting the
-    missing ranks as misses. Returns one row per query with the number of relevant items.
-    """
-    rows = []
-    for q in queries:
-        rel = set(relevant_items(true_tags, q).tolist())
-        row = {"query": q, "relevant items": len(rel)}
-        for name, fn in methods.items():
-            try:
-                ids = list(fn(q))[:k]
-            except KeyError:
-                ids = []
-            row[f"{name} P@{k}"] = sum(i in rel for i in ids) / k
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -354,15 +354,6 @@ def test_csv_bad_n_items_is_named():
         data.load_interactions_csv("whatever.csv", n_items=0)
 
 
-def test_events_from_csv_reads_ids_the_same_way(tmp_path):
-    from visrec_helpers.serving import realtime
-
-    ev = realtime.events_from_csv(_write(tmp_path, "user,item\n007,1\n7,2\n"), n_items=5)
-    assert sorted(set(ev["user"])) == [0, 1]
-    with pytest.raises(DataError, match="line 2"):
-        realtime.events_from_csv(_write(tmp_path, "user,item\n1,2,3\n"), n_items=5)
-
-
 # --- image folders: hidden files, links, non-finite pixels ----------------------------------
 
 def test_image_folder_skips_hidden_files_and_resource_forks(tmp_path):

@@ -1,4 +1,4 @@
-"""Specification of visrec_helpers.serving.realtime: events, profiles, serving, latency, taste shift."""
+"""Specification of visrec_helpers.serving.realtime: events, profiles, serving, latency, synthetic scale."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers.data import DataError
+from visrec_helpers.data import DataError, load_interactions_csv
 from visrec_helpers.recsys.base import Recommender
 from visrec_helpers.search.index import IndexInputError
 from visrec_helpers.serving.realtime import (
@@ -18,14 +18,10 @@ from visrec_helpers.serving.realtime import (
     ProfileStore,
     RealtimeRecommender,
     augment_embeddings,
-    events_from_csv,
     events_from_interactions,
-    events_to_reach,
-    recall_new_taste,
     replay,
     run_replay,
     serving_index,
-    simulate_taste_shift,
     truth_precision,
 )
 
@@ -74,14 +70,12 @@ def test_replay_rejects_unknown_kind_missing_columns_and_nan_time():
         list(replay(ok.assign(timestamp=np.nan)))
 
 
-def test_events_from_csv_reads_a_users_file(tmp_path):
+def test_events_from_a_users_csv_file(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("user,item,weight,timestamp\nann,1,3,5\nbob,0,1,1\n")
-    ev = events_from_csv(path, n_items=2)
+    ev = events_from_interactions(load_interactions_csv(path, n_items=2))  # as q06 and t08 read DATA_DIR
     assert ev["kind"].tolist() == ["view", "like"]
     assert ev["item"].tolist() == [0, 1]
-    with pytest.raises(DataError, match="unknown item"):
-        events_from_csv(path, n_items=1)
 
 
 def test_events_need_a_timestamp_column():
@@ -267,7 +261,7 @@ def test_truth_precision_counts_share_in_true_top():
         score(1, [0])
 
 
-# --- scale and taste shift ---------------------------------------------------
+# --- scale ---------------------------------------------------------------------
 
 def test_augment_embeddings_keeps_real_items_and_unit_norm():
     v = _unit_rows(10, 6)
@@ -277,27 +271,6 @@ def test_augment_embeddings_keeps_real_items_and_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(big, axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="smaller"):
         augment_embeddings(v, np.arange(10), 5)
-
-
-def test_recall_new_taste_golden():
-    labels = np.array([0, 1, 1, 1, 0])
-    assert recall_new_taste([1, 0, 2], labels, new_label=1, k=3) == pytest.approx(2 / 3)
-    assert recall_new_taste([1, 2], labels, new_label=1, k=2) == 1.0
-    with pytest.raises(ValueError, match="no item has label 7"):
-        recall_new_taste([0], labels, 7)
-
-
-def test_session_profile_follows_a_taste_shift_faster_than_long_term():
-    # two well separated classes on a circle: class c sits around angle c * pi/2
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1, 2, 3], 50)
-    ang = labels * np.pi / 2 + rng.normal(0, 0.1, len(labels))
-    v = np.stack([np.cos(ang), np.sin(ang)], axis=1).astype(np.float32)
-    curve = simulate_taste_shift(v, labels, n_users=4, n_before=20, n_after=8, k=5, seed=1)
-    reach = events_to_reach(curve, 0.5)
-    assert reach["session"] < reach["long"]
-    last = curve[curve.events_since_shift == 8].set_index("profile")["recall"]
-    assert last["session"] == pytest.approx(1.0)
 
 
 def test_online_popularity_ranks_by_counts_and_skips_seen():

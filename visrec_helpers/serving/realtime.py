@@ -1,5 +1,5 @@
 """Real-time recommendation, run locally: an event stream, an online profile store, a
-serving function over a vector index, a latency recorder and a taste-shift simulation.
+serving function over a vector index, a latency recorder and synthetic scale-up of a catalog.
 
 The pieces map one-to-one onto a production stack: ``replay`` stands in for the event
 log (Kafka topic), ``ProfileStore.update`` for the stream processor (a Flink job keyed
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from visrec_helpers.data import DataError, load_interactions_csv, validate_interactions
+from visrec_helpers.data import DataError, validate_interactions
 from visrec_helpers.recsys.base import Recommender
 from visrec_helpers.search.index import IndexInputError, build_index, check_vectors
 
@@ -59,16 +59,6 @@ def events_from_interactions(df: pd.DataFrame, like_weight: float = 3.0) -> pd.D
     out = pd.DataFrame({"user": df["user"].to_numpy(np.int64), "item": df["item"].to_numpy(np.int64),
                         "kind": kind, "timestamp": df["timestamp"].to_numpy(dtype=float)})
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
-
-
-def events_from_csv(path, n_items: int | None = None, item_ids=None, like_weight: float = 3.0) -> pd.DataFrame:
-    """Events from a user's interactions CSV (``user, item`` and optional ``weight, timestamp``).
-
-    Reading and validation are those of ``data.load_interactions_csv`` (clear errors for
-    missing files, columns and unknown items); kinds follow ``events_from_interactions``.
-    """
-    return events_from_interactions(load_interactions_csv(path, n_items=n_items, item_ids=item_ids),
-                                    like_weight=like_weight)
 
 
 def replay(events: pd.DataFrame, limit: int | None = None):
@@ -559,7 +549,7 @@ def truth_precision(ground_truth, top_n: int = 50):
 
 
 # ---------------------------------------------------------------------------
-# Synthetic scale and taste shift
+# Synthetic scale
 # ---------------------------------------------------------------------------
 
 def augment_embeddings(vectors: np.ndarray, labels: np.ndarray, n_total: int, noise: float = 0.05,
@@ -582,63 +572,3 @@ def augment_embeddings(vectors: np.ndarray, labels: np.ndarray, n_total: int, no
     out[len(v):] += rng.normal(0.0, noise, size=(n_total - len(v), v.shape[1])).astype(np.float32)
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out, labels[src]
-
-
-def recall_new_taste(recommended, item_labels: np.ndarray, new_label: int, k: int = 10) -> float:
-    """Recall@k on the new taste: hits among the top ``k`` divided by ``min(k, n relevant)``.
-
-    Relevant = every item of class ``new_label``. Dividing by ``min(k, |relevant|)``
-    (not ``|relevant|``) keeps 1.0 reachable when thousands of items are relevant.
-    """
-    rec = np.asarray(recommended)[:k]
-    n_rel = int((item_labels == new_label).sum())
-    if n_rel == 0:
-        raise ValueError(f"no item has label {new_label}")
-    return float((item_labels[rec] == new_label).sum() / min(k, n_rel))
-
-
-def simulate_taste_shift(item_vectors: np.ndarray, item_labels: np.ndarray, n_users: int = 20,
-                         n_before: int = 30, n_after: int = 15, k: int = 10, profiles=("long", "session", "blend"),
-                         long_half_life: float = 50.0, session_half_life: float = 3.0, index=None,
-                         seed: int = 0) -> pd.DataFrame:
-    """Users who view ``n_before`` items of one class, then switch to another class.
-
-    After every post-shift event, each profile kind recommends ``k`` unseen items and we
-    measure ``recall_new_taste``. Returns a long table ``profile, events_since_shift
-    (1..n_after), recall`` averaged over users. Events are one minute apart (one
-    session), so the difference comes from the decay rates alone.
-    """
-    v = np.asarray(item_vectors, dtype=np.float32)
-    labels = np.asarray(item_labels)
-    if n_users < 1 or n_before < 1 or n_after < 1:
-        raise ValueError(f"n_users={n_users}, n_before={n_before}, n_after={n_after} must all be >= 1")
-    classes = np.unique(labels)
-    if len(classes) < 2:
-        raise ValueError("a taste shift needs at least two item classes")
-    rng = np.random.default_rng(seed)
-    index = serving_index(v, "exact") if index is None else index
-    results = {p: np.zeros(n_after) for p in profiles}
-    for u in range(n_users):
-        old, new = rng.choice(classes, size=2, replace=False)
-        before = rng.choice(np.where(labels == old)[0], n_before, replace=False)
-        after = rng.choice(np.where(labels == new)[0], n_after, replace=False)
-        for p in profiles:
-            store = ProfileStore(v, long_half_life=long_half_life, session_half_life=session_half_life)
-            server = RealtimeRecommender(store, index, k=k, profile=p)
-            for t, item in enumerate(before):
-                store.update(Event(u, int(item), "view", 60.0 * t))
-            for j, item in enumerate(after):
-                recs = server.on_event(Event(u, int(item), "view", 60.0 * (n_before + j)))
-                results[p][j] += recall_new_taste(recs, labels, int(new), k)
-    rows = [{"profile": p, "events_since_shift": j + 1, "recall": results[p][j] / n_users}
-            for p in profiles for j in range(n_after)]
-    return pd.DataFrame(rows)
-
-
-def events_to_reach(curve: pd.DataFrame, threshold: float = 0.5) -> dict:
-    """Per profile, the first ``events_since_shift`` whose recall reaches ``threshold`` (inf if never)."""
-    out = {}
-    for p, g in curve.groupby("profile", sort=False):
-        ok = g.loc[g["recall"] >= threshold, "events_since_shift"]
-        out[p] = float(ok.min()) if len(ok) else float("inf")
-    return out

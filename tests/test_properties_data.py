@@ -237,17 +237,6 @@ def test_temporal_split_never_trains_on_the_future(df, fraction, drop_cold):
 
 
 @BUDGET
-@given(df=LOGS, fraction=st.floats(0.05, 0.95), seed=st.integers(0, 5))
-def test_cold_splits_partition_the_log(df, fraction, seed):
-    train, test, cold = splits.cold_item_split(df, n_items=10, fraction=fraction, seed=seed)
-    assert len(train) + len(test) == len(df) and not set(train.item) & set(cold)
-    assert set(test.item) <= set(cold) and len(set(cold)) == len(cold) and cold.max() < 10
-    train, test, cold = splits.cold_user_split(df, fraction=fraction, seed=seed)
-    assert len(train) + len(test) == len(df) and not set(train.user) & set(cold)
-    assert set(test.user) == set(cold)
-
-
-@BUDGET
 @given(df=LOGS, fraction=st.floats(0.01, 1.0), min_per_user=st.integers(1, 3))
 def test_subsample_keeps_the_documented_share_of_each_user(df, fraction, min_per_user):
     out = splits.subsample_interactions(df, fraction, min_per_user=min_per_user)

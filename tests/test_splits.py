@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from visrec_helpers.data import DataError, splits
+from visrec_helpers.data import splits
 
 
 def table():
@@ -41,20 +41,6 @@ def test_temporal_split_can_keep_cold_rows():
     assert 2 in set(test.user)
 
 
-def test_cold_item_split_keeps_cold_items_out_of_training():
-    df = pd.DataFrame({"user": np.repeat(np.arange(20), 5), "item": np.tile(np.arange(10), 10)})
-    train, test, cold = splits.cold_item_split(df, 10, fraction=0.3, seed=1)
-    assert len(cold) == 3
-    assert not set(train.item) & set(cold) and set(test.item) == set(cold)
-    assert len(train) + len(test) == len(df)
-
-
-def test_cold_user_split_keeps_cold_users_out_of_training():
-    df = pd.DataFrame({"user": np.repeat(np.arange(10), 3), "item": np.tile([0, 1, 2], 10)})
-    train, test, cold = splits.cold_user_split(df, fraction=0.2)
-    assert len(cold) == 2 and set(test.user) == set(cold) and not set(train.user) & set(cold)
-
-
 @pytest.mark.parametrize("frac", [0.0, 1.0, -0.1])
 def test_bad_fractions_raise(frac):
     with pytest.raises(ValueError, match="must be in"):
@@ -64,11 +50,6 @@ def test_bad_fractions_raise(frac):
 def test_temporal_split_needs_timestamps():
     with pytest.raises(ValueError, match="timestamp"):
         splits.temporal_split(table().drop(columns="timestamp"))
-
-
-def test_unknown_items_raise_for_cold_item_split():
-    with pytest.raises(DataError, match="unknown item ids"):
-        splits.cold_item_split(table(), n_items=3)
 
 
 def test_spread_over_time_keeps_each_users_order():

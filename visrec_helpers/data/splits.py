@@ -90,39 +90,6 @@ def temporal_split(df: pd.DataFrame, test_fraction: float = 0.2, drop_cold: bool
     return train, test
 
 
-def cold_item_split(df: pd.DataFrame, n_items: int, fraction: float = 0.2, seed: int = 0
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Hold a random ``fraction`` of the catalog out of training entirely (new items).
-
-    Returns ``(train, test, cold_items)``: train holds no interaction with any cold item;
-    test holds every interaction with them. Users who only touched cold items have no
-    training history (they are in test only).
-    """
-    validate_interactions(df, n_items=n_items)
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    cold = np.sort(rng.choice(n_items, size=max(1, round(fraction * n_items)), replace=False))
-    is_cold = df["item"].isin(set(cold.tolist())).to_numpy()
-    return df[~is_cold].reset_index(drop=True), df[is_cold].reset_index(drop=True), cold
-
-
-def cold_user_split(df: pd.DataFrame, fraction: float = 0.2, seed: int = 0
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Hold a random ``fraction`` of users out of training entirely (new users).
-
-    Returns ``(train, test, cold_users)``; user ids are kept (not renumbered).
-    """
-    validate_interactions(df)
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    users = np.unique(df["user"].to_numpy())
-    rng = np.random.default_rng(seed)
-    cold = np.sort(rng.choice(users, size=max(1, round(fraction * len(users))), replace=False))
-    is_cold = df["user"].isin(set(cold.tolist())).to_numpy()
-    return df[~is_cold].reset_index(drop=True), df[is_cold].reset_index(drop=True), cold
-
-
 def spread_over_time(df: pd.DataFrame, span: float = 30 * 86_400.0, seed: int = 0) -> pd.DataFrame:
     """Re-time a log so that every user's events are spread over ``[0, span)`` seconds.
 

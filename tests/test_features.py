@@ -1,6 +1,6 @@
 """Specification of the encoders: one output shape (rows L2-normalised float32), cached
-trained weights that reload identically, an embedding cache that notices a changed
-encoder, inner-layer fusion, and ImageNet backbones that never download."""
+trained weights that reload identically, and an embedding cache that notices a changed
+encoder."""
 
 import numpy as np
 import pytest
@@ -11,14 +11,10 @@ from visrec_helpers.vision.features import (
     HANDCRAFTED,
     FeatureEncoder,
     ImageEncoder,
-    LayerEncoder,
     SmallCNN,
-    WeightsNotFoundError,
     cached_embed,
     embed,
     encoder_fingerprint,
-    imagenet_backbone,
-    imagenet_weights_path,
     l2_normalize,
     nt_xent_loss,
     simclr_augment,
@@ -130,25 +126,6 @@ def test_fingerprint_differs_between_encoders():
         encoder_fingerprint("resnet")
 
 
-def test_layer_encoder_fuses_unit_blocks():
-    torch.manual_seed(0)
-    enc = ImageEncoder(SmallCNN(embed_dim=8, width=4), 28)
-    fused = LayerEncoder(enc, ["net.features.2", "net.features.9", "net.project"])
-    out = embed(fused, _digits(6))
-    assert out.shape == (6, 4 + 16 + 8)
-    _unit_rows(out)
-    with torch.no_grad():
-        raw = fused.eval().embed(torch.rand(3, 1, 28, 28))
-    # each block was normalised before concatenation: three blocks of norm 1
-    np.testing.assert_allclose(raw.norm(dim=1).numpy(), np.sqrt(3), atol=1e-5)
-
-
-def test_layer_encoder_names_unknown_layers():
-    enc = ImageEncoder(SmallCNN(), 28)
-    with pytest.raises(KeyError, match="net.features.99"):
-        LayerEncoder(enc, ["net.features.99"])
-
-
 def test_simclr_views_keep_shape_and_range():
     x = torch.rand(4, 3, 32, 32)
     v = simclr_augment(x, torch.Generator().manual_seed(0))
@@ -161,35 +138,6 @@ def test_nt_xent_is_low_for_matching_views_and_high_for_random_ones():
     assert nt_xent_loss(z, z).item() < nt_xent_loss(z, torch.randn(16, 8)).item()
     with pytest.raises(ValueError, match="different shapes"):
         nt_xent_loss(z, z[:8])
-
-
-def test_imagenet_backbone_without_weights_raises_a_clear_error(tmp_path):
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        with pytest.raises(WeightsNotFoundError, match="never downloads") as err:
-            imagenet_backbone("resnet18")
-        assert "resnet18-f37072fd.pth" in str(err.value) and "weights='DEFAULT'" in str(err.value)
-        assert not any(tmp_path.rglob("*.pth"))  # nothing was fetched
-    finally:
-        torch.hub.set_dir(old)
-
-
-def test_imagenet_backbone_loads_weights_found_on_disk(tmp_path):
-    from torchvision.models import get_model
-
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        path, _ = imagenet_weights_path("mobilenet_v3_small")
-        path.parent.mkdir(parents=True)
-        torch.save(get_model("mobilenet_v3_small", weights=None).state_dict(), path)
-        enc = imagenet_backbone("mobilenet_v3_small")
-        out = embed(enc, _digits(2), device="cpu")  # gray 28x28 in, resized and made RGB inside
-        assert out.shape == (2, 576)
-        _unit_rows(out)
-    finally:
-        torch.hub.set_dir(old)
 
 
 def test_embed_refuses_bad_input():

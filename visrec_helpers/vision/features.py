@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +17,6 @@ from torch import nn
 
 from visrec_helpers.core.cache import cache_dir, cached_model
 from visrec_helpers.core.device import get_device
-from visrec_helpers.core.errors import WeightsNotFoundError  # noqa: F401 - part of this module's API
 from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
 from visrec_helpers.vision.pretrained import (  # noqa: F401 - the ImageNet backbone, re-exported here
@@ -433,129 +431,6 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
 
 
 # ---------------------------------------------------------------------------
-# Inner layers and their fusion
-# ---------------------------------------------------------------------------
-
-class LayerEncoder(nn.Module):
-    """Embeds with inner layers of ``model``: each named layer's output is global-average
-    pooled (``(b, C, H, W) -> (b, C)``), L2-normalised, scaled by its weight, and the
-    blocks are concatenated (multi-layer fusion).
-
-    ``layers`` are names from ``dict(model.named_modules())`` (for ``train_encoder``
-    models, for example ``"net.features.2"``). Outputs are read with forward hooks while
-    ``model.embed`` runs, so any architecture works without rewriting its forward.
-    """
-
-    def __init__(self, model: nn.Module, layers, weights=None):
-        super().__init__()
-        modules = dict(model.named_modules())
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers must name at least one module")
-        unknown = [n for n in layers if n not in modules]
-        if unknown:
-            names = [n for n in modules if n]
-            raise KeyError(f"unknown layer names {unknown}; the model has: {names}")
-        self.model, self.layers = model, layers
-        self.weights = [1.0] * len(layers) if weights is None else [float(w) for w in weights]
-        if len(self.weights) != len(layers):
-            raise ValueError(f"{len(self.weights)} weights for {len(layers)} layers")
-        self._modules_by_name = modules
-
-    def layer_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Raw outputs of the named layers for input ``x``."""
-        grabbed = {}
-        handles = [self._modules_by_name[n].register_forward_hook(
-            lambda _m, _i, out, n=n: grabbed.__setitem__(n, out)) for n in self.layers]
-        try:
-            self.model.embed(x) if hasattr(self.model, "embed") else self.model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return grabbed
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        outs = self.layer_outputs(x)
-        blocks = []
-        for n, w in zip(self.layers, self.weights):
-            o = outs[n]
-            o = o.mean(dim=(2, 3)) if o.ndim == 4 else o.flatten(1)
-            blocks.append(w * nn.functional.normalize(o, dim=1))
-        return torch.cat(blocks, dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(x)
-
-
-# ---------------------------------------------------------------------------
-# torchvision ImageNet backbones, only from weights already on disk
-# ---------------------------------------------------------------------------
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-class ImageNetEncoder(nn.Module):
-    """A torchvision classifier used as an encoder: resize to ``size``, gray to RGB, ImageNet
-    normalisation, and the penultimate (pooled) features as the embedding."""
-
-    def __init__(self, backbone: nn.Module, size: int = 224):
-        super().__init__()
-        self.backbone, self.size = backbone, int(size)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
-                                      align_corners=False)
-        return self.backbone((x - self.mean) / self.std).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(x)
-
-
-def imagenet_weights_path(name: str = "resnet18") -> tuple:
-    """``(path, url)`` where torchvision keeps the default ImageNet weights of model ``name``."""
-    from torchvision.models import get_model_weights
-
-    try:
-        url = get_model_weights(name).DEFAULT.url
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"unknown torchvision model {name!r} ({exc})") from None
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
-
-
-def imagenet_backbone(name: str = "resnet18") -> ImageNetEncoder:
-    """A torchvision ImageNet model as an encoder, from weights already in the torch hub cache.
-
-    Never downloads: when the file is missing, raises ``WeightsNotFoundError`` naming
-    the expected path and the two ways to put it there. Weights are loaded with
-    ``weights_only=True``. The classifier layer is replaced by the identity.
-    """
-    from torchvision.models import get_model
-
-    path, url = imagenet_weights_path(name)
-    if not path.exists():
-        raise WeightsNotFoundError(
-            f"ImageNet weights for {name!r} are not on this machine (expected {path}). This workbook never "
-            f"downloads them. On a machine with internet run: python -c \"import torchvision; "
-            f"torchvision.models.get_model('{name}', weights='DEFAULT')\" (torch stores the file there), or "
-            f"download {url} yourself and copy it to {path}. Set $TORCH_HOME to use another cache folder.")
-    model = get_model(name, weights=None)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as exc:  # corrupt file or wrong architecture
-        raise ValueError(f"{path}: could not load {name} weights ({type(exc).__name__}: {exc})") from None
-    for attr in ("fc", "classifier", "head", "heads"):
-        if hasattr(model, attr):
-            setattr(model, attr, nn.Identity())
-            break
-    return ImageNetEncoder(model).eval()
-
-
-# ---------------------------------------------------------------------------
 # Embedding cache keyed by (encoder, dataset)
 # ---------------------------------------------------------------------------
 
@@ -606,7 +481,7 @@ def cached_embed(encoder, images, batch_size: int = 256, device: str = "auto", p
 
 
 # ---------------------------------------------------------------------------
-# Looking inside a CNN (q11): receptive fields, shifts, filters and feature maps
+# Looking inside a CNN (q11): receptive fields
 # ---------------------------------------------------------------------------
 
 def receptive_field(model: nn.Module):
@@ -659,77 +534,3 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 
     nz = (x.grad[0].abs().sum(0) > 0).numpy()
     rows, cols = np.where(nz.any(1))[0], np.where(nz.any(0))[0]
     return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
-
-
-def shift_images(images: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
-    """Images translated by ``dx`` pixels right and ``dy`` down, filling with zeros (no wrap)."""
-    arr = _check_images(images)
-    out = np.zeros_like(arr)
-    h, w = arr.shape[1:3]
-    if abs(dx) >= w or abs(dy) >= h:
-        raise ValueError(f"shift ({dx}, {dy}) is as large as the image ({h}x{w})")
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[:, yd, xd] = arr[:, ys, xs]
-    return out
-
-
-def shift_robustness(encoders: dict, images: np.ndarray, labels: np.ndarray, shifts=(0, 1, 2, 3, 4), k: int = 10,
-                     device: str = "auto"):
-    """How retrieval survives translation: shifted images query the unshifted ones.
-
-    For each encoder and shift s (pixels, right and down), returns ``precision@k`` of
-    labels when the shifted copy of each image searches the unshifted set (its own
-    original excluded), and the mean cosine between each image's shifted and original
-    embedding. DataFrame columns: ``representation, shift, precision@k, cosine_to_original``.
-    """
-    import pandas as pd
-
-    labels = np.asarray(labels)
-    if not 1 <= k < len(labels):
-        raise ValueError(f"k={k} must be between 1 and {len(labels) - 1} (the images minus the query itself)")
-    rows = []
-    for name, enc in encoders.items():
-        base = embed(enc, images, device=device)
-        for s in shifts:
-            q = embed(enc, shift_images(images, s, s), device=device)
-            sims = q @ base.T  # rows are L2-normalised: cosine similarity
-            np.fill_diagonal(sims, -np.inf)  # each image's own original is excluded
-            ids = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-            rows.append({"representation": name, "shift": s,
-                         f"precision@{k}": float((labels[ids] == labels[:, None]).mean()),
-                         "cosine_to_original": float((q * base).sum(1).mean())})
-    return pd.DataFrame(rows)
-
-
-def plot_filters(conv: nn.Conv2d, ncols: int = 8, size: float = 0.9):
-    """Show the first input channel of each filter of a conv layer as a small image grid."""
-    import matplotlib.pyplot as plt
-
-    w = conv.weight.detach().cpu().numpy()[:, 0]
-    n = len(w)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    lim = np.abs(w).max()
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.suptitle(f"{n} learned {w.shape[1]}x{w.shape[2]} filters (red +, blue -)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_feature_maps(maps: torch.Tensor, title: str, n: int = 8, size: float = 1.1):
-    """Show the first ``n`` channels of one ``(C, H, W)`` feature map."""
-    import matplotlib.pyplot as plt
-
-    m = maps.detach().cpu().numpy()
-    n = min(n, len(m))
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.4), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.imshow(m[i], cmap="viridis")
-        ax.axis("off")
-    fig.suptitle(f"{title}: {m.shape[0]} channels of {m.shape[1]}x{m.shape[2]}")
-    fig.tight_layout()
-    return fig

@@ -222,3 +222,56 @@ def test_balance_makes_the_style_weight_scale_free():
     _, h_raw = ST.style_transfer(content, style, net, steps=1, style_weight=2.0, balance=False, progress=False,
                                  device="cpu")
     assert h_raw["total"].iloc[0] == pytest.approx(2.0 * h_raw["style_loss"].iloc[0], rel=1e-5)
+
+
+# --- EfficientNet features, texture synthesis and the independent texture judge ----------
+
+@pytest.mark.parametrize("pretrained", [True, False])
+def test_efficientnet_features_tap_the_stem_and_block_stages(pretrained):
+    net = ST.EfficientNetFeatures(pretrained=pretrained, stages=3, seed=1)
+    maps = net(torch.rand(1, 3, 32, 32))
+    assert [tuple(m.shape[1:]) for m in maps] == [(32, 16, 16), (16, 16, 16), (24, 8, 8), (40, 4, 4)]
+    assert net.style_layers == (0, 1, 2, 3) and net.content_layers == (3,)
+    assert not any(p.requires_grad for p in net.parameters())
+    assert ("random" in net.description) != pretrained
+
+
+def test_random_efficientnet_depends_on_its_seed_and_pretrained_one_does_not():
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a, b = (ST.feature_network("efficientnet-random", seed=s)(x)[-1] for s in (0, 1))
+    assert not torch.allclose(a, b)
+    c, d = (ST.feature_network("efficientnet", seed=s)(x)[-1] for s in (0, 1))
+    torch.testing.assert_close(c, d)
+
+
+def test_efficientnet_stage_count_is_checked():
+    with pytest.raises(ValueError, match="stages must be between 1 and 7"):
+        ST.EfficientNetFeatures(stages=8)
+
+
+def test_texture_synthesis_from_noise_lowers_the_style_loss():
+    net = ST.RandomMultiScaleNet(width=4, seed=0)
+    style = gradient_image(32, 32, seed=3)
+    out, hist = ST.style_transfer(style, style, net, steps=20, content_weight=0.0, init="noise", lr=0.05,
+                                  progress=False, device="cpu")
+    assert out.shape == (32, 32, 3)
+    assert hist["style_loss"].iloc[-1] < 0.5 * hist["style_loss"].iloc[0]
+
+
+def stripes(period, size=48):
+    x = (np.arange(size) // period % 2).astype(float)
+    return np.repeat(np.tile(x, (size, 1))[..., None], 3, axis=2)
+
+
+def test_texture_distance_is_zero_for_the_same_image_and_ignores_colour_remaps():
+    rng = np.random.default_rng(0)
+    img = rng.random((40, 40, 3))
+    assert ST.texture_distance(img, img) == 0.0
+    recoloured = np.clip(0.2 + 0.5 * img, 0, 1)  # an increasing map of every value: same local order
+    assert ST.texture_distance(img, recoloured) < 0.05
+
+
+def test_texture_distance_separates_textures():
+    fine, coarse = stripes(1), stripes(6)
+    assert ST.texture_distance(fine, coarse) > 0.5
+    assert 0.0 <= ST.texture_distance(fine, coarse) <= 2.0

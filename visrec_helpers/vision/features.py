@@ -7,7 +7,6 @@ rows, so cosine similarity is a plain dot product.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visrec_helpers.core.cache import cache_dir, cached_model
+from visrec_helpers.core.cache import cached_model
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
@@ -428,56 +427,6 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
     model, extra = cached_model(f"encoder-{catalog}-{method}", params, build, train, version=4, cache=cache)
     model.history_ = list(extra.get("history", []))
     return model
-
-
-# ---------------------------------------------------------------------------
-# Embedding cache keyed by (encoder, dataset)
-# ---------------------------------------------------------------------------
-
-def encoder_fingerprint(encoder) -> str:
-    """A short hash of what determines an encoder's output: its class and weights (or function)."""
-    import hashlib
-
-    h = hashlib.sha1()
-    if isinstance(encoder, FeatureEncoder):
-        h.update(f"{encoder.name}|{encoder.fn.__module__}.{getattr(encoder.fn, '__qualname__', '')}".encode())
-    elif isinstance(encoder, nn.Module):
-        h.update(type(encoder).__name__.encode())
-        for k, v in encoder.state_dict().items():
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().numpy().tobytes())
-        for k in ("layers", "weights", "input_size", "size"):
-            if hasattr(encoder, k):
-                h.update(repr(getattr(encoder, k)).encode())
-    else:
-        raise TypeError(f"encoder must be an nn.Module or a FeatureEncoder, got {type(encoder).__name__}")
-    return h.hexdigest()[:16]
-
-
-def cached_embed(encoder, images, batch_size: int = 256, device: str = "auto", progress: bool | None = None,
-                 cache: bool = True) -> np.ndarray:
-    """``embed(encoder, images)``, stored in ``cache_dir()`` under a key of (encoder weights, image bytes).
-
-    A retrained or different encoder, or different images, gives a different key, so a
-    stale embedding is never returned.
-    """
-    import hashlib
-
-    arr = _check_images(images)
-    if not cache:
-        return embed(encoder, arr, batch_size=batch_size, device=device, progress=progress)
-    data_key = hashlib.sha1(np.ascontiguousarray(arr).tobytes() + str(arr.shape).encode()).hexdigest()[:16]
-    path = cache_dir() / f"embeddings-{encoder_fingerprint(encoder)}-{data_key}.npy"
-    if path.exists():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):  # a broken file is recomputed, not trusted
-            path.unlink(missing_ok=True)
-    out = embed(encoder, arr, batch_size=batch_size, device=device, progress=progress)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")  # one per process: workers never share it
-    np.save(tmp, out, allow_pickle=False)
-    os.replace(tmp, path)
-    return out
 
 
 # ---------------------------------------------------------------------------

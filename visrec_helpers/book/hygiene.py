@@ -21,7 +21,7 @@ SECTIONS = ["Answer in 60 seconds", "Parameters", "Walkthrough", "Results", "Che
 
 # Workbook notebooks whose Chinese sections are still to be written: `make hygiene` does not yet
 # require them there (it checks any Chinese section a notebook has). Empty once all 25 have them.
-CHINESE_PENDING = frozenset({"t10_style_transfer"})
+CHINESE_PENDING: frozenset = frozenset()
 CJK = re.compile(r"[\u3400-\u9fff]")
 # (English heading pattern, Chinese heading, what the items are, the English section's name)
 _LAYER = [(ANSWER_HEADINGS["en"], ANSWER_HEADINGS["zh"], "bullets", "Answer in 60 seconds"),

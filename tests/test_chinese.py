@@ -4,7 +4,6 @@ kept in step with the English by `make hygiene` (docs/notebook-anatomy.md, "The 
 import json
 import re
 import shutil
-import warnings
 
 import pytest
 
@@ -136,14 +135,34 @@ def test_half_a_chinese_layer_is_checked_even_before_it_is_required(tmp_path):
 @pytest.mark.parametrize("path", sorted(NOTEBOOK_DIR.glob("[qt][0-9][0-9]_*.ipynb")), ids=lambda p: p.stem[:3])
 def test_every_chinese_section_a_notebook_has_is_in_step(path):
     assert hygiene.check_chinese(path.name, json.loads(path.read_text(encoding="utf-8"))["cells"],
-                                 required=path.stem not in hygiene.CHINESE_PENDING) == []
+                                 required=True) == []
 
 
-def test_notebooks_still_without_chinese():
-    """Which notebooks still lack their Chinese sections: each must be listed in CHINESE_PENDING
-    (a notebook that had them cannot lose them); the list empties as they are written."""
-    missing = hygiene.missing_chinese(NOTEBOOK_DIR)
-    assert set(missing) <= hygiene.CHINESE_PENDING, sorted(set(missing) - hygiene.CHINESE_PENDING)
-    if missing:
-        warnings.warn(f"{len(missing)} of 25 notebooks still without Chinese sections: {', '.join(missing)}",
-                      stacklevel=1)
+def test_all_25_notebooks_have_their_chinese_sections():
+    notebooks = sorted(NOTEBOOK_DIR.glob("[qt][0-9][0-9]_*.ipynb"))
+    assert len(notebooks) == 25 and hygiene.missing_chinese(NOTEBOOK_DIR) == []
+
+
+def test_make_hygiene_requires_chinese_of_every_notebook(tmp_path):
+    shutil.copy(NOTEBOOK_DIR / "t01_cnn_image_classification.ipynb", tmp_path)
+    assert hygiene.main([str(tmp_path)]) == 0
+    _copy_q01(tmp_path, lambda cells: [cells.pop(_index(cells, h)) for h in ("60 秒回答", "追问")])
+    assert hygiene.main([str(tmp_path)]) == 1
+
+
+def test_every_flashcard_reads_in_both_languages():
+    from visrec_helpers.book import flashcards
+
+    en, zh = flashcards.load_cards(), flashcards.load_cards(lang="zh")
+    assert [c.id for c in zh] == [c.id for c in en] and len(en) == 25
+    assert all(z.question.split(" · ")[0] == e.question.split(" · ")[0] and z.question != e.question
+               for e, z in zip(en, zh))
+
+
+def test_every_mock_interview_question_reads_in_both_languages():
+    from visrec_helpers.book import mock_interview as mi
+
+    en = mi.load_questions()
+    zh = mi.translated_questions(en, "zh")
+    assert list(zh) == [q.id for q in en] and len(en) == 15
+    assert all(zh[q.id].steps == q.steps and zh[q.id].exercise == q.exercise for q in en)

@@ -19,9 +19,6 @@ from visrec_helpers.book.workbook import ci_parameters, list_notebooks, paramete
 SECTIONS = ["Answer in 60 seconds", "Parameters", "Walkthrough", "Results", "Check", "Pitfalls",
             "Follow-up", "Exercises", "References"]
 
-# Workbook notebooks whose Chinese sections are still to be written: `make hygiene` does not yet
-# require them there (it checks any Chinese section a notebook has). Empty once all 25 have them.
-CHINESE_PENDING: frozenset = frozenset()
 CJK = re.compile(r"[\u3400-\u9fff]")
 # (English heading pattern, Chinese heading, what the items are, the English section's name)
 _LAYER = [(ANSWER_HEADINGS["en"], ANSWER_HEADINGS["zh"], "bullets", "Answer in 60 seconds"),
@@ -107,7 +104,8 @@ def check_chinese(name: str, cells: list[dict], required: bool) -> list[str]:
 
 def check_notebook(path: Path, require_chinese: bool = False) -> list[str]:
     """Problems found in one notebook file (empty list when clean). The Chinese layer is checked
-    when the notebook has a Chinese section, or always with ``require_chinese``."""
+    when the notebook has a Chinese section, or always with ``require_chinese`` (``make hygiene``
+    requires it of every question and task notebook)."""
     problems = []
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -146,13 +144,9 @@ def main(argv=None) -> int:
     if not notebooks:
         print(f"hygiene: no notebooks found in {folder}")
         return 1
-    problems = [p for nb in notebooks for p in check_notebook(nb, require_chinese=nb.stem not in CHINESE_PENDING)]
+    problems = [p for nb in notebooks for p in check_notebook(nb, require_chinese=True)]
     for p in problems:
         print("hygiene:", p)
-    pending = missing_chinese(folder)
-    if pending:
-        print(f"hygiene: {len(pending)} notebooks still without their Chinese sections (not yet required): "
-              + ", ".join(s[:3] for s in pending))
     print(f"hygiene: {len(notebooks)} notebooks checked, {len(problems)} problems")
     return 1 if problems else 0
 

@@ -22,7 +22,7 @@ RECORDS = ROOT / "build" / "records"
 TRAINING = [p for p in list_notebooks() if is_training_notebook(p)]
 # Figures measured in time, or derived from a time measured in the run (q15 sizes its node
 # counts from the search cost it measures), move with the machine's load.
-NOISY = re.compile(r"(^|[._])(ms|seconds?|s|per_s|latency|throughput|time|speedup|p50|p95|p99|qps|wall|nodes)([._@]|$)")
+NOISY = re.compile(r"(^|[._])(ms|seconds?|s|minutes?|cpu|per_s|latency|throughput|time|speedup|p50|p95|p99|qps|wall|nodes)([._@]|$)")
 
 pytestmark = pytest.mark.determinism
 
@@ -39,7 +39,7 @@ def _close(a, b, rel=1e-3, abs_=1e-6):
 
 def test_timing_names_are_recognised():
     assert NOISY.search("q01.ms_per_query.naive") and NOISY.search("q06.latency_p99_ms")
-    assert NOISY.search("q15.nodes.float32")
+    assert NOISY.search("q15.nodes.float32") and NOISY.search("t05.cpu_minutes")
     assert not NOISY.search("q01.ndcg@10.cnn_mean") and not NOISY.search("t01.test_accuracy")
 
 

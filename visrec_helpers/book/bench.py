@@ -41,9 +41,12 @@ def main(argv=None) -> int:
     if not names:
         print("no benchmark modules found")
         return 1
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load = "n/a" if avg is None else " / ".join(f"{x:.1f}" for x in avg)
+    busy = avg is not None and avg[0] > (os.cpu_count() or 1)
     lines = [f"# Benchmarks\n\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine_line()}; "
-             f"load average at the start {load} (1/5/15 min; above the core count, other work competed).\n"]
+             f"load average at the start {load} (1/5/15 min"
+             f"{'; above the core count: other work competed, times are inflated' if busy else ''}).\n"]
     for name in names:
         mod = importlib.import_module(f"visrec_helpers.book.benchmarks.{name}")
         t0 = time.perf_counter()

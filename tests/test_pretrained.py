@@ -39,7 +39,8 @@ def _catalog(images: np.ndarray, name: str = "tiny") -> Catalog:
 # -- weights and labels --------------------------------------------------------------------
 
 def test_weights_are_the_wheels_tensors_in_order():
-    ckpt = torch.load(pretrained.weights_path(), map_location="cpu", weights_only=True)
+    path = pretrained.weights_path()
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     state = pretrained.efficientnet_lite0().state_dict()
     assert torch.equal(state["conv_stem.weight"], ckpt["_conv_stem.weight"])
     assert torch.equal(state["classifier.weight"], ckpt["_fc.weight"])

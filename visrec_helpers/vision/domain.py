@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from visrec_helpers.core.arrays import as_matrix
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
@@ -420,12 +421,7 @@ def load_target_folder(path) -> tuple[np.ndarray, np.ndarray]:
 
 def features_to_tensor(X) -> torch.Tensor:
     """``(n, d)`` finite float features -> ``(n, d)`` float32 tensor (a clear error otherwise)."""
-    arr = np.asarray(X, dtype=np.float32)
-    if arr.ndim != 2 or len(arr) == 0:
-        raise ValueError(f"features must be a non-empty (n, d) array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("features contain NaN or infinite values")
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return torch.from_numpy(np.ascontiguousarray(as_matrix(X, "features", np.float32)))
 
 
 class FeatureAdapter(nn.Module):

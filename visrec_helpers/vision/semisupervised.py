@@ -22,19 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from visrec_helpers.core.arrays import as_matrix
+
 UNLABELLED = -1
-
-
-def _check_embedding(Z, name: str = "Z") -> np.ndarray:
-    Z = np.asarray(Z)
-    if Z.ndim != 2 or len(Z) == 0:
-        raise ValueError(f"{name} must be a non-empty (n, d) array, got shape {Z.shape}")
-    if not np.issubdtype(Z.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {Z.dtype}")
-    Z = Z.astype(np.float64)
-    if not np.isfinite(Z).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return Z
 
 
 def _check_partial(Z: np.ndarray, y) -> np.ndarray:
@@ -89,7 +79,7 @@ def pca_embedding(images, n_components: int = 50, whiten: bool = False, seed: in
     X = np.asarray(images)
     if X.ndim < 2 or len(X) == 0:
         raise ValueError(f"images must be a non-empty (n, ...) array, got shape {X.shape}")
-    X = _check_embedding(X.reshape(len(X), -1), "images")
+    X = as_matrix(X.reshape(len(X), -1), "images")
     if X.max() > 1.0:
         X = X / 255.0
     k = min(n_components, X.shape[1], len(X))
@@ -113,7 +103,7 @@ class KNNLabeler:
         self.k = k
 
     def fit(self, Z, y) -> KNNLabeler:
-        Z = _check_embedding(Z)
+        Z = as_matrix(Z)
         y = _check_partial(Z, y)
         lab = y != UNLABELLED
         if not isinstance(self.k, int) or not 1 <= self.k:
@@ -128,7 +118,7 @@ class KNNLabeler:
     def predict_proba(self, Z) -> np.ndarray:
         if not hasattr(self, "Z_"):
             raise RuntimeError("KNNLabeler is not fitted yet; call fit(Z, y) first")
-        Z = _check_embedding(Z)
+        Z = as_matrix(Z)
         if Z.shape[1] != self.Z_.shape[1]:
             raise ValueError(f"Z has {Z.shape[1]} columns, the fitted embedding {self.Z_.shape[1]}")
         Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
@@ -150,7 +140,7 @@ def knn_graph(Z: np.ndarray, k: int) -> sparse.csr_matrix:
     ``W[i, j] = 1`` when ``j`` is among the ``k`` most similar rows to ``i`` or ``i`` among
     those of ``j``; no self-loops. Returns an ``(n, n)`` float64 CSR matrix.
     """
-    Z = _check_embedding(Z)
+    Z = as_matrix(Z)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < len(Z):
         raise ValueError(f"k must be an int in [1, {len(Z) - 1}], got {k!r}")
     Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
@@ -194,7 +184,7 @@ class LabelSpreader:
         self.k, self.alpha, self.max_iter = k, alpha, max_iter
 
     def fit(self, Z, y) -> LabelSpreader:
-        Z = _check_embedding(Z)
+        Z = as_matrix(Z)
         y = _check_partial(Z, y)
         self.classes_ = np.unique(y[y != UNLABELLED])
         codes = np.where(y == UNLABELLED, UNLABELLED, np.searchsorted(self.classes_, y))
@@ -214,7 +204,7 @@ class LabelSpreader:
     def predict_proba(self, Z) -> np.ndarray:
         if not hasattr(self, "Z_"):
             raise RuntimeError("LabelSpreader is not fitted yet; call fit(Z, y) first")
-        Z = _check_embedding(Z)
+        Z = as_matrix(Z)
         if Z.shape[1] != self.Z_.shape[1]:
             raise ValueError(f"Z has {Z.shape[1]} columns, the fitted embedding {self.Z_.shape[1]}")
         sims = (Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)) @ self.Z_.T
@@ -269,7 +259,7 @@ class SelfTrainer:
         self.threshold, self.max_rounds, self.C = threshold, max_rounds, C
 
     def fit(self, Z, y, y_true=None) -> SelfTrainer:
-        Z = _check_embedding(Z)
+        Z = as_matrix(Z)
         y = _check_partial(Z, y)
         _check_threshold(self.threshold)
         if self.max_rounds < 0:
@@ -287,7 +277,7 @@ class SelfTrainer:
     def predict_proba(self, Z) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise RuntimeError("SelfTrainer is not fitted yet; call fit(Z, y) first")
-        return self.model_.predict_proba(_check_embedding(Z))
+        return self.model_.predict_proba(as_matrix(Z))
 
     def predict(self, Z, threshold: float | None = None) -> np.ndarray:
         return _abstain(self.predict_proba(Z), self.classes_, threshold)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from visrec_helpers.core.rng import init_weights_
 from visrec_helpers.vision import training as tr
 from visrec_helpers.vision.models import DigitCNN
 
@@ -19,8 +20,10 @@ def _blobs(n=120, seed=0):
     return X, y
 
 
-def _tiny():
-    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+def _tiny(seed=0):
+    """A linear classifier with weights from its own seed (not the global generator, whose state
+    depends on which tests ran before in the same worker)."""
+    return init_weights_(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), seed)
 
 
 def test_loss_decreases_on_a_tiny_problem():

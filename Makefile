@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 		echo "pip is capped here: installing torch==2.14.1 torchvision==0.29.1"; \
 		$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1; \
 	fi
-	$(PY) -m pip install --quiet -e ".[dev,spark,book]"
+	$(PY) -m pip install --quiet -e ".[dev,spark,workbook,book]"
 	@touch $(STAMP)
 
 # jupyter/ holds the project's Jupyter settings (added to JUPYTER_CONFIG_PATH, the user's own config
@@ -38,8 +38,8 @@ lint: venv
 	$(BIN)/ruff check visrec_helpers tests notebooks scripts
 
 hygiene: venv
-	$(PY) -m visrec_helpers.book.hygiene notebooks
-	$(PY) -m visrec_helpers.book.export check
+	$(PY) -m visrec_book.hygiene notebooks
+	$(PY) -m visrec_book.export check
 
 unit: venv
 	@# One BLAS/torch thread, as in `notebooks` and `determinism`: a model a unit test trains into the shared
@@ -59,7 +59,7 @@ fuzz: venv
 # scripts/offline.sh runs them in a network namespace with loopback only where the machine allows
 # it (root + unshare -n), so "offline" is proven by the kernel; elsewhere it says so and runs them.
 notebooks: venv
-	$(PY) -m visrec_helpers.book.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
+	$(PY) -m visrec_book.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 scripts/offline.sh $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
 		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
@@ -76,16 +76,16 @@ gpu: venv
 test: venv lint hygiene unit notebooks determinism
 
 bench: venv
-	$(PY) -m visrec_helpers.book.bench --out build/bench.md
+	$(PY) -m visrec_book.bench --out build/bench.md
 
 # Executes every notebook once (papermill), then renders build/book/site with Sphinx + MyST-NB (the
 # book extra, installed here when missing). ONLY="q01_... t01_..." and PARAMS=ci as for notebooks.
 book: venv
 	@$(PY) -c "import myst_nb, sphinx_book_theme" 2>/dev/null || $(PY) -m pip install --quiet -e ".[book]"
-	$(PY) -m visrec_helpers.book.site --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m visrec_book.site --out build/book $(if $(PARAMS),--params $(PARAMS)) $(if $(ONLY),--only $(ONLY))
 
 exercises: venv
-	$(PY) -m visrec_helpers.book.exercises --out build/exercises
+	$(PY) -m visrec_book.exercises --out build/exercises
 
 strip: venv
 	$(BIN)/nbstripout notebooks/*.ipynb

@@ -4,7 +4,7 @@
 # Where the machine allows it (root and `unshare -n`), CMD runs in a fresh network namespace
 # whose only interface is loopback (brought up first: Jupyter kernels talk over it), so no
 # packet can leave. Elsewhere CMD runs directly, with a note; the notebooks' in-process socket
-# guard (visrec_helpers.book.netguard) still applies there.
+# guard (visrec_book.netguard) still applies there.
 if [ "$#" -eq 0 ]; then
     echo "usage: scripts/offline.sh CMD [ARG...]" >&2
     exit 2

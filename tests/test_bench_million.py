@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from visrec_helpers.book.benchmarks import bench_million as bm
+from visrec_book.benchmarks import bench_million as bm
 
 pytestmark = pytest.mark.slow
 

@@ -55,14 +55,14 @@ KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
             && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'); }"""
 
 MOCK_CELL = """import matplotlib
-from visrec_helpers.book import mock_interview as mi
+from visrec_book import mock_interview as mi
 
 questions = [q for q in mi.load_questions() if q.id == {qid!r}]
 mi.mock_interview_app(questions, mi.Progress({progress!r}), seed=0, answer_seconds=60, coding_seconds=120)
 """
 
 
-FLASH_CELL = """from visrec_helpers.book import flashcards
+FLASH_CELL = """from visrec_book import flashcards
 
 cards = [c for c in flashcards.load_cards() if c.id == {qid!r}]
 flashcards.flashcard_app(cards, flashcards.Schedule({schedule!r}), seed=0)
@@ -125,7 +125,7 @@ def _mock_notebook(path: Path, progress: Path, cell: str = MOCK_CELL) -> None:
 def jupyterlab(tmp_path_factory):
     """A `make lab`-equivalent JupyterLab (fresh home config) on a free port serving the start page,
     a CI-parameterised copy of t08 and the mock-interview notebook. Yields (base URL, token, work)."""
-    from visrec_helpers.book.workbook import prepare
+    from visrec_book.workbook import prepare
 
     tmp = tmp_path_factory.mktemp("lab")
     work = tmp / "lab"
@@ -257,7 +257,7 @@ def test_t08_app_updates_the_recommended_row_on_click(jupyterlab, browser):
 
 
 def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
-    from visrec_helpers.book import mock_interview as mi
+    from visrec_book import mock_interview as mi
 
     base, token, tmp = jupyterlab
     question = next(q for q in mi.load_questions() if q.id == MOCK_QUESTION)
@@ -330,7 +330,7 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
 
 
 def test_flashcards_switch_to_chinese(jupyterlab, browser):
-    from visrec_helpers.book import flashcards
+    from visrec_book import flashcards
 
     base, token, tmp = jupyterlab
     path = ROOT / "notebooks" / f"{MOCK_QUESTION}.ipynb"
@@ -359,7 +359,7 @@ def book_site(tmp_path_factory):
     """The book site rendered from three real notebooks (not executed: no kernel needed), served
     over HTTP on a free port."""
     pytest.importorskip("myst_nb", reason="the book extra is not installed (pip install -e '.[book]')")
-    from visrec_helpers.book import site
+    from visrec_book import site
 
     out = tmp_path_factory.mktemp("book")
     stems = ["00_start_here", "q01_content_based_recommendation", "t08_realtime_browsing_recommendation"]

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from visrec_helpers.book import hygiene
-from visrec_helpers.book.workbook import NOTEBOOK_DIR
+from visrec_book import hygiene
+from visrec_book.workbook import NOTEBOOK_DIR
 
 Q01 = NOTEBOOK_DIR / "q01_content_based_recommendation.ipynb"
 
@@ -151,7 +151,7 @@ def test_make_hygiene_requires_chinese_of_every_notebook(tmp_path):
 
 
 def test_every_flashcard_reads_in_both_languages():
-    from visrec_helpers.book import flashcards
+    from visrec_book import flashcards
 
     en, zh = flashcards.load_cards(), flashcards.load_cards(lang="zh")
     assert [c.id for c in zh] == [c.id for c in en] and len(en) == 25
@@ -160,7 +160,7 @@ def test_every_flashcard_reads_in_both_languages():
 
 
 def test_every_mock_interview_question_reads_in_both_languages():
-    from visrec_helpers.book import mock_interview as mi
+    from visrec_book import mock_interview as mi
 
     en = mi.load_questions()
     zh = mi.translated_questions(en, "zh")

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from visrec_helpers.book.workbook import ROOT, execute, is_training_notebook, list_notebooks
+from visrec_book.workbook import ROOT, execute, is_training_notebook, list_notebooks
 
 RECORDS = ROOT / "build" / "records"
 TRAINING = [p for p in list_notebooks() if is_training_notebook(p)]

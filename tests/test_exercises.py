@@ -5,8 +5,8 @@ import re
 import nbformat
 import pytest
 
-from visrec_helpers.book import exercises
-from visrec_helpers.book.workbook import list_notebooks
+from visrec_book import exercises
+from visrec_book.workbook import list_notebooks
 
 CHAPTERS = [p for p in list_notebooks() if re.match(r"[qt]\d\d_", p.name)]
 

@@ -5,8 +5,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from visrec_helpers.book import flashcards
-from visrec_helpers.book.flashcards import INTERVALS_DAYS, Schedule
+from visrec_book import flashcards
+from visrec_book.flashcards import INTERVALS_DAYS, Schedule
 
 TODAY = dt.date(2026, 1, 10)
 

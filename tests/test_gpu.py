@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from visrec_helpers.book.workbook import ROOT, execute, is_training_notebook, list_notebooks
+from visrec_book.workbook import ROOT, execute, is_training_notebook, list_notebooks
 
 torch = pytest.importorskip("torch")
 TRAINING = [p for p in list_notebooks() if is_training_notebook(p)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from visrec_helpers.book.workbook import NOTEBOOK_DIR
+from visrec_book.workbook import NOTEBOOK_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_CONFIG = ROOT / "jupyter"
@@ -108,13 +108,13 @@ def test_jupyterlab_opens_the_start_page_and_lists_the_notebooks(tmp_path):
 # The start page's map: static Markdown links generated from the notebooks' titles.
 
 def test_start_page_map_is_what_the_script_writes():
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     assert workbook.check_map() == []
 
 
 def test_map_links_every_notebook_by_its_title():
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     text = workbook.map_markdown()
     links = re.findall(r"\| \[([^\]]+)\]\(([^)]+)\.ipynb\) \|", text)
@@ -128,7 +128,7 @@ def _tiny_workbook(tmp_path: Path) -> Path:
     """A start page and two notebooks in tmp_path; the map written by the script."""
     import shutil
 
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     for stem in ("00_start_here", "q01_content_based_recommendation", "t01_cnn_image_classification"):
         shutil.copy(NOTEBOOK_DIR / f"{stem}.ipynb", tmp_path)
@@ -139,7 +139,7 @@ def _tiny_workbook(tmp_path: Path) -> Path:
 
 
 def test_map_check_fails_when_a_title_changes(tmp_path):
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     start = _tiny_workbook(tmp_path)
     q01 = tmp_path / "q01_content_based_recommendation.ipynb"
@@ -152,7 +152,7 @@ def test_map_check_fails_when_a_title_changes(tmp_path):
 
 
 def test_map_check_fails_when_the_map_is_edited_by_hand(tmp_path):
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     start = _tiny_workbook(tmp_path)
     start.write_text(start.read_text(encoding="utf-8").replace("t01 · ", "t01 - "), encoding="utf-8")
@@ -160,7 +160,7 @@ def test_map_check_fails_when_the_map_is_edited_by_hand(tmp_path):
 
 
 def test_map_check_names_a_missing_map_cell(tmp_path):
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     start = _tiny_workbook(tmp_path)
     start.write_text(start.read_text(encoding="utf-8").replace('"notebook-map"', '"other"'), encoding="utf-8")

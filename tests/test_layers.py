@@ -1,7 +1,8 @@
 """The package's architecture, checked from its source with ``ast``.
 
 1. Layers: a module imports only from its own layer or lower ones, in the order
-   core < data < vision < search < recsys < serving < book.
+   core < data < vision < search < recsys < serving; the workbook's tooling (``visrec_book``) is
+   outside the library, and no library module imports it.
 2. Randomness: no library module seeds a global generator (``torch.manual_seed``, ``np.random.seed``,
    ``random.seed``, ``torch.cuda.manual_seed*``, ``set_seed``); only ``core/rng.py`` may (its
    ``set_seed`` is for notebooks).
@@ -20,7 +21,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "visrec_helpers"
-LAYERS = ("core", "data", "vision", "search", "recsys", "serving", "book")
+LAYERS = ("core", "data", "vision", "search", "recsys", "serving")
+#: The tooling package (runner, hygiene, site, benchmarks, practice): above every layer, never imported by one.
+TOOLING = "visrec_book"
 # Top-level modules that only alias a layer module (sys.modules); they hold no code.
 ALIASES = {"index": "search", "recommenders": "recsys", "metrics": "recsys", "features": "vision"}
 SEEDING_ALLOWED = {"visrec_helpers.core.rng"}
@@ -51,6 +54,8 @@ def library_modules() -> dict[str, Path]:
 
 def _layer(module: str) -> str | None:
     parts = module.split(".")
+    if parts[0] == TOOLING:
+        return TOOLING
     if len(parts) < 2 or parts[0] != "visrec_helpers":
         return None
     return ALIASES.get(parts[1], parts[1]) if parts[1] in ALIASES or parts[1] in LAYERS else None
@@ -84,7 +89,9 @@ def layer_violations(source: str, module: str) -> list[str]:
     bad = []
     for line, target in _imported_modules(ast.parse(source), module):
         layer = _layer(target)
-        if layer is not None and LAYERS.index(layer) > LAYERS.index(own):
+        if layer == TOOLING:
+            bad.append(f"{module}:{line} ({own}) imports {target} (the tooling package)")
+        elif layer is not None and LAYERS.index(layer) > LAYERS.index(own):
             bad.append(f"{module}:{line} ({own}) imports {target} ({layer})")
     return bad
 
@@ -181,7 +188,8 @@ def test_each_public_name_is_defined_once():
     "import visrec_helpers.recsys.metrics",
     "from visrec_helpers import serving",
     "from visrec_helpers.index import build_index",  # an alias counts as its layer (search)
-    "from ..book import workbook",
+    "from visrec_book import workbook",  # the tooling package, above every layer
+    "import visrec_book.benchmarks.bench_million",
 ])
 def test_layer_checker_catches_an_upward_import(line):
     source = f"def f():\n    {line}\n"  # inside a function, where a lazy import hides
@@ -224,6 +232,6 @@ def test_seed_checker_allows_local_generators_and_core_rng():
 def test_duplicate_checker_catches_a_second_definition():
     sources = {"visrec_helpers.vision.a": "def to_uint8(x):\n    pass\nclass Box:\n    pass\n",
                "visrec_helpers.vision.b": "class to_uint8:\n    pass\ndef _private():\n    pass\n",
-               "visrec_helpers.book.x": "def main():\n    pass\n",
-               "visrec_helpers.book.y": "def main():\n    pass\n"}
+               "visrec_book.x": "def main():\n    pass\n",
+               "visrec_book.y": "def main():\n    pass\n"}
     assert duplicate_definitions(sources) == {"to_uint8": ["visrec_helpers.vision.a", "visrec_helpers.vision.b"]}

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from visrec_helpers.book import mock_interview as mi
-from visrec_helpers.book.flashcards import ScheduleError
-from visrec_helpers.book.workbook import NOTEBOOK_DIR, notebook_title
+from visrec_book import mock_interview as mi
+from visrec_book.flashcards import ScheduleError
+from visrec_book.workbook import NOTEBOOK_DIR, notebook_title
 
 
 @pytest.fixture(scope="module")

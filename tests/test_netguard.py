@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from visrec_helpers.book import netguard
+from visrec_book import netguard
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_prepared_notebooks_start_with_the_guard(tmp_path):
 
     import nbformat
 
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -145,7 +145,7 @@ def test_a_notebook_that_downloads_fails_under_the_harness(tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from visrec_helpers.book import workbook
+    from visrec_book import workbook
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -79,7 +79,7 @@ def test_record_all_refuses_an_empty_dict_and_bad_names():
 
 
 def test_hygiene_counts_record_all_as_recording(tmp_path):
-    from visrec_helpers.book import hygiene
+    from visrec_book import hygiene
 
     def notebook(body):
         nb = nbformat.v4.new_notebook()

@@ -203,7 +203,7 @@ def test_successful_calls_do_not_modify_inputs():
 # --- files a user's work lives in are replaced atomically, never over an edit made meanwhile ------
 
 def test_export_sync_never_overwrites_a_file_edited_meanwhile(tmp_path):
-    from visrec_helpers.book import export
+    from visrec_book import export
 
     path = tmp_path / "module.py"
     path.write_text("X = 1\n")

@@ -1,4 +1,4 @@
-"""The single-source check (visrec_helpers.book.export): a notebook cell marked
+"""The single-source check (visrec_book.export): a notebook cell marked
 ``#| export package.module`` must hold exactly the package's definitions."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers.book import export
+from visrec_book import export
 
 MODULE = '''"""A tiny module."""
 
@@ -235,8 +235,8 @@ def test_command_line_exits_1_on_drift_and_0_after_sync(tree):
 
 
 def test_the_workbook_notebooks_match_the_package():
-    root = Path(export.__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-m", "visrec_helpers.book.export", "check"], cwd=root,
+    root = Path(export.__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "visrec_book.export", "check"], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     report = export.check(root / "notebooks", root)

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("myst_nb", reason="the book extra is not installed (pip install -e '.[book]')")
 pytest.importorskip("sphinx_book_theme", reason="the book extra is not installed (pip install -e '.[book]')")
 
-from visrec_helpers.book import site  # noqa: E402
+from visrec_book import site  # noqa: E402
 
 
 def _png() -> str:
@@ -26,7 +26,7 @@ def _notebook(path, title: str, body: str, figure: bool = False, widget: bool = 
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    guard = nbformat.v4.new_code_cell("import visrec_helpers.book.netguard as _netguard  # HARNESS-ONLY")
+    guard = nbformat.v4.new_code_cell("import visrec_book.netguard as _netguard  # HARNESS-ONLY")
     guard.metadata["tags"] = ["netguard"]
     nb.cells = [guard, nbformat.v4.new_markdown_cell(f"# {title}\n\n{body}")]
     if figure:

@@ -6,7 +6,7 @@ import re
 import nbformat
 import pytest
 
-from visrec_helpers.book import hygiene, workbook
+from visrec_book import hygiene, workbook
 
 ROOT = workbook.ROOT
 

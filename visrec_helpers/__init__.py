@@ -12,8 +12,10 @@ enforces this):
 5. ``recsys``: the recommender contract and its models, cold start, sessions, tags,
    metrics, A/B tests.
 6. ``serving``: the real-time path, widgets, Spark jobs, the capacity plan.
-7. ``book``: the workbook's own machinery (notebook runner, hygiene, network guard, book,
-   benchmarks, exercises, flashcards). Not imported by the layers above.
+
+The workbook's own machinery (notebook runner, hygiene, network guard, book site, benchmarks,
+exercises, flashcards, mock interview) is a separate package, ``visrec_book``; no library
+module imports it.
 
 ``visrec_helpers.index``, ``.recommenders`` and ``.metrics`` re-export their layer's
 modules under the names the README and older notebooks use.

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from visrec_helpers.book.workbook import NOTEBOOK_DIR, list_notebooks
+from visrec_book.workbook import NOTEBOOK_DIR, list_notebooks
 
 INTERVALS_DAYS = [0, 1, 3, 7, 14, 30]  # box 1 .. box 6
 DEFAULT_SCHEDULE = Path.home() / ".visrec" / "flashcards.json"

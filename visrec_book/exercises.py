@@ -1,7 +1,7 @@
 """Exercises: find them in the notebooks, check each has a self-check and a solution, and write
 learner copies with the solution cells (tagged ``solution``) removed.
 
-``python -m visrec_helpers.book.exercises --out build/exercises``
+``python -m visrec_book.exercises --out build/exercises``
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from visrec_helpers.book.workbook import list_notebooks
+from visrec_book.workbook import list_notebooks
 
 EXERCISE_RE = re.compile(r"\*\*Exercise (\d+)(?: \([^)]*\))?\.?\*\*")
 
@@ -72,7 +72,7 @@ def strip_solutions(path: Path, out_dir: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m visrec_helpers.book.exercises")
+    ap = argparse.ArgumentParser(prog="python -m visrec_book.exercises")
     ap.add_argument("--out", default="build/exercises")
     args = ap.parse_args(argv)
     out = Path(args.out)

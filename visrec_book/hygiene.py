@@ -2,7 +2,7 @@
 ../shared/notebook-conventions.md, a ``parameters`` cell, an assert cell, valid CI parameters,
 and the Chinese layer in step with the English (docs/notebook-anatomy.md, "The Chinese layer").
 
-``python -m visrec_helpers.book.hygiene notebooks`` prints every problem and exits 1 if any.
+``python -m visrec_book.hygiene notebooks`` prints every problem and exits 1 if any.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 import sys
 from pathlib import Path
 
-from visrec_helpers.book.flashcards import ANSWER_HEADINGS, section
-from visrec_helpers.book.mock_interview import FOLLOWUP_HEADINGS, parse_followups
-from visrec_helpers.book.workbook import ci_parameters, list_notebooks, parameter_names
+from visrec_book.flashcards import ANSWER_HEADINGS, section
+from visrec_book.mock_interview import FOLLOWUP_HEADINGS, parse_followups
+from visrec_book.workbook import ci_parameters, list_notebooks, parameter_names
 
 SECTIONS = ["Answer in 60 seconds", "Parameters", "Walkthrough", "Results", "Check", "Pitfalls",
             "Follow-up", "Exercises", "References"]

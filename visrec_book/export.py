@@ -20,9 +20,9 @@ Rules for a marked cell (anything else is reported as a problem):
 
 Command line (from the repository root)::
 
-    python -m visrec_helpers.book.export check                    # exit 1 and a diff on drift
-    python -m visrec_helpers.book.export sync --from notebooks    # write the cells into the package
-    python -m visrec_helpers.book.export sync --from package      # write the package into the cells
+    python -m visrec_book.export check                    # exit 1 and a diff on drift
+    python -m visrec_book.export sync --from notebooks    # write the cells into the package
+    python -m visrec_book.export sync --from package      # write the package into the cells
 
 ``sync --from notebooks`` replaces each definition in the module with the cell's text and
 appends a definition the module lacks; ``sync --from package`` replaces each definition in
@@ -41,9 +41,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visrec_helpers.book.workbook import list_notebooks
+from visrec_book.workbook import list_notebooks
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MARKER_RE = re.compile(r"^#\|\s*export\s+([A-Za-z_][\w.]*)\s*$")
 CONSTANT_RE = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -381,7 +381,7 @@ def sync_from_package(notebooks: Path | str = ROOT / "notebooks", root: Path | s
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m visrec_helpers.book.export", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m visrec_book.export", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     for name in ("check", "sync"):
         p = sub.add_parser(name)
@@ -396,7 +396,7 @@ def main(argv=None) -> int:
         for p in report.problems:
             print("single-source:", p)
         if report.problems:
-            print("single-source: to fix, edit one side, then run `python -m visrec_helpers.book.export "
+            print("single-source: to fix, edit one side, then run `python -m visrec_book.export "
                   "sync --from notebooks` (the cell wins) or `... sync --from package` (the module wins)")
         print(f"single-source: {report.cells} marked cells, {report.definitions} definitions checked, "
               f"{len(report.problems)} problems")

@@ -32,7 +32,7 @@ def discover() -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m visrec_helpers.book.bench")
+    ap = argparse.ArgumentParser(prog="python -m visrec_book.bench")
     ap.add_argument("--out", default="build/bench.md")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     ap.add_argument("--only", nargs="*", help="benchmark module names (bench_x) to run")
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
              f"load average at the start {load} (1/5/15 min"
              f"{'; above the core count: other work competed, times are inflated' if busy else ''}).\n"]
     for name in names:
-        mod = importlib.import_module(f"visrec_helpers.book.benchmarks.{name}")
+        mod = importlib.import_module(f"visrec_book.benchmarks.{name}")
         t0 = time.perf_counter()
         for title, df in mod.run(quick=args.quick):
             text = df.to_markdown(index=False, floatfmt=".4g") if hasattr(df, "to_markdown") else str(df)

@@ -28,8 +28,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visrec_helpers.book.exercises import EXERCISE_RE, _section_cells
-from visrec_helpers.book.flashcards import (
+from visrec_book.exercises import EXERCISE_RE, _section_cells
+from visrec_book.flashcards import (
     LockedJsonStore,
     ScheduleError,
     card_from_notebook,
@@ -37,7 +37,7 @@ from visrec_helpers.book.flashcards import (
     markdown_cells,
     section,
 )
-from visrec_helpers.book.workbook import NOTEBOOK_DIR, list_notebooks
+from visrec_book.workbook import NOTEBOOK_DIR, list_notebooks
 
 DEFAULT_PROGRESS = Path.home() / ".visrec" / "mock_interviews.json"
 GRADES = {0: "Missed", 1: "Partly", 2: "Nailed it"}

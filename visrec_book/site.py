@@ -2,7 +2,7 @@
 static site with Sphinx + MyST-NB (no re-execution): a sidebar by part (Start, Questions, Tasks),
 full-text search, figures, and a results summary page built from every notebook's recorded figures.
 
-``python -m visrec_helpers.book.site --out build/book [--params learner|ci] [--only STEM ...]``
+``python -m visrec_book.site --out build/book [--params learner|ci] [--only STEM ...]``
 
 Writes under ``--out``: ``executed/`` (the executed notebooks), ``site/`` (the HTML site; open
 ``site/index.html``, or ``index.html``, which redirects there), ``results.md``, ``results.json`` and
@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from visrec_helpers.book.workbook import list_notebooks, prepare
+from visrec_book.workbook import list_notebooks, prepare
 from visrec_helpers.core.records import read_records
 
 
@@ -65,7 +65,7 @@ def results_compact(records: dict[str, dict], max_chars: int = 600) -> str:
 PARTS = [("Start", "00_"), ("Questions", "q"), ("Tasks", "t")]  # sidebar captions, by file-name prefix
 HIDDEN_TAGS = {"netguard"}  # harness cells in the executed copies that the site does not show
 
-CONF_PY = """# Written by visrec_helpers.book.site: the book's Sphinx configuration.
+CONF_PY = """# Written by visrec_book.site: the book's Sphinx configuration.
 project = "Visual Recommendation Workbook"
 author = "the workbook's contributors"
 html_title = project
@@ -171,7 +171,7 @@ def build(out: Path, params: str = "learner", only=None, kernel_timeout: int = 1
     import papermill as pm
     from tqdm.auto import tqdm
 
-    from visrec_helpers.book.workbook import ci_parameters
+    from visrec_book.workbook import ci_parameters
 
     out = Path(out)
     executed = out / "executed"
@@ -206,7 +206,7 @@ def build(out: Path, params: str = "learner", only=None, kernel_timeout: int = 1
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m visrec_helpers.book.site")
+    ap = argparse.ArgumentParser(prog="python -m visrec_book.site")
     ap.add_argument("--out", default="build/book")
     ap.add_argument("--params", choices=["learner", "ci"], default="learner",
                     help="learner defaults (the parameters cell) or the CI parameters of each notebook")

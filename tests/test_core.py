@@ -256,23 +256,23 @@ class _Plant:
 
 
 def test_catalog_cache_ignores_an_old_pickle_file(tmp_cache):
-    from visrec_helpers.data import images
+    from visrec_helpers.data import catalogs
 
     marker = tmp_cache / "code-ran"
-    key = images.cache_key("v1", 16, 1, ["coffee"], 0)
+    key = catalogs.cache_key("v1", 16, 1, ["coffee"], 0)
     (tmp_cache / f"photo_catalog-{key}.pkl").write_bytes(pickle.dumps(_Plant(marker)))
-    cat = images.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
+    cat = catalogs.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
     assert len(cat) == 1 and not marker.exists()
 
 
 def test_catalog_cache_refuses_a_pickled_npz_and_rebuilds(tmp_cache):
-    from visrec_helpers.data import images
+    from visrec_helpers.data import catalogs
 
-    first = images.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
+    first = catalogs.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
     (path,) = tmp_cache.glob("photo_catalog-*.npz")
     marker = tmp_cache / "code-ran"
     np.savez(path, images=np.array([_Plant(marker)], dtype=object), allow_pickle=True)
-    again = images.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
+    again = catalogs.photo_catalog(patch=16, per_photo=1, photos=["coffee"])
     assert not marker.exists()
     np.testing.assert_array_equal(first.images, again.images)
     assert first.tags == again.tags and first.attributes.equals(again.attributes)

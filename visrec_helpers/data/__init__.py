@@ -2,6 +2,7 @@
 
 ``from visrec_helpers import data`` gives every loader by its plain name."""
 
+from visrec_helpers.data.catalogs import DIGIT_NAMES, Catalog, digit_attributes, digits_catalog, photo_catalog  # noqa: F401
 from visrec_helpers.data.emoji import (  # noqa: F401
     EMOJI_COLOURS,
     EMOJI_CREDIT_LINE,
@@ -12,26 +13,22 @@ from visrec_helpers.data.emoji import (  # noqa: F401
     emoji_catalog,
     emoji_rgba,
 )
+from visrec_helpers.data.files import load_image_folder, load_interactions_csv  # noqa: F401
 from visrec_helpers.data.images import (  # noqa: F401
-    DIGIT_NAMES,
     IMAGE_SUFFIXES,
     MAX_PIXELS,
     PHOTO_TAGS,
-    Catalog,
     DataError,
-    GroundTruth,
     ImageLoadError,
     as_float_image,
-    digit_attributes,
-    digits_catalog,
-    interactions_to_csr,
     load_digits_8x8,
     load_image,
-    load_image_folder,
-    load_interactions_csv,
     load_mnist,
     load_photos,
-    photo_catalog,
+)
+from visrec_helpers.data.interactions import (  # noqa: F401
+    GroundTruth,
+    interactions_to_csr,
     simulate_interactions,
     validate_interactions,
 )

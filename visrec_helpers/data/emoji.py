@@ -33,7 +33,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from visrec_helpers.core.runtime import cache_dir, cache_key
-from visrec_helpers.data.images import Catalog
+from visrec_helpers.data.catalogs import Catalog
 
 EMOJI_STYLES = ("twemoji", "openmoji")
 EMOJI_CREDITS = {

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from visrec_helpers.data.images import PHOTO_TAGS, Catalog, DataError, load_photos
+from visrec_helpers.data.catalogs import Catalog
+from visrec_helpers.data.images import PHOTO_TAGS, DataError, load_photos
 
 
 def photo_tiles(patch: int = 64, short_side: int = 256, photos=None) -> Catalog:

@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from visrec_book import answers
 from visrec_book.flashcards import ANSWER_HEADINGS, section
 from visrec_book.mock_interview import FOLLOWUP_HEADINGS, parse_followups
 from visrec_book.workbook import ci_parameters, list_notebooks, parameter_names
@@ -135,6 +136,7 @@ def check_notebook(path: Path, require_chinese: bool = False) -> list[str]:
     if "visrec_helpers.record" not in dumped and "record(" not in dumped and "record_all(" not in dumped:
         problems.append(f"{path.name}: never calls record() for its headline figures")
     problems += check_chinese(path.name, cells, require_chinese)
+    problems += answers.problems(path, cells)  # interview-text rules and the glossary (issue 27)
     return problems
 
 
@@ -148,6 +150,7 @@ def main(argv=None) -> int:
     for p in problems:
         print("hygiene:", p)
     print(f"hygiene: {len(notebooks)} notebooks checked, {len(problems)} problems")
+    print("hygiene:", answers.summary(folder))
     return 1 if problems else 0
 
 

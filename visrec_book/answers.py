@@ -226,7 +226,7 @@ def rule_problems(name: str, cells: list[dict]) -> dict[str, list[str]]:
             out["takeaways"].append(f"{where} has {len(hits)} takeaway lines; keep one")
         i = hits[0]
         said = TAKEAWAY.match(lines[i].strip()).group(1)
-        if i + 1 < len(lines) and re.match(r"^>\s*\S", lines[i + 1].strip()):
+        if i + 1 < len(lines) and re.match(r"^>\s*\S", lines[i + 1].strip()) and i + 1 not in hits:
             out["takeaways"].append(f"{where}: the takeaway runs over more than one line")
         if not CJK_CHAR.search(said):
             out["takeaways"].append(f"{where}: the takeaway has no Chinese text")
@@ -288,13 +288,13 @@ def _pairs(cells: list[dict]) -> list[tuple[str, str, str]]:
             if TAKEAWAY.match(line.strip()):
                 pairs.append((f"pitfall {k}'s takeaway", line, heading + "\n" + text))
     done = {zh for _, zh, _ in pairs}
-    for i, cell in enumerate(md):
+    for i, cell in ((i, "".join(c.get("source", ""))) for i, c in enumerate(cells) if c.get("cell_type") == "markdown"):
         if re.search(r"^##\s+(?:60 秒回答|追问)\s*$", cell, re.M):
             continue
         english = "\n".join(ln for ln in cell.splitlines() if not CJK_CHAR.search(ln))
         for line in cell.splitlines():
             if CJK_CHAR.search(line) and not any(line.strip() and line.strip() in d for d in done):
-                pairs.append((f"markdown cell {i}", line, english))
+                pairs.append((f"cell {i}", line, english))
     return pairs
 
 

@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from visrec_book import answers, hygiene
+from visrec_book import answers, glossary, hygiene
 from visrec_book.workbook import NOTEBOOK_DIR, list_notebooks
 
 NAME = "q99_tiny.ipynb"
@@ -303,3 +303,23 @@ def test_an_always_wrong_term_is_caught_anywhere_in_the_chinese(tmp_path):
         "(扫码 means scanning a QR code.)"]
     found = _problems(tmp_path, pitfalls=PITFALLS.replace("再取 top-k", "别让判别器赢死"))
     assert any("pitfall 1's takeaway says '赢死'" in p for p in found), found
+
+
+def test_the_glossary_page_is_generated_from_the_file(tmp_path):
+    page = glossary.glossary_markdown()
+    assert page.count("\n| ") == len(answers.load_glossary()) + 6  # a header row per topic table
+    assert "| precision | 精确率（查准率） | 准确率 *(in context)* |" in page
+    assert glossary.check_page(tmp_path / "glossary.md") != []
+    assert glossary.write_page(tmp_path / "glossary.md") is True and glossary.check_page(tmp_path / "glossary.md") == []
+
+
+@pytest.mark.parametrize("row, error", [
+    ("precision\t精确率\t准确率\t\tnote\tMetrics", "context ''"),
+    ("accuracy\t准确率\t\tpaired\tnote\tMetrics", "context 'paired'"),
+    ("accuracy\t准确率", "needs 6 tab-separated fields"),
+])
+def test_a_malformed_glossary_row_is_named(tmp_path, row, error):
+    path = tmp_path / "glossary.tsv"
+    path.write_text("\t".join(glossary.COLUMNS) + "\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(error)):
+        glossary.load_glossary(path)

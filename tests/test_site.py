@@ -51,7 +51,8 @@ def book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     ex = out / "executed"
     ex.mkdir()
-    _notebook(ex / "00_start_here.ipynb", "Start here", "Begin with [q01 · Zebra](q01_zebra.ipynb).")
+    _notebook(ex / "00_start_here.ipynb", "Start here",
+              "Begin with [q01 · Zebra](q01_zebra.ipynb). Terms: [Glossary · 术语表](glossary.md).")
     _notebook(ex / "q01_zebra.ipynb", "q01 · How do zebras recommend stripes?",
               "The zebrafishology answer. Then try [the task](t01_stripes.ipynb).", figure=True)
     _notebook(ex / "t01_stripes.ipynb", "t01 · Write a stripe counter", "Count the stripes.", widget=True)
@@ -72,7 +73,7 @@ def _sidebar(html: str) -> dict[str, list[str]]:
 def test_sidebar_lists_the_pages_by_part(book):
     out, index = book
     sidebar = _sidebar(index.read_text(encoding="utf-8"))
-    assert sidebar == {"Start": ["00_start_here.html", "results.html"], "Questions": ["q01_zebra.html"],
+    assert sidebar == {"Start": ["00_start_here.html", "results.html", "glossary.html"], "Questions": ["q01_zebra.html"],
                        "Tasks": ["t01_stripes.html"]}
     # every page carries the same sidebar, its own entry linking to itself ("#")
     assert _sidebar((index.parent / "q01_zebra.html").read_text(encoding="utf-8")) == dict(sidebar, Questions=["#"])
@@ -93,6 +94,16 @@ def test_notebook_links_become_links_between_pages(book):
     assert re.search(r'<a class="reference internal" href="t01_stripes.html">', q01)
     start = (index.parent / "00_start_here.html").read_text(encoding="utf-8")
     assert 'href="q01_zebra.html"' in start
+
+
+def test_glossary_page_lists_the_terms_and_the_start_page_links_it(book):
+    out, index = book
+    page = (index.parent / "glossary.html").read_text(encoding="utf-8")
+    assert "术语表" in page and "Metrics and evaluation" in page
+    for english, chinese in [("precision", "精确率"), ("cold start", "冷启动"), ("collaborative filtering", "协同过滤")]:
+        assert re.search(rf"<td><p>{re.escape(english)}</p></td>\s*<td><p>{re.escape(chinese)}", page), english
+    start = (index.parent / "00_start_here.html").read_text(encoding="utf-8")
+    assert re.search(r'<a class="reference internal" href="glossary.html">', start)
 
 
 def test_figures_are_images_on_the_page(book):

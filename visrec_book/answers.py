@@ -22,14 +22,14 @@ and link targets dropped). An English word is a run of letters or digits, joined
 character, or one such English word or number inside the Chinese text (``用 ALS 训练`` is 5 units); punctuation
 counts nothing.
 
-The glossary check (``glossary_problems``, docs/glossary.tsv) runs on every notebook, pending or not.
+The glossary check (``glossary_problems``, docs/glossary.tsv, see ``visrec_book.glossary``) runs on every notebook,
+pending or not.
 
 ``python -m visrec_book.answers [notebooks]`` prints which notebook fails which rule (pending ones included).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visrec_book.flashcards import ANSWER_HEADINGS, section
+from visrec_book.glossary import Term, load_glossary
 from visrec_book.mock_interview import FOLLOWUP_HEADINGS, parse_followups
-from visrec_book.workbook import ROOT, list_notebooks
+from visrec_book.workbook import list_notebooks
 
 EN_ANSWER_MAX_WORDS = 160
 ZH_ANSWER_MAX_UNITS = 300
@@ -62,8 +63,6 @@ PENDING = {
     "t06_object_recognition", "t07_transfer_learning_new_dataset", "t08_realtime_browsing_recommendation",
     "t09_image_segmentation", "t10_style_transfer",
 }
-
-GLOSSARY = ROOT / "docs" / "glossary.tsv"
 
 CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[A-Za-z0-9]+(?:['’.@/+\-][A-Za-z0-9]+)*")
@@ -237,30 +236,6 @@ def rule_problems(name: str, cells: list[dict]) -> dict[str, list[str]]:
 
 
 # ---- the glossary -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Term:
-    english: str
-    chinese: str
-    wrong: tuple[str, ...]  # wrong Chinese renderings of this term
-    paired: bool            # wrong only where the English beside it says this term (context = "paired")
-    note: str
-
-
-def load_glossary(path: Path | str = GLOSSARY) -> list[Term]:
-    """The glossary's rows (docs/glossary.tsv: english, chinese, wrong_chinese_variants, context, note)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    terms = []
-    for row in rows:
-        wrong = tuple(w.strip() for w in (row.get("wrong_chinese_variants") or "").split(";") if w.strip())
-        context = (row.get("context") or "").strip()
-        if context not in ("", "always", "paired"):
-            raise ValueError(f"{path}: row {row['english']!r}: context {context!r} is not 'always' or 'paired'")
-        terms.append(Term(row["english"].strip(), row["chinese"].strip(), wrong, context == "paired",
-                          (row.get("note") or "").strip()))
-    return terms
-
 
 def _mentions(english: str, term: str) -> bool:
     return re.search(rf"(?<![A-Za-z]){re.escape(term)}", english, re.I) is not None

@@ -1,6 +1,7 @@
 """``make book``: execute every notebook once with papermill, then render the executed copies as a
 static site with Sphinx + MyST-NB (no re-execution): a sidebar by part (Start, Questions, Tasks),
-full-text search, figures, and a results summary page built from every notebook's recorded figures.
+full-text search, figures, a results summary page built from every notebook's recorded figures, and the glossary
+(术语表, from docs/glossary.tsv).
 
 ``python -m visrec_book.site --out build/book [--params learner|ci] [--only STEM ...]``
 
@@ -17,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+from visrec_book.glossary import glossary_markdown
 from visrec_book.workbook import list_notebooks, prepare
 from visrec_helpers.core.records import read_records
 
@@ -114,7 +116,7 @@ def root_page(stems: list[str]) -> str:
              "notebook that runs, measures and checks its own claims. These pages are the notebooks as "
              "`make book` executed them.", ""]
     for part, _ in PARTS:
-        docs = [s for s in stems if part_of(s) == part] + (["results"] if part == "Start" else [])
+        docs = [s for s in stems if part_of(s) == part] + (["results", "glossary"] if part == "Start" else [])
         if docs:
             lines += ["```{toctree}", f":caption: {part}", ":maxdepth: 1", "", *docs, "```", ""]
     return "\n".join(lines)
@@ -153,6 +155,7 @@ def render_site(out: Path, executed: list[Path], entries: list[dict], records: d
     (src / "conf.py").write_text(CONF_PY, encoding="utf-8")
     (src / "index.md").write_text(root_page(stems), encoding="utf-8")
     (src / "results.md").write_text(results_page(entries, records), encoding="utf-8")
+    (src / "glossary.md").write_text(glossary_markdown(), encoding="utf-8")  # 术语表, from docs/glossary.tsv
     site = out / "site"
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1", "-d", str(out / ".doctrees"),
            str(src), str(site)]

@@ -116,21 +116,27 @@ def _map_cell(nb: dict, start_page: Path) -> dict:
 def check_map(start_page: Path | str = START_PAGE) -> list[str]:
     """Problems with the start page's map (empty when it is what ``map --write`` would write)."""
     start_page = Path(start_page)
+    from visrec_book import topics  # the 2026 map (issue 27), generated the same way
+
     cell = _map_cell(json.loads(start_page.read_text(encoding="utf-8")), start_page)
     if "".join(cell["source"]) != map_markdown(start_page.parent):
         return [f"{start_page.name}: the notebook map is stale; run "
-                "`python -m visrec_book.workbook map --write`"]
-    return []
+                "`python -m visrec_book.workbook map --write`"] + topics.check(start_page)
+    return topics.check(start_page)
 
 
 def write_map(start_page: Path | str = START_PAGE) -> bool:
-    """Regenerate the start page's map cell in place; True when the file changed."""
+    """Regenerate the start page's map cells (the notebook map and the 2026 map) in place; True when the file
+    changed."""
+    from visrec_book import topics  # the 2026 map (issue 27), generated the same way
+
     start_page = Path(start_page)
+    changed = topics.write(start_page)
     nb = json.loads(start_page.read_text(encoding="utf-8"))
     cell = _map_cell(nb, start_page)
     text = map_markdown(start_page.parent)
     if "".join(cell["source"]) == text:
-        return False
+        return changed
     cell["source"] = text.splitlines(keepends=True)
     start_page.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return True

@@ -323,3 +323,11 @@ def test_a_malformed_glossary_row_is_named(tmp_path, row, error):
     path.write_text("\t".join(glossary.COLUMNS) + "\n" + row + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(error)):
         glossary.load_glossary(path)
+
+
+def test_the_lenient_mode_holds_a_notebook_without_chinese_sections_to_the_glossary_only(tmp_path):
+    nb = _notebook(en_answer=EN_ANSWER + "\n- **Extra**: it reaches 0.358.")
+    nb["cells"] = [c for c in nb["cells"] if not re.match(r"## (60 秒回答|追问)", "".join(c["source"]))]
+    path = _write(tmp_path, nb)
+    assert hygiene.check_notebook(path, require_chinese=False) == []
+    assert any("states this run's figures ['0.358']" in p for p in hygiene.check_notebook(path, require_chinese=True))

@@ -298,10 +298,15 @@ def glossary_problems(name: str, cells: list[dict], terms: list[Term] | None = N
 
 # ---- hygiene's hook and the report --------------------------------------------------------------------------
 
-def problems(path: Path, cells: list[dict]) -> list[str]:
+def problems(path: Path, cells: list[dict], required: bool = True) -> list[str]:
     """What ``make hygiene`` reports for one question or task notebook: the glossary check always; the
-    interview-text rules unless the notebook is on ``PENDING`` (then only a reminder when it passes them all)."""
+    interview-text rules unless the notebook is on ``PENDING`` (then only a reminder when it passes them all).
+    With ``required=False`` (hygiene's lenient mode, as for the Chinese layer) a notebook with no Chinese
+    interview section at all is held to the glossary only."""
     found = glossary_problems(path.name, cells)
+    md = _markdown(cells)
+    if not required and section(md, re.escape(ANSWER_HEADINGS["zh"])) is None and section(md, "追问") is None:
+        return found
     failing = [p for ps in rule_problems(path.name, cells).values() for p in ps]
     if path.stem not in PENDING:
         return found + failing

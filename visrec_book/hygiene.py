@@ -136,7 +136,7 @@ def check_notebook(path: Path, require_chinese: bool = False) -> list[str]:
     if "visrec_helpers.record" not in dumped and "record(" not in dumped and "record_all(" not in dumped:
         problems.append(f"{path.name}: never calls record() for its headline figures")
     problems += check_chinese(path.name, cells, require_chinese)
-    problems += answers.problems(path, cells)  # interview-text rules and the glossary (issue 27)
+    problems += answers.problems(path, cells, require_chinese)  # interview-text rules, glossary (issue 27)
     return problems
 
 

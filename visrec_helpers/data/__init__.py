@@ -21,6 +21,7 @@ from visrec_helpers.data.images import (  # noqa: F401
     DataError,
     ImageLoadError,
     as_float_image,
+    as_image_batch,
     load_digits_8x8,
     load_image,
     load_mnist,

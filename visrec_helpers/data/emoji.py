@@ -15,16 +15,16 @@ Labels are Unicode subgroups (``food-fruit``, ``clothing``, ``animal-mammal``, .
 names in English and Chinese and the emoji version come from the ``emoji`` package.
 
 Nothing downloads: every file is read from the installed wheels. The built catalog is
-cached in ``core.runtime.cache_dir()`` as one ``.npz`` (arrays plus the table as JSON
-bytes, loaded with ``allow_pickle=False``: the cache cannot execute code), written
-atomically under a file lock so parallel test workers build it once.
+cached in ``core.cache.cache_dir()`` as one ``.npz`` (arrays plus the table as JSON
+bytes, loaded with ``allow_pickle=False``: the cache cannot execute code) through
+``core.cache.cached_arrays``: written atomically under a file lock so parallel test workers
+build it once, checked when read, rebuilt with a warning naming the file when broken.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from importlib import metadata, resources
 
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from visrec_helpers.core.runtime import cache_dir, cache_key
+from visrec_helpers.core.cache import cache_dir, cache_key, cached_arrays
 from visrec_helpers.data.catalogs import Catalog
 
 EMOJI_STYLES = ("twemoji", "openmoji")
@@ -415,7 +415,7 @@ def _plain(value):
     return value
 
 
-def _save(cat: Catalog, path) -> None:
+def _to_arrays(cat: Catalog) -> dict:
     table = {
         "name": cat.name,
         "label_names": cat.label_names,
@@ -425,18 +425,21 @@ def _save(cat: Catalog, path) -> None:
         "attributes": {c: [_plain(v) for v in cat.attributes[c].tolist()] for c in cat.attributes.columns},
     }
     blob = np.frombuffer(json.dumps(table, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, images=cat.images, labels=cat.labels, table=blob)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return {"images": cat.images, "labels": cat.labels, "table": blob}
 
 
-def _load(path) -> Catalog:
-    with np.load(path, allow_pickle=False) as z:
-        images, labels = z["images"], z["labels"]
-        table = json.loads(z["table"].tobytes().decode("utf-8"))
+def _from_arrays(arrays: dict) -> Catalog:
+    """The catalog of a cache file's arrays; raises ``ValueError`` when its parts do not fit together."""
+    images, labels = arrays["images"], arrays["labels"]
+    table = json.loads(arrays["table"].tobytes().decode("utf-8"))
+    n = len(images)
+    if len(table["tags"]) != n:
+        raise ValueError(f"{len(table['tags'])} tag lists for {n} images")
+    bad = [c for c in table["columns"] if len(table["attributes"][c]) != n]
+    if bad:
+        raise ValueError(f"attribute columns {bad} do not have one value per image ({n})")
+    if len(labels) and not 0 <= labels.min() <= labels.max() < len(table["label_names"]):
+        raise ValueError(f"labels outside 0..{len(table['label_names']) - 1}")
     attributes = pd.DataFrame({c: table["attributes"][c] for c in table["columns"]}, columns=table["columns"])
     return Catalog(table["name"], images, labels, table["label_names"], attributes, table["tags"], table["meta"])
 
@@ -506,18 +509,9 @@ def emoji_catalog(style: str = "twemoji", size: int = 72, include_skin_tones: bo
 
     if not cache:
         return build()
-    from filelock import FileLock
-
     path = emoji_cache_path(style, size, include_skin_tones, include_flags, subgroups)
-    with FileLock(str(path) + ".lock", timeout=900):
-        if path.exists():
-            try:
-                return _load(path)
-            except (OSError, ValueError, KeyError):  # a broken cache file is rebuilt, not trusted
-                path.unlink(missing_ok=True)
-        cat = build()
-        _save(cat, path)
-    return cat
+    expect = {"images": ("uint8", ("n", size, size, 3)), "labels": ("int64", ("n",)), "table": ("uint8", (None,))}
+    return cached_arrays(path, lambda: _to_arrays(build()), expect, decode=_from_arrays, lock_timeout=900)
 
 
 def emoji_rgba(catalog: Catalog, items=None) -> np.ndarray:

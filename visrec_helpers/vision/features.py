@@ -17,6 +17,7 @@ from torch import nn
 from visrec_helpers.core.cache import cached_model
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.rng import init_weights_, torch_generator
+from visrec_helpers.data.images import as_image_batch
 from visrec_helpers.vision.models import DigitCNN
 from visrec_helpers.vision.pretrained import (  # noqa: F401 - the ImageNet backbone, re-exported here
     catalog_embeddings,
@@ -46,22 +47,19 @@ class FeatureEncoder:
 
 
 def _check_images(images) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.ndim not in (3, 4) or len(arr) == 0:
-        raise ValueError(f"images must be a non-empty (n, H, W) or (n, H, W, C) array, got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        if not np.isfinite(arr).all():
-            raise ValueError("images contain NaN or infinite values")
-    return arr
+    """``images`` as one uint8 batch ``(n, H, W)`` or ``(n, H, W, 3)``: the data layer's one rule
+    (``data.as_image_batch``), stacked (these encoders need one image size)."""
+    return as_image_batch(images, stack=True)
 
 
 def embed(encoder, images, batch_size: int = 256, device: str = "auto", progress: bool | None = None) -> np.ndarray:
     """Embed ``images`` with ``encoder`` in batches: ``(n, d)`` float32, rows L2-normalised.
 
     ``encoder`` is an ``nn.Module`` with an ``embed(x)`` method (x: ``(b, C, H, W)``
-    float in [0, 1]) or a ``FeatureEncoder``. ``images`` is ``(n, H, W)`` or
-    ``(n, H, W, C)`` uint8. A progress bar shows when there are more than 20 batches
-    (or when ``progress=True``).
+    float in [0, 1]) or a ``FeatureEncoder``. ``images``: anything ``data.as_image_batch``
+    accepts, of one size (``(n, H, W)`` or ``(n, H, W, C)`` uint8 arrays, [0, 1] float arrays,
+    PIL images, paths); it is read by that one rule, as the pretrained encoder reads it. A
+    progress bar shows when there are more than 20 batches (or when ``progress=True``).
     """
     from tqdm.auto import tqdm
 
@@ -114,19 +112,18 @@ def train_digit_encoder(epochs: int = 3, n_train: int | None = None, seed: int =
 # Handcrafted features
 # ---------------------------------------------------------------------------
 
-def _as_rgb_float(images: np.ndarray) -> np.ndarray:
+def _as_rgb_float(images) -> np.ndarray:
     arr = _check_images(images).astype(np.float32)
     if arr.ndim == 3:
         arr = np.repeat(arr[..., None], 3, axis=-1)
-    return arr / 255.0 if arr.max() > 1.0 else arr
+    return arr / 255.0  # uint8 by the one input rule: no guessing the range from the values
 
 
-def _as_gray(images: np.ndarray) -> np.ndarray:
+def _as_gray(images) -> np.ndarray:
     arr = _check_images(images)
     if arr.ndim == 4:
-        arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    arr = arr.astype(np.float32)
-    return arr / 255.0 if arr.max() > 1.0 else arr
+        arr = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return arr.astype(np.float32) / 255.0
 
 
 def color_histogram(images: np.ndarray, bins: int = 4) -> np.ndarray:
@@ -169,8 +166,7 @@ def lbp_histogram(images: np.ndarray, points: int = 8, radius: float = 1.0) -> n
 
 def raw_pixels(images: np.ndarray) -> np.ndarray:
     """Flattened pixels in [0, 1]: ``(n, H*W*C)`` float32."""
-    arr = _check_images(images).astype(np.float32)
-    arr = arr / 255.0 if arr.max() > 1.0 else arr
+    arr = _check_images(images).astype(np.float32) / 255.0
     return arr.reshape(len(arr), -1)
 
 

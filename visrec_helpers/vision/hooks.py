@@ -15,7 +15,6 @@ into a new graph; hooks need no tracing and work on any ``nn.Module``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visrec_helpers.core.cache import cache_dir, cache_key
+from visrec_helpers.core.cache import ArraySpec, cache_dir, cache_key, cached_arrays
 
 _CACHE_VERSION = 1
 
@@ -122,11 +121,10 @@ def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_siz
 
     The cache file (``.npz`` in ``cache_dir()``, read with ``allow_pickle=False``) is keyed
     by the catalog's images (``pretrained.catalog_fingerprint``), ``encoder.settings`` and
-    the layer names; it is written atomically under a file lock, so parallel processes
-    compute it once.
+    the layer names; it goes through ``core.cache.cached_arrays`` (written atomically under a
+    file lock, so parallel processes compute it once; checked when read: one float32 array per
+    layer with a row per item; a broken file is recomputed with a ``CacheWarning``).
     """
-    from filelock import FileLock
-
     from visrec_helpers.vision.pretrained import catalog_fingerprint
 
     if not hasattr(catalog, "images"):
@@ -138,25 +136,21 @@ def catalog_layer_features(catalog, encoder, layers: Sequence[str], *, batch_siz
     key = cache_key(fp, encoder.settings, layers, _CACHE_VERSION) if pool else cache_key(
         fp, encoder.settings, layers, _CACHE_VERSION, "maps")
     path = cache_dir() / f"layer-{'features' if pool else 'maps'}-{fp['n_items']}-{key}.npz"
-    with FileLock(str(path) + ".lock", timeout=1800):
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    out = {name: z[f"layer_{i}"] for i, name in enumerate(layers)}
-                if all(len(v) == len(catalog.images) for v in out.values()):
-                    return out
-            except (OSError, ValueError, KeyError):  # a broken file is recomputed, not trusted
-                pass
-            path.unlink(missing_ok=True)
+    n = len(catalog.images)
+    names = {f"layer_{i}": ArraySpec("float32", (n, None) if pool else (n, None, None, None), finite=True)
+             for i in range(len(layers))}
+
+    def build() -> dict:
         out = _layer_features(encoder, catalog.images, layers, batch_size, progress, pool=pool)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        try:
-            np.savez(tmp, layers=np.frombuffer(json.dumps(layers).encode(), dtype=np.uint8),
-                     **{f"layer_{i}": out[name] for i, name in enumerate(layers)})
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return out
+        return {"layers": np.frombuffer(json.dumps(layers).encode(), dtype=np.uint8),
+                **{f"layer_{i}": out[name] for i, name in enumerate(layers)}}
+
+    def decode(arrays: dict) -> dict[str, np.ndarray]:
+        if json.loads(arrays["layers"].tobytes().decode()) != layers:
+            raise ValueError("the file holds other layers")
+        return {name: arrays[f"layer_{i}"] for i, name in enumerate(layers)}
+
+    return cached_arrays(path, build, {"layers": ("uint8", (None,)), **names}, decode=decode, lock_timeout=1800)
 
 
 def fuse_layers(layer_vectors: dict[str, np.ndarray], layers: Sequence[str]) -> np.ndarray:

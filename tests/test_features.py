@@ -109,7 +109,7 @@ def test_nt_xent_is_low_for_matching_views_and_high_for_random_ones():
 
 
 def test_embed_refuses_bad_input():
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="images is empty"):
         embed(HANDCRAFTED["HOG"], np.zeros((0, 8, 8), dtype=np.uint8))
     with pytest.raises(ValueError, match="NaN"):
         embed(HANDCRAFTED["raw pixels"], np.full((2, 4, 4), np.nan))

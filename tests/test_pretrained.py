@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from visrec_helpers.data import Catalog, load_photos
+from visrec_helpers.data import Catalog, ImageLoadError, load_photos
 from visrec_helpers.vision import pretrained
 
 PHOTOS = load_photos(["chelsea", "coffee", "astronaut", "camera", "china", "flower"])
@@ -142,13 +142,17 @@ def test_feature_maps_gives_each_stage_through_hooks(default_pair):
 # -- bad input -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("images, error, words", [
-    (np.zeros((2, 32, 32, 3), np.float32), TypeError, "images has dtype float32"),
+    (np.full((2, 32, 32, 3), 2.0, np.float32), ValueError, "images: float pixels must lie in [0, 1]"),
+    (np.zeros((2, 32, 32, 3), np.uint16), TypeError, "images has dtype uint16"),
     (np.zeros((0, 32, 32, 3), np.uint8), ValueError, "images is empty"),
-    (np.zeros((2, 32, 32, 2), np.uint8), ValueError, "images has shape (2, 32, 32, 2)"),
+    (np.zeros((2, 32, 32, 2), np.uint8), ValueError, "images has 2 channels"),
+    (np.zeros((2, 3, 32, 32, 3), np.uint8), ValueError, "images has shape (2, 3, 32, 32, 3)"),
     ([], ValueError, "empty list"),
-    ([np.zeros((8, 8, 3), np.uint8), "cat.jpg"], TypeError, "images[1] is a str"),
+    ([np.zeros((8, 8, 3), np.uint8), "cat.jpg"], ImageLoadError, "cat.jpg: file does not exist"),
+    ([np.zeros((8, 8, 3), np.uint8), 3], TypeError, "images[1] is a int"),
     ([np.zeros((8, 8, 3), np.int64)], TypeError, "images[0] has dtype int64"),
-    ("cat.jpg", TypeError, "images is a str"),
+    ("cat.jpg", ImageLoadError, "cat.jpg: file does not exist"),
+    (torch.zeros(2, 3, 8, 8), TypeError, "images is a Tensor"),
 ])
 def test_bad_images_raise_errors_naming_the_argument(default_pair, images, error, words):
     enc, _ = default_pair

@@ -177,8 +177,8 @@ def cached_file(path, build: Callable, *, read: Callable, write: Callable, lock_
             try:
                 return read(path)
             except Exception as exc:  # anything a broken file raises: zip, pickle, shape, key errors
-                warnings.warn(f"{path}: unusable cache file ({_reason(exc)}); rebuilding it", CacheWarning,
-                              stacklevel=2)
+                reason = _reason(exc).replace(f"{path}: ", "")  # the path is said once
+                warnings.warn(f"{path}: unusable cache file ({reason}); rebuilding it", CacheWarning, stacklevel=2)
                 if lock is not None:
                     try:
                         path.unlink(missing_ok=True)
@@ -270,6 +270,11 @@ def read_npz(path, expect: Mapping | None = None) -> dict:
     import numpy as np
 
     path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] != b"PK":  # np.load would read anything else as a pickle and say so
+        size = path.stat().st_size
+        raise CacheFileError(f"{path}: not an .npz archive ({'empty' if size == 0 else f'{size} bytes'})")
     try:
         with np.load(path, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile):

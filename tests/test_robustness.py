@@ -65,8 +65,8 @@ CASES = [
     ("embed: NaN images", lambda t: features.embed(features.HANDCRAFTED["raw pixels"], np.full((2, 8, 8), np.nan)),
      ValueError, "NaN"),
     ("embed: empty batch", lambda t: features.embed(features.HANDCRAFTED["raw pixels"], np.zeros((0, 8, 8), np.uint8)),
-     ValueError, "non-empty"),
-    ("embed: wrong rank", lambda t: features.embed(features.HANDCRAFTED["raw pixels"], np.zeros((8, 8), np.uint8)),
+     ValueError, "images is empty"),
+    ("embed: wrong rank", lambda t: features.embed(features.HANDCRAFTED["raw pixels"], np.zeros((2, 1, 8, 8, 3), np.uint8)),
      ValueError, "shape"),
     ("images_to_tensor: 5-D", lambda t: training.images_to_tensor(np.zeros((1, 2, 3, 4, 5))), ValueError, "shape"),
     # --- interaction files and tables ------------------------------------------------------------

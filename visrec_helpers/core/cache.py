@@ -122,7 +122,9 @@ def _writable(folder: Path) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 240 else text[:237] + "..."  # torch's unpickling errors run to pages
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _store(path: Path, value, write: Callable) -> None:

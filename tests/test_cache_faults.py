@@ -28,6 +28,7 @@ from torch import nn
 
 from visrec_helpers.core import cache
 from visrec_helpers.core.cache import CacheWarning
+from visrec_helpers.data import catalogs as catalogs_module
 from visrec_helpers.data import emoji as emoji_module
 from visrec_helpers.data import images as images_module
 
@@ -85,22 +86,22 @@ def _digits(monkeypatch, delay=0.0):
         time.sleep(delay)
         return small
 
-    monkeypatch.setattr(images_module, "load_mnist", load_mnist)
-    return _Case(images_module.digits_catalog, lambda: next(cache.cache_dir().glob("digits_catalog-*.npz")),
+    monkeypatch.setattr(catalogs_module, "load_mnist", load_mnist)
+    return _Case(catalogs_module.digits_catalog, lambda: next(cache.cache_dir().glob("digits_catalog-*.npz")),
                  calls, "images", _same_catalog)
 
 
 def _photos(monkeypatch, delay=0.0):
     calls = []
-    real = images_module.load_photos
+    real = catalogs_module.load_photos
 
     def load_photos(names=None):
         calls.append(1)
         time.sleep(delay)
         return real(names)
 
-    monkeypatch.setattr(images_module, "load_photos", load_photos)
-    return _Case(lambda: images_module.photo_catalog(patch=16, per_photo=2, photos=["coffee"]),
+    monkeypatch.setattr(catalogs_module, "load_photos", load_photos)
+    return _Case(lambda: catalogs_module.photo_catalog(patch=16, per_photo=2, photos=["coffee"]),
                  lambda: next(cache.cache_dir().glob("photo_catalog-*.npz")), calls, "images", _same_catalog)
 
 
@@ -308,7 +309,7 @@ def test_two_processes_loading_mnist_at_once_parse_it_once(tmp_cache):
 
         def counting():  # a quick stand-in for the CSV parse
             with open(sys.argv[1], "a") as fh:
-                fh.write("parsed\n")
+                fh.write("parsed\\n")
             time.sleep(1.0)  # long enough for the other process to reach the lock
             return np.arange(5000 * 784).reshape(5000, 784) % 256, np.repeat(np.arange(10), 500)
 
@@ -417,6 +418,7 @@ ARRAYS = st.dictionaries(
     min_size=1, max_size=4)
 
 
+@pytest.mark.property
 @BUDGET
 @given(spec=ARRAYS, seed=st.integers(0, 2**16))
 def test_cached_arrays_warm_equals_cold_in_values_dtypes_and_shapes(spec, seed):
@@ -497,6 +499,7 @@ EXTRA_VALUES = st.recursive(
     max_leaves=8)
 
 
+@pytest.mark.property
 @settings(max_examples=12, deadline=None, database=None)
 @given(extra=st.dictionaries(st.text(max_size=4), EXTRA_VALUES, max_size=4))
 def test_property_cold_and_warm_models_return_the_same_extra(extra):
@@ -532,6 +535,7 @@ def _strictly_equal(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+@pytest.mark.property
 @BUDGET
 @given(a=PLAIN, b=PLAIN, same=st.booleans())
 def test_property_two_values_share_a_key_only_when_equal_as_json(a, b, same):
@@ -540,6 +544,7 @@ def test_property_two_values_share_a_key_only_when_equal_as_json(a, b, same):
     assert (cache.cache_key(a) == cache.cache_key(b)) == _strictly_equal(a, b)
 
 
+@pytest.mark.property
 @BUDGET
 @given(value=PLAIN)
 def test_property_a_key_survives_its_json_round_trip(value):
@@ -548,6 +553,7 @@ def test_property_a_key_survives_its_json_round_trip(value):
     assert cache.cache_key(value) != cache.cache_key([value])
 
 
+@pytest.mark.property
 @BUDGET
 @given(value=PLAIN, bad=st.sampled_from([math.nan, math.inf, {1: "x"}, {None: 1}, {(1, 2): 0}, object()]),
        wrap=st.sampled_from(["list", "dict", "bare"]))

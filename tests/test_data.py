@@ -156,53 +156,6 @@ def test_unknown_photo_name():
         data.load_photos(["lily"])
 
 
-# --- simulated interactions --------------------------------------------------
-
-@pytest.fixture(scope="module")
-def simulated():
-    cat = data.digits_catalog(n_items=1000)
-    df, truth = data.simulate_interactions(cat, n_users=60, events_per_user=20, seed=3)
-    return cat, df, truth
-
-
-def test_simulator_table_shape(simulated):
-    cat, df, truth = simulated
-    assert list(df.columns) == ["user", "item", "weight", "timestamp"]
-    assert len(df) == 60 * 20 and truth.utility.shape == (60, 1000)
-    assert not df.duplicated(["user", "item"]).any()
-    assert (df.groupby("user")["timestamp"].diff().dropna() > 0).all()
-
-
-def test_simulated_items_follow_the_true_utility(simulated):
-    cat, df, truth = simulated
-    chosen = truth.utility[df["user"], df["item"]].mean()
-    assert chosen > truth.utility.mean() + 1.0
-
-
-def test_simulated_users_view_their_interest_classes(simulated):
-    cat, df, truth = simulated
-    share = np.mean([cat.labels[i] in {c for c, _, _ in truth.interests[u]} for u, i in zip(df["user"], df["item"])])
-    assert share > 0.8
-
-
-def test_likes_are_high_utility(simulated):
-    cat, df, truth = simulated
-    u = truth.utility[df["user"], df["item"]]
-    assert u[df["weight"] == 3].mean() > u[df["weight"] == 1].mean()
-
-
-def test_simulator_is_seeded(simulated):
-    cat, df, _ = simulated
-    df2, _ = data.simulate_interactions(cat, n_users=60, events_per_user=20, seed=3)
-    pd.testing.assert_frame_equal(df, df2)
-
-
-def test_simulator_rejects_impossible_sizes():
-    cat = data.digits_catalog(n_items=20)
-    with pytest.raises(ValueError, match="exceeds the catalog"):
-        data.simulate_interactions(cat, n_users=2, events_per_user=21)
-
-
 # --- user files ----------------------------------------------------------------
 
 def test_interactions_csv_round_trip(tmp_path):

@@ -88,11 +88,14 @@ CASES = [
                                                                   n_users=3), DataError, "n_users=3"),
     ("csr: unknown value column", lambda t: data.interactions_to_csr(pd.DataFrame({"user": [0], "item": [0]}),
                                                                      value="rating"), DataError, "value='rating'"),
-    ("simulate: zero temperature", lambda t: data.simulate_interactions(_tiny_catalog(), temperature=0.0),
+    ("simulate: zero temperature",
+     lambda t: data.simulate_users(_tiny_catalog().attributes, ["kind"], events_per_user=2, temperature=0.0),
      ValueError, "temperature must be > 0"),
-    ("simulate: n_interests reversed", lambda t: data.simulate_interactions(_tiny_catalog(), n_interests=(3, 1)),
-     ValueError, "n_interests"),
-    ("simulate: not a catalog", lambda t: data.simulate_interactions(IMAGES), TypeError, "catalog must be a Catalog"),
+    ("simulate: events_per_user reversed",
+     lambda t: data.simulate_users(_tiny_catalog().attributes, ["kind"], events_per_user=(3, 1)),
+     ValueError, "events_per_user: low 3 is above high 1"),
+    ("simulate: not a table", lambda t: data.simulate_users(IMAGES, ["kind"]), DataError,
+     "attributes must be a pandas DataFrame"),
     ("image: bad max_pixels", lambda t: data.load_image(JPEG, max_pixels=0), ValueError, "max_pixels"),
     ("image folder: size 0", lambda t: data.load_image_folder(t, size=0), ValueError, "size must be"),
     ("split: n_test 0", lambda t: splits.leave_last_out(pd.DataFrame({"user": [0], "item": [1]}), n_test=0),
@@ -151,7 +154,7 @@ CASES = [
 
 def _tiny_catalog():
     imgs = IMAGES.copy()
-    return data.Catalog("tiny", imgs, np.arange(6) % 2, ["a", "b"], pd.DataFrame(index=range(6)),
+    return data.Catalog("tiny", imgs, np.arange(6) % 2, ["a", "b"], pd.DataFrame({"kind": list("ababab")}),
                         [["a"], ["b"]] * 3)
 
 

@@ -23,7 +23,9 @@ def _setup(n_users: int, seed: int = 0):
     catalog = data.digits_catalog()
     emb = features.embed(features.train_digit_encoder(seed=seed, device="cpu", progress=False), catalog.images,
                          device="cpu")
-    log, _ = data.simulate_interactions(catalog, n_users=n_users, events_per_user=20, seed=seed)
+    # the digits' measured stroke facets (not the label, which the encoder is trained on)
+    log, _ = data.simulate_users(catalog.attributes, ["thickness", "slant", "width"], n_users=n_users,
+                                 events_per_user=20, random_state=seed)
     return catalog, emb, realtime.events_from_interactions(log)
 
 

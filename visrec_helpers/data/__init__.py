@@ -28,9 +28,7 @@ from visrec_helpers.data.images import (  # noqa: F401
     load_photos,
 )
 from visrec_helpers.data.interactions import (  # noqa: F401
-    GroundTruth,
     interactions_to_csr,
-    simulate_interactions,
     validate_interactions,
 )
 from visrec_helpers.data.simulate import SimulatedTruth, simulate_users  # noqa: F401

@@ -93,9 +93,10 @@ class MappedALS(Recommender):
 class ClusterBanditEnv:
     """Simulated new users shown one item per round.
 
-    ``utility``: ``(n_users, n_items)`` true preferences (``GroundTruth.utility`` rows of
-    the new users); a user *likes* an item when its utility is in that user's top
-    ``1 - like_quantile`` share (the simulator's definition of a like). ``clusters``: the
+    ``utility``: ``(n_users, n_items)`` true preferences (``SimulatedTruth.utility`` rows
+    of the new users); a user *likes* an item when its utility is in that user's top
+    ``1 - like_quantile`` share (a fixed-share definition of a like, simpler than
+    ``SimulatedTruth.relevant``). ``clusters``: the
     visual cluster of each item (the bandit arms); ``popularity``: item counts from the
     warm users' training data. Pulling an arm shows the most popular not-yet-shown item of
     that cluster; the reward is 1 if the user likes it.

@@ -1,9 +1,8 @@
 """The oracle: a recommender that ranks by the simulator's true utility (the ceiling row of every table).
 
-On simulated data (``data.simulate_users`` or the older ``data.simulate_interactions``)
-the ground truth knows each user's utility for every item. Ranking the unseen items by
-it is the best any model can do on that data, up to the reaction noise: no model
-trained on the log can beat it, so it is the ceiling row that puts every other number
+On simulated data (``data.simulate_users``) the ground truth knows each user's utility
+for every item. Ranking the unseen items by it is the best any model can do on that
+data, up to the reaction noise: no model trained on the log can beat it, so it is the ceiling row that puts every other number
 of a results table in proportion. It is a measuring stick, not a model: it needs the
 truth, which a real log never has.
 """
@@ -19,7 +18,7 @@ class OracleRecommender(Recommender):
     """Scores item ``i`` for user ``u`` by the true utility ``ground_truth.utility[u, i]``.
 
     ``ground_truth``: anything with a ``utility`` attribute of shape
-    ``(n_users, n_items)`` (``data.SimulatedTruth``, ``data.GroundTruth``), or that array
+    ``(n_users, n_items)`` (``data.SimulatedTruth``), or that array
     itself. ``fit(X)`` only records ``X`` (the training interactions, so that
     ``recommend(..., exclude_seen=True)`` leaves out what each user has seen) and checks
     that its shape matches the truth; ``item_features`` and ``timestamps`` are ignored.

@@ -529,7 +529,7 @@ def run_replay(server: RealtimeRecommender, events: pd.DataFrame, truth=None, li
 def truth_precision(ground_truth, top_n: int = 50):
     """A scorer for ``run_replay``: the share of a list that lies in the user's true top ``top_n``.
 
-    ``ground_truth`` is the ``data.GroundTruth`` of ``simulate_interactions`` (its
+    ``ground_truth`` is the ``data.SimulatedTruth`` of ``data.simulate_users`` (its
     ``utility`` matrix is the users' true taste, which a real log never reveals).
     """
     util = np.asarray(ground_truth.utility)

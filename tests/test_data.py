@@ -156,6 +156,39 @@ def test_unknown_photo_name():
         data.load_photos(["lily"])
 
 
+# --- the interaction-weight policy ---------------------------------------------------
+
+def test_interaction_weights_follow_the_one_policy_and_never_make_a_skip_positive():
+    log = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 2], "event": ["like", "skip", "view"]})
+    np.testing.assert_array_equal(data.interaction_weights(log), [3.0, 0.0, 1.0])
+    np.testing.assert_array_equal(data.interaction_weights(log, policy="signed"), [3.0, -0.5, 1.0])
+    np.testing.assert_array_equal(data.interaction_weights(["view", "like"]), [1.0, 3.0])
+    events = log.rename(columns={"event": "kind"})  # a serving.realtime event table
+    np.testing.assert_array_equal(data.interaction_weights(events), [3.0, 0.0, 1.0])
+    for table in data.WEIGHT_POLICIES.values():
+        assert set(table) == set(data.EVENTS) and table["skip"] <= 0 < table["view"] < table["like"]
+
+
+def test_a_skip_weighted_by_the_policy_is_dropped_from_the_training_matrix():
+    from visrec_helpers.recsys.base import check_user_items
+
+    log = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 2], "event": ["like", "skip", "view"]})
+    X = check_user_items(data.interactions_to_csr(log.assign(weight=data.interaction_weights(log))))
+    assert X[0, 1] == 0 and X.nnz == 2
+
+
+@pytest.mark.parametrize("events, policy, error, match", [
+    (["like", "click"], "default", DataError, r"unknown event name\(s\) \['click'\]"),
+    (["like", None], "default", DataError, "unknown event name"),
+    (pd.DataFrame({"user": [0], "item": [0]}), "default", DataError, "no 'event' or 'kind' column"),
+    ("like", "default", DataError, "the string 'like'"),
+    (["like"], "generous", ValueError, "policy must be one of"),
+])
+def test_interaction_weights_refuse_unknown_events_and_policies(events, policy, error, match):
+    with pytest.raises(error, match=match):
+        data.interaction_weights(events, policy=policy)
+
+
 # --- user files ----------------------------------------------------------------
 
 def test_interactions_csv_round_trip(tmp_path):

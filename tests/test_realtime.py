@@ -44,6 +44,25 @@ def test_events_from_interactions_maps_weights_to_kinds_and_sorts_by_time():
     assert ev["item"].tolist() == [1, 0, 2]
 
 
+def test_events_from_interactions_reads_the_event_column_when_there_is_one():
+    # the simulator's log: a skip weighs 0 by the data layer's policy, and the event column names it
+    df = pd.DataFrame({"user": [0, 0, 1], "item": [2, 1, 0], "event": ["view", "skip", "like"],
+                       "weight": [1.0, 0.0, 3.0], "timestamp": [30.0, 10.0, 20.0]})
+    assert events_from_interactions(df)["kind"].tolist() == ["skip", "like", "view"]
+    with pytest.raises(DataError, match="unknown event"):
+        events_from_interactions(df.assign(event=["view", "click", "like"]))
+
+
+def test_profile_and_popularity_weights_come_from_the_data_layer_policy():
+    from visrec_helpers.data import WEIGHT_POLICIES
+
+    assert EVENT_WEIGHTS is WEIGHT_POLICIES["signed"] and EVENT_WEIGHTS["skip"] < 0
+    pop = OnlinePopularity(3, k=1)
+    for user, (kind, item) in enumerate((("skip", 0), ("view", 1), ("like", 2))):
+        pop.on_event(Event(user, item, kind, 0.0))
+    np.testing.assert_array_equal(pop.counts_, [0.0, 1.0, 3.0])  # a skip adds nothing, never a negative count
+
+
 def test_replay_yields_time_order_and_keeps_input_order_for_ties():
     ev = pd.DataFrame({"user": [5, 6, 7, 8], "item": [0, 1, 2, 3], "kind": ["view"] * 4,
                        "timestamp": [2.0, 1.0, 2.0, 0.5]})

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visrec_helpers.data import DataError
-from visrec_helpers.data.simulate import DEFAULT_EVENT_WEIGHTS, SimulatedTruth, simulate_users
+from visrec_helpers.data import WEIGHT_POLICIES, DataError, interaction_weights
+from visrec_helpers.data.simulate import SimulatedTruth, simulate_users
 
 COLOURS = ["red", "yellow", "green", "blue", "black"]
 
@@ -66,7 +66,9 @@ def test_every_user_views_distinct_items_within_the_range(log):
 
 def test_weights_follow_the_event_type(log):
     df, _ = log
-    assert (df["weight"] == df["event"].map(DEFAULT_EVENT_WEIGHTS)).all()
+    assert (df["weight"] == df["event"].map(WEIGHT_POLICIES["default"])).all()
+    np.testing.assert_array_equal(df["weight"], interaction_weights(df))
+    assert (df.loc[df["event"] == "skip", "weight"] == 0).all()  # a skip is never a positive
     custom = {"like": 5.0, "view": 2.0, "skip": 0.0}
     df2, _ = simulate_users(synthetic_attributes(), ["subgroup"], n_users=20, event_weights=custom)
     assert (df2["weight"] == df2["event"].map(custom)).all()

@@ -28,6 +28,9 @@ from visrec_helpers.data.images import (  # noqa: F401
     load_photos,
 )
 from visrec_helpers.data.interactions import (  # noqa: F401
+    EVENTS,
+    WEIGHT_POLICIES,
+    interaction_weights,
     interactions_to_csr,
     validate_interactions,
 )

@@ -1,5 +1,24 @@
-"""Data layer: the interactions table (``user, item, weight, timestamp``): validation and the
-sparse user x item matrix. The simulator that writes such tables is ``data.simulate``."""
+"""Data layer: the interactions table (``user, item, event, weight, timestamp``): the one
+interaction-weight policy, validation and the sparse user x item matrix. The simulator that
+writes such tables is ``data.simulate``.
+
+The interaction-weight policy
+-----------------------------
+An event is a ``like``, a ``view`` or a ``skip``. Every model and notebook turns events into
+weights through :func:`interaction_weights` (the table is :data:`WEIGHT_POLICIES`):
+
+============  ======  ======  ======  ==============================================
+policy        like    view    skip    for
+============  ======  ======  ======  ==============================================
+``default``   3.0     1.0     0.0     a users x items matrix (ALS, BPR, kNN, EASE, popularity)
+``signed``    3.0     1.0     -0.5    a profile summed from item vectors (real-time serving)
+============  ======  ======  ======  ==============================================
+
+A skip is never a positive. In a matrix it weighs 0: the models' input check drops zero
+entries, so a skipped item is neither a positive nor "seen" (pass ``exclude`` items yourself
+if a skipped item must not come back). In a profile it weighs -0.5, pulling the profile away
+from what the user passed over. A like is worth three views in both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +26,40 @@ import numpy as np
 import pandas as pd
 
 from visrec_helpers.data.images import DataError
+
+EVENTS = ("like", "view", "skip")
+WEIGHT_POLICIES = {
+    "default": {"like": 3.0, "view": 1.0, "skip": 0.0},
+    "signed": {"like": 3.0, "view": 1.0, "skip": -0.5},
+}
+
+
+def interaction_weights(events, policy: str = "default") -> np.ndarray:
+    """``(n,)`` float64 weight of each event under ``policy`` (see the module docstring).
+
+    ``events``: an interactions table with an ``event`` column (``data.simulate_users``) or a
+    ``kind`` column (``serving.realtime`` event tables), or a sequence of event names.
+    ``policy``: ``"default"`` (skip 0, for a users x items matrix) or ``"signed"`` (skip -0.5,
+    for profiles). An unknown policy raises ``ValueError``; an unknown or missing event name,
+    or a table without an ``event``/``kind`` column, raises ``DataError`` naming it.
+    """
+    if policy not in WEIGHT_POLICIES:
+        raise ValueError(f"policy must be one of {sorted(WEIGHT_POLICIES)}, got {policy!r}")
+    if isinstance(events, pd.DataFrame):
+        column = next((c for c in ("event", "kind") if c in events.columns), None)
+        if column is None:
+            raise DataError(f"events: no 'event' or 'kind' column to weight; columns: {list(events.columns)}")
+        names = events[column]
+    elif isinstance(events, str):
+        raise DataError(f"events must be a table or a sequence of event names, got the string {events!r}")
+    else:
+        names = pd.Series(np.asarray(events, dtype=object).ravel())
+    table = WEIGHT_POLICIES[policy]
+    weights = pd.Series(names).map(table)
+    if weights.isna().any():
+        bad = sorted({str(v) for v in pd.Series(names)[weights.isna()].unique()})[:5]
+        raise DataError(f"events: unknown event name(s) {bad}; known: {list(EVENTS)}")
+    return weights.to_numpy(dtype=np.float64)
 
 # ---------------------------------------------------------------------------
 # Simulated interactions with known ground truth

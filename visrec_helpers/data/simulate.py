@@ -50,10 +50,10 @@ are first cut into quintiles; a missing value is a level nobody prefers.
    ``like_rate`` and ``skip_rate_u ~ Beta`` with mean ``skip_rate`` (concentration
    20: users differ in how generous they are). Defaults give about 20% likes, 30%
    skips and 50% plain views.
-8. **Weights** come from the event type (``event_weights``, default like 3, view 1,
-   skip 0.1: a skip is an impression with almost no positive signal, kept above 0 so a
-   skipped item stays in the interaction matrix (the recommenders drop zero entries) and
-   counts as seen).
+8. **Weights** come from the event type through the data layer's one interaction-weight
+   policy (``data.interaction_weights``, policy ``"default"``: like 3, view 1, skip 0). A
+   skip is never a positive: its 0 is dropped by the models' input check. ``event_weights``
+   replaces the table for this log only.
 
 Taste drift (only when asked for)
 ---------------------------------
@@ -93,9 +93,8 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from visrec_helpers.data.images import DataError
+from visrec_helpers.data.interactions import EVENTS, WEIGHT_POLICIES
 
-EVENTS = ("like", "view", "skip")
-DEFAULT_EVENT_WEIGHTS = {"like": 3.0, "view": 1.0, "skip": 0.1}
 _MAX_LEVELS = 10  # numeric facets with more distinct values than this are cut into quintiles
 _TIME_CELLS = 16  # time resolution of the drift model
 _CAL_CELLS = 4  # time cells used to calibrate the reaction thresholds under drift
@@ -327,7 +326,7 @@ def simulate_users(
     like_rate, skip_rate: mean shares of likes and skips among views (each in (0, 1),
     sum below 1). reaction_noise: sd of the momentary reaction noise.
     drift: taste drift in [0, 1] (0 = none). event_weights: ``{"like", "view", "skip"}``
-    -> non-negative weight. days: length of the simulated period.
+    -> non-negative weight (default: ``data.WEIGHT_POLICIES["default"]``). days: length of the simulated period.
     random_state: seed of the one ``np.random.default_rng`` used.
 
     Returns ``(interactions, truth)``: interactions with columns ``user`` (int64),
@@ -381,7 +380,7 @@ def simulate_users(
     reaction_noise = _check_number("reaction_noise", reaction_noise, low=0.0)
     drift = _check_number("drift", drift, 0.0, 1.0)
     days = _check_number("days", days, low=0.0, low_open=True)
-    weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    weights = dict(WEIGHT_POLICIES["default"] if event_weights is None else event_weights)
     if set(weights) != set(EVENTS):
         raise ValueError(f"event_weights must have exactly the keys {list(EVENTS)}, got {sorted(weights)}")
     for e in EVENTS:

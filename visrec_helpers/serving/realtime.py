@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from visrec_helpers.data import DataError, validate_interactions
+from visrec_helpers.data import WEIGHT_POLICIES, DataError, validate_interactions
 from visrec_helpers.recsys.base import Recommender
 from visrec_helpers.search.index import IndexInputError, build_index, check_vectors
 
-# How much each kind of event moves a profile: a like counts three views, a skip pushes
-# the profile away from the item (a negative signal), as in most implicit-feedback logs.
-EVENT_WEIGHTS = {"view": 1.0, "like": 3.0, "skip": -0.5}
+# How much each kind of event moves a profile: the data layer's "signed" weight policy
+# (data.interactions): a like counts three views, a skip pushes the profile away (-0.5).
+EVENT_WEIGHTS = WEIGHT_POLICIES["signed"]
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,23 @@ class Event:
 def events_from_interactions(df: pd.DataFrame, like_weight: float = 3.0) -> pd.DataFrame:
     """An event table ``user, item, kind, timestamp`` from an interactions table.
 
-    ``kind`` is ``"like"`` for weight >= ``like_weight``, ``"skip"`` for weight <= 0,
-    else ``"view"`` (the simulator writes 3 for a like and 1 for a view). Rows are
-    sorted by timestamp across all users (ties keep the input order), which is the
-    order a log would deliver them in.
+    ``kind`` is the table's ``event`` column when it has one (``data.simulate_users``);
+    otherwise it is read from the weight: ``"like"`` for weight >= ``like_weight``,
+    ``"skip"`` for weight <= 0, else ``"view"`` (the weights of ``data.WEIGHT_POLICIES``).
+    Rows are sorted by timestamp across all users (ties keep the input order), which is
+    the order a log would deliver them in.
     """
     validate_interactions(df)
     if "timestamp" not in df.columns:
         raise DataError("interactions: a 'timestamp' column is needed to replay events in time order")
-    w = df["weight"].to_numpy(dtype=float) if "weight" in df.columns else np.ones(len(df))
-    kind = np.where(w >= like_weight, "like", np.where(w <= 0, "skip", "view"))
+    if "event" in df.columns:
+        kind = df["event"].to_numpy(dtype=object)
+        bad = sorted({str(k) for k in kind} - set(EVENT_WEIGHTS))
+        if bad:
+            raise DataError(f"interactions: unknown event(s) {bad[:5]}; known: {sorted(EVENT_WEIGHTS)}")
+    else:
+        w = df["weight"].to_numpy(dtype=float) if "weight" in df.columns else np.ones(len(df))
+        kind = np.where(w >= like_weight, "like", np.where(w <= 0, "skip", "view"))
     out = pd.DataFrame({"user": df["user"].to_numpy(np.int64), "item": df["item"].to_numpy(np.int64),
                         "kind": kind, "timestamp": df["timestamp"].to_numpy(dtype=float)})
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
@@ -395,7 +402,7 @@ class OnlinePopularity(Recommender):
     timestamps=None)`` warm-starts the counts from a users x items log (column sums of
     the weights; each user's items become seen), and ``recommend(users, k=10,
     exclude_seen=True, candidates=None) -> (len(users), k)``. Unlike a batch model it also
-    learns online: ``on_event`` counts the event (``max(weight, 0)`` of ``EVENT_WEIGHTS``)
+    learns online: ``on_event`` counts the event (its ``data.WEIGHT_POLICIES["default"]`` weight)
     and returns the user's new list, ``(self.k,)``, with the ``latency_`` shape of
     ``RealtimeRecommender`` so ``run_replay`` can compare them. Users are any non-negative
     integer ids (an unknown user has seen nothing: the cold-start fallback). Ties are
@@ -493,7 +500,7 @@ class OnlinePopularity(Recommender):
             raise DataError(f"unknown item id {item!r}: items are 0..{len(self.counts_) - 1}")
         if event.kind not in EVENT_WEIGHTS:
             raise DataError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
-        self.counts_[item] += max(EVENT_WEIGHTS[event.kind], 0.0)
+        self.counts_[item] += WEIGHT_POLICIES["default"][event.kind]
         self.seen_.setdefault(int(user), set()).add(int(item))
         recs = self.recommend([int(user)], k=self.k)[0]
         self.latency_.add(time.perf_counter() - t0)

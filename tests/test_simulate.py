@@ -309,6 +309,11 @@ def test_works_on_the_emoji_catalog():
     ({"event_weights": {"like": 1.0, "view": -1.0, "skip": 0.0}}, ValueError, r"event_weights\['view'\]"),
     ({"facet_weights": [1.0]}, ValueError, "facet_weights has 1 entries for 2 facets"),
     ({"facet_weights": {"shape": 1.0}}, ValueError, "not in facets"),
+    ({"session_length": (4, 2)}, ValueError, "session_length: low 4 is above high 2"),
+    ({"session_length": 0}, ValueError, "session_length must hold integers >= 1"),
+    ({"session_length": 3, "intent_weight": 1.5}, ValueError, "intent_weight must be <= 1"),
+    ({"session_length": 3, "intent_explore": -0.1}, ValueError, "intent_explore must be >= 0"),
+    ({"session_length": 3, "intent_facet": "group"}, ValueError, "intent_facet='group' is not one of the facets"),
 ])
 def test_bad_arguments_are_refused_by_name(attrs, kwargs, error, match):
     args = {"facets": ["subgroup", "colour"], "n_users": 5} | kwargs
@@ -323,3 +328,97 @@ def test_attributes_must_be_a_dataframe_of_items():
         simulate_users(pd.DataFrame({"colour": ["red"]}), ["colour"])
     with pytest.raises(DataError, match="only missing values"):
         simulate_users(pd.DataFrame({"colour": [None, None]}), ["colour"], n_users=1, events_per_user=1)
+
+
+# --- in-session intent ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def session_log(attrs):
+    return simulate_users(attrs, ["subgroup", "colour"], n_users=300, events_per_user=(20, 40),
+                          session_length=(3, 8), random_state=0)
+
+
+def _consecutive(df):
+    df = df.sort_values(["user", "timestamp"], kind="stable")
+    same_user = df["user"].to_numpy()[1:] == df["user"].to_numpy()[:-1]
+    same_session = df["session"].to_numpy()[1:] == df["session"].to_numpy()[:-1]
+    return df, same_user, same_session
+
+
+def test_sessions_are_off_by_default_and_leave_the_log_unchanged(log, attrs):
+    df, truth = log
+    assert "session" not in df.columns and truth.sessions is None
+    again, _ = simulate_users(attrs, ["subgroup", "colour"], n_users=300, events_per_user=(20, 40), random_state=0,
+                              intent_weight=0.9, intent_explore=0.1)  # intent knobs alone change nothing
+    pd.testing.assert_frame_equal(df, again)
+
+
+def test_session_log_keeps_the_table_contract_and_gains_a_session_column(session_log, attrs):
+    df, truth = session_log
+    assert list(df.columns) == ["user", "item", "event", "weight", "timestamp", "session"]
+    assert df["session"].dtype == np.int64
+    assert not df.duplicated(["user", "item"]).any()
+    assert df.groupby("user").size().between(20, 40).all()
+    assert df.equals(df.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True))
+    assert (df["weight"] == df["event"].map(WEIGHT_POLICIES["default"])).all()
+
+
+def test_sessions_are_minutes_inside_and_hours_apart(session_log):
+    df, truth = session_log
+    df, same_user, same_session = _consecutive(df)
+    gaps = np.diff(df["timestamp"].to_numpy())
+    inside, between = gaps[same_user & same_session], gaps[same_user & ~same_session]
+    assert inside.min() >= 30 and np.median(inside) < 5 * 60
+    assert between.min() >= 3600 and np.median(between) > 4 * 3600
+    sizes = truth.sessions["n_events"]
+    assert sizes.between(1, 8).all() and (sizes >= 3).mean() > 0.85  # only each user's last session is cut short
+
+
+def test_ground_truth_names_each_sessions_intent_and_the_items_follow_it(session_log, attrs):
+    df, truth = session_log
+    ss = truth.sessions
+    assert list(ss.columns) == ["session", "user", "intent", "intent_facet", "start", "end", "n_events"]
+    assert ss["session"].tolist() == list(range(len(ss)))
+    counts = df.groupby("session").agg(user=("user", "first"), n=("item", "size"), start=("timestamp", "min"),
+                                       end=("timestamp", "max"))
+    np.testing.assert_array_equal(counts["n"], ss["n_events"])
+    np.testing.assert_array_equal(counts["user"], ss["user"])
+    np.testing.assert_allclose(counts[["start", "end"]].to_numpy(), ss[["start", "end"]].to_numpy())
+    assert set(ss["intent"]) <= set(attrs["subgroup"]) and (ss["intent_facet"] == "subgroup").all()
+    level = attrs["subgroup"].to_numpy()[df["item"]]
+    intent = df["session"].map(ss.set_index("session")["intent"]).to_numpy()
+    assert (level == intent).mean() > 0.6  # most of a session's items are of its intent
+
+
+def test_a_session_model_has_something_to_find(session_log, log, attrs):
+    """The next item shares the previous item's subgroup far more often inside a session than
+    across a session boundary or in a log without sessions; intents vary within a user."""
+    sub = attrs["subgroup"].to_numpy()
+    df, same_user, same_session = _consecutive(session_log[0])
+    items = df["item"].to_numpy()
+    same = sub[items[1:]] == sub[items[:-1]]
+    inside, across = same[same_user & same_session].mean(), same[same_user & ~same_session].mean()
+    plain = log[0].sort_values(["user", "timestamp"], kind="stable")
+    p_items, p_users = plain["item"].to_numpy(), plain["user"].to_numpy()
+    no_sessions = (sub[p_items[1:]] == sub[p_items[:-1]])[p_users[1:] == p_users[:-1]].mean()
+    assert inside > across + 0.25 and inside > no_sessions + 0.25
+    assert session_log[1].sessions.groupby("user")["intent"].nunique().mean() > 2
+
+
+def test_intent_explore_sets_how_often_a_session_leaves_the_users_tastes(attrs):
+    shares = []
+    for explore in (0.0, 1.0):
+        _, truth = simulate_users(attrs, ["subgroup", "colour"], n_users=150, session_length=(3, 6),
+                                  intent_explore=explore, random_state=1)
+        ss = truth.sessions
+        shares.append(np.mean([i in truth.tastes[u]["subgroup"] for u, i in zip(ss["user"], ss["intent"])]))
+    assert shares[0] > 0.85 and shares[1] < shares[0] - 0.3
+
+
+def test_sessions_keep_the_event_mix_and_work_with_drift(attrs):
+    df, truth = simulate_users(attrs, ["subgroup", "colour"], n_users=200, session_length=(2, 5), drift=1.0,
+                               random_state=2)
+    share = df["event"].value_counts(normalize=True)
+    assert 0.1 <= share["like"] <= 0.3 and 0.15 <= share["skip"] <= 0.45
+    late = df.groupby("user").tail(5)
+    assert truth.utility[late["user"], late["item"]].mean() > truth.start_utility[late["user"], late["item"]].mean()

@@ -68,7 +68,39 @@ item is at each time (16 time cells), so items of the new taste come late. With
 :attr:`SimulatedTruth.utility` is the taste at the end of the timeline (``s = 1``),
 the one a next-item recommendation should serve.
 
-All randomness goes through one ``np.random.default_rng(random_state)``.
+In-session intent (only when asked for)
+---------------------------------------
+``session_length`` (default ``None``: no sessions, the model above). With
+``session_length=(low, high)`` each user's views come in sessions of a uniform
+``low..high`` views (the last one shorter), and each session has a short-lived **intent**:
+
+1. **Intent.** Session ``k`` of user ``u`` draws one level ``c_k`` of the intent facet
+   (``intent_facet``, default the first facet) with probability
+   ``(1 - intent_explore) * P_u(c) + intent_explore * n_c / n``: ``P_u(c)`` is the mass of
+   level ``c`` in the user's long-term view distribution ``softmax(U_k / temperature)``
+   (``U_k`` the utility at that session's time, ``U[u]`` without drift) and ``n_c / n`` the
+   level's share of the catalog. So a session is often about one of the user's lasting
+   tastes, and often (``intent_explore``, default 0.5) about something else for a while.
+2. **Session utility** ``S_k = (1 - intent_weight) * U_k + intent_weight * B * [v(i) == c_k]``
+   with ``B = sum(facet_weights)`` (the largest facet part a taste can give), so at
+   ``intent_weight = 0.5`` the intent counts as much as the whole long-term taste.
+3. **Views.** The session's items are drawn, without replacement over the user's whole
+   timeline, with probability ``softmax(S_k / temperature)``.
+4. **Time.** Sessions follow each other after ``1 h + Exponential(11 h)`` (hours apart);
+   inside a session the views are ``30 s + Exponential(90 s)`` apart (minutes apart). The
+   first session starts at a uniform time in the first ``days / 2`` days.
+5. **Reactions** compare the long-term utility ``U_k`` (not ``S_k``) with the thresholds of
+   step 7, calibrated on the session mixture: the intent changes what a user looks at,
+   not what they like. With drift, session ``k`` of ``K`` is at timeline fraction
+   ``k / (K - 1)``.
+
+The log gains a ``session`` column (a global session id, in time order per user), and
+:attr:`SimulatedTruth.sessions` is the ground truth a session model should recover: one
+row per session with ``session, user, intent`` (the level ``c_k``), ``intent_facet``,
+``start``, ``end`` and ``n_events``.
+
+All randomness goes through one ``np.random.default_rng(random_state)``; without
+``session_length`` no extra number is drawn, so logs without sessions are unchanged.
 
 Use
 ---
@@ -118,6 +150,8 @@ class SimulatedTruth:
     tastes: per user, ``{facet: {level: affinity}}`` of the starting taste (affinity in (0, 1]).
     end_tastes: the same for the drifted taste, or ``None`` when ``drift == 0``.
     facets: the facet column names, in order. params: the simulator's arguments.
+    sessions: with ``session_length``, one row per session: ``session, user, intent,
+    intent_facet, start, end, n_events`` (the intent each session had); else ``None``.
     """
 
     utility: np.ndarray
@@ -132,6 +166,7 @@ class SimulatedTruth:
     end_tastes: list | None
     facets: list
     params: dict = field(default_factory=dict)
+    sessions: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -291,6 +326,56 @@ def _beta_rates(rng, mean: float, n: int) -> np.ndarray:
     c = _RATE_CONCENTRATION
     return rng.beta(mean * c, (1.0 - mean) * c, n)
 
+_SESSION_GAP = (3_600.0, 11 * 3_600.0)  # between sessions: 1 h + Exponential(mean 11 h)
+_EVENT_GAP = (30.0, 90.0)  # inside a session: 30 s + Exponential(mean 90 s)
+
+
+def _session_lengths(rng, n_events: int, low: int, high: int) -> np.ndarray:
+    """Session sizes that add up to ``n_events``: uniform ``low..high``, the last one cut short."""
+    sizes = []
+    while sum(sizes) < n_events:
+        sizes.append(min(int(rng.integers(low, high + 1)), n_events - sum(sizes)))
+    return np.array(sizes, dtype=np.int64)
+
+
+def _session_plan(rng, start_u, step_u, intent_codes, level_counts, sizes, intent_weight, intent_explore, strength,
+                  temperature):
+    """Per session: long-term utility ``U_k`` ``(K, n)``, view distribution ``(K, n)`` of the
+    session utility, and the intent level ``c_k`` (steps 1-2 of "In-session intent")."""
+    k = len(sizes)
+    frac = np.arange(k) / (k - 1) if k > 1 else np.zeros(1)
+    base = np.repeat(start_u[None, :], k, axis=0) if step_u is None else start_u[None, :] + frac[:, None] * step_u
+    known = intent_codes >= 0
+    taste = np.stack([np.bincount(intent_codes[known], weights=row[known], minlength=len(level_counts))
+                      for row in _softmax(base / temperature)])
+    taste /= np.maximum(taste.sum(axis=1, keepdims=True), 1e-300)
+    mix = (1.0 - intent_explore) * taste + intent_explore * (level_counts / level_counts.sum())[None, :]
+    intents = np.argmax(np.log(np.maximum(mix, 1e-300)) + rng.gumbel(size=mix.shape), axis=1)
+    match = intent_codes[None, :] == intents[:, None]
+    p = _softmax(((1.0 - intent_weight) * base + intent_weight * strength * match) / temperature)
+    return base, p, intents
+
+
+def _session_views(rng, p, sizes, t0):
+    """Items (distinct over the timeline), session index and time of every view of one user."""
+    taken = np.zeros(p.shape[1], dtype=bool)
+    items, which, stamps = [], [], []
+    t = t0
+    for k, m in enumerate(sizes):
+        if k:
+            t += _SESSION_GAP[0] + rng.exponential(_SESSION_GAP[1])
+        g = np.where(taken, -np.inf, np.log(np.maximum(p[k], 1e-300)) + rng.gumbel(size=p.shape[1]))
+        chosen = np.argsort(-g, kind="stable")[:m]
+        taken[chosen] = True
+        gaps = _EVENT_GAP[0] + rng.exponential(_EVENT_GAP[1], m)
+        gaps[0] = 0.0
+        times = t + np.cumsum(gaps)
+        t = float(times[-1])
+        items.append(chosen)
+        which.append(np.full(m, k))
+        stamps.append(times)
+    return np.concatenate(items), np.concatenate(which), np.concatenate(stamps)
+
 
 def simulate_users(
     attributes: pd.DataFrame,
@@ -307,6 +392,10 @@ def simulate_users(
     skip_rate: float = 0.3,
     reaction_noise: float = 0.3,
     drift: float = 0.0,
+    session_length=None,
+    intent_weight: float = 0.5,
+    intent_explore: float = 0.5,
+    intent_facet: str | None = None,
     event_weights: dict | None = None,
     days: float = 30.0,
     random_state: int = 0,
@@ -325,15 +414,20 @@ def simulate_users(
     temperature: softmax temperature of the view distribution (lower = more focused).
     like_rate, skip_rate: mean shares of likes and skips among views (each in (0, 1),
     sum below 1). reaction_noise: sd of the momentary reaction noise.
-    drift: taste drift in [0, 1] (0 = none). event_weights: ``{"like", "view", "skip"}``
-    -> non-negative weight (default: ``data.WEIGHT_POLICIES["default"]``). days: length of the simulated period.
+    drift: taste drift in [0, 1] (0 = none). session_length: ``None`` (no sessions) or views per
+    session, an integer or an inclusive ``(low, high)`` range; then ``intent_weight`` in [0, 1]
+    mixes each session's intent into what is viewed, ``intent_explore`` in [0, 1] is the share
+    of intents drawn regardless of the user's taste, and ``intent_facet`` (default the first
+    facet) is the facet intents are drawn over ("In-session intent" in the module docstring).
+    event_weights: ``{"like", "view", "skip"}`` -> non-negative weight (default:
+    ``data.WEIGHT_POLICIES["default"]``). days: length of the simulated period.
     random_state: seed of the one ``np.random.default_rng`` used.
 
     Returns ``(interactions, truth)``: interactions with columns ``user`` (int64),
     ``item`` (int64, row position in ``attributes``), ``event`` (``"like"``, ``"view"`` or
     ``"skip"``), ``weight`` (float64) and ``timestamp`` (float64 seconds from the start of
-    the period), sorted by user then time, one row per (user, item); and a
-    :class:`SimulatedTruth`.
+    the period), sorted by user then time, one row per (user, item), plus ``session``
+    (int64) with ``session_length``; and a :class:`SimulatedTruth`.
     """
     if not isinstance(attributes, pd.DataFrame):
         raise DataError(f"attributes must be a pandas DataFrame, got {type(attributes).__name__}")
@@ -380,6 +474,13 @@ def simulate_users(
     reaction_noise = _check_number("reaction_noise", reaction_noise, low=0.0)
     drift = _check_number("drift", drift, 0.0, 1.0)
     days = _check_number("days", days, low=0.0, low_open=True)
+    sess = None if session_length is None else _check_range("session_length", session_length)
+    intent_weight = _check_number("intent_weight", intent_weight, 0.0, 1.0)
+    intent_explore = _check_number("intent_explore", intent_explore, 0.0, 1.0)
+    if intent_facet is None:
+        intent_facet = facets[0]
+    elif intent_facet not in facets:
+        raise ValueError(f"intent_facet={intent_facet!r} is not one of the facets {facets}")
     weights = dict(WEIGHT_POLICIES["default"] if event_weights is None else event_weights)
     if set(weights) != set(EVENTS):
         raise ValueError(f"event_weights must have exactly the keys {list(EVENTS)}, got {sorted(weights)}")
@@ -416,7 +517,33 @@ def simulate_users(
     like_t = np.empty(n_users)
     skip_t = np.empty(n_users)
     users, items, events, stamps = [], [], [], []
+    intent_f = facets.index(intent_facet)
+    strength = float(sum(fw))
+    session_of, session_rows = [], []
     for u in tqdm(range(n_users), desc="simulating users", disable=not progress, leave=False):
+        if sess is not None:  # "In-session intent" in the module docstring
+            sizes = _session_lengths(rng, int(n_events[u]), *sess)
+            base, p_sess, intents = _session_plan(rng, start[u], None if step is None else step[u], codes[intent_f],
+                                                  counts[intent_f], sizes, intent_weight, intent_explore, strength,
+                                                  temperature)
+            p_mean = (sizes[:, None] * p_sess).sum(axis=0) / sizes.sum()
+            seen_share = _inclusion(p_mean, int(n_events[u])) / n_events[u]
+            share = sizes[:, None] * p_sess / (sizes.sum() * np.maximum(p_mean, 1e-300)) * seen_share
+            like_t[u], skip_t[u] = _thresholds(base.ravel(), share.ravel(), reaction_noise,
+                                               (like_u[u], 1.0 - skip_u[u]))
+            viewed, which, times = _session_views(rng, p_sess, sizes, t_start[u])
+            r = base[which, viewed] + (rng.normal(0.0, reaction_noise, len(viewed)) if reaction_noise > 0 else 0.0)
+            first = len(session_rows)
+            session_of.append(first + which)
+            for k, m in enumerate(sizes):
+                level = levels[intent_f][intents[k]]
+                in_k = times[which == k]
+                session_rows.append((first + k, u, level, intent_facet, float(in_k[0]), float(in_k[-1]), int(m)))
+            users.append(np.full(len(viewed), u, dtype=np.int64))
+            items.append(viewed.astype(np.int64))
+            events.append(np.where(r >= like_t[u], "like", np.where(r < skip_t[u], "skip", "view")))
+            stamps.append(times)
+            continue
         # (G, n_items) utility and view distribution at each time cell (G = 1 without drift).
         u_cells = start[u][None, :] if step is None else start[u][None, :] + cells[:, None] * step[u][None, :]
         p_cells = _softmax(u_cells / temperature)
@@ -460,17 +587,23 @@ def simulate_users(
             np.select([ev == "like", ev == "view"], [0, 1], 2)],
         "timestamp": np.concatenate(stamps).astype(np.float64),
     })
+    sessions = None
+    if sess is not None:
+        df["session"] = np.concatenate(session_of).astype(np.int64)
+        sessions = pd.DataFrame(session_rows, columns=["session", "user", "intent", "intent_facet", "start", "end",
+                                                       "n_events"])
     df = df.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
     params = {"facets": facets, "n_users": int(n_users), "events_per_user": (ev_lo, ev_hi),
               "facet_weights": dict(zip(facets, fw)), "n_preferred": dict(zip(facets, npref)),
               "popularity_weight": popularity_weight, "noise": noise, "temperature": temperature,
               "like_rate": like_rate, "skip_rate": skip_rate, "reaction_noise": reaction_noise,
-              "drift": drift, "event_weights": weights, "days": days, "random_state": random_state,
+              "drift": drift, "session_length": sess, "intent_weight": intent_weight,
+              "intent_explore": intent_explore, "intent_facet": intent_facet, "event_weights": weights, "days": days, "random_state": random_state,
               "levels": dict(zip(facets, levels))}
     truth = SimulatedTruth(
         utility=end, start_utility=start, like_threshold=like_t, skip_threshold=skip_t,
         like_rate=like_u, skip_rate=skip_u, quality=quality, popularity_sensitivity=beta,
         tastes=[{facets[f]: d for f, d in t.items()} for t in tastes0],
         end_tastes=None if tastes1 is None else [{facets[f]: d for f, d in t.items()} for t in tastes1],
-        facets=facets, params=params)
+        facets=facets, params=params, sessions=sessions)
     return df, truth

@@ -43,7 +43,12 @@ class FeatureEncoder:
     fn: Callable[[np.ndarray], np.ndarray]
 
     def transform(self, images: np.ndarray) -> np.ndarray:
+        """The raw features ``fn(images)``, ``(n, d)``, not normalised."""
         return self.fn(images)
+
+    def embed(self, images) -> np.ndarray:
+        """The encoder contract (``vision.encoder``): ``(n, d)`` float32 with L2-normalised rows."""
+        return l2_normalize(self.transform(_check_images(images)))
 
 
 def _check_images(images) -> np.ndarray:
@@ -67,7 +72,7 @@ def embed(encoder, images, batch_size: int = 256, device: str = "auto", progress
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(encoder, FeatureEncoder):
-        return l2_normalize(encoder.transform(arr))
+        return encoder.embed(arr)
     if not isinstance(encoder, nn.Module) or not hasattr(encoder, "embed"):
         raise TypeError(f"encoder must be an nn.Module with .embed() or a FeatureEncoder, got {type(encoder).__name__}")
     dev = get_device(device)

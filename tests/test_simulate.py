@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visrec_helpers.data import WEIGHT_POLICIES, DataError, interaction_weights
-from visrec_helpers.data.simulate import SimulatedTruth, simulate_users
+from visrec_helpers.data.simulate import LOG_WEIGHTS, SimulatedTruth, simulate_users
 
 COLOURS = ["red", "yellow", "green", "blue", "black"]
 
@@ -66,9 +66,10 @@ def test_every_user_views_distinct_items_within_the_range(log):
 
 def test_weights_follow_the_event_type(log):
     df, _ = log
-    assert (df["weight"] == df["event"].map(WEIGHT_POLICIES["default"])).all()
-    np.testing.assert_array_equal(df["weight"], interaction_weights(df))
-    assert (df.loc[df["event"] == "skip", "weight"] == 0).all()  # a skip is never a positive
+    assert (df["weight"] == df["event"].map(LOG_WEIGHTS)).all()
+    policy = interaction_weights(df)  # what a model trains on: a skip is never a positive
+    np.testing.assert_array_equal(policy, df["event"].map(WEIGHT_POLICIES["default"]))
+    assert (policy[df["event"] == "skip"] == 0).all() and (policy[df["event"] != "skip"] > 0).all()
     custom = {"like": 5.0, "view": 2.0, "skip": 0.0}
     df2, _ = simulate_users(synthetic_attributes(), ["subgroup"], n_users=20, event_weights=custom)
     assert (df2["weight"] == df2["event"].map(custom)).all()
@@ -360,7 +361,7 @@ def test_session_log_keeps_the_table_contract_and_gains_a_session_column(session
     assert not df.duplicated(["user", "item"]).any()
     assert df.groupby("user").size().between(20, 40).all()
     assert df.equals(df.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True))
-    assert (df["weight"] == df["event"].map(WEIGHT_POLICIES["default"])).all()
+    assert (df["weight"] == df["event"].map(LOG_WEIGHTS)).all()
 
 
 def test_sessions_are_minutes_inside_and_hours_apart(session_log):

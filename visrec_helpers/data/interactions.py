@@ -18,6 +18,10 @@ A skip is never a positive. In a matrix it weighs 0: the models' input check dro
 entries, so a skipped item is neither a positive nor "seen" (pass ``exclude`` items yourself
 if a skipped item must not come back). In a profile it weighs -0.5, pulling the profile away
 from what the user passed over. A like is worth three views in both.
+
+The simulator's log still writes its older ``weight`` column (``data.simulate.LOG_WEIGHTS``,
+skip 0.1) so that the notebooks written against it keep their figures; a model built in a
+new notebook takes ``log.assign(weight=interaction_weights(log))``.
 """
 
 from __future__ import annotations

@@ -50,10 +50,12 @@ are first cut into quintiles; a missing value is a level nobody prefers.
    ``like_rate`` and ``skip_rate_u ~ Beta`` with mean ``skip_rate`` (concentration
    20: users differ in how generous they are). Defaults give about 20% likes, 30%
    skips and 50% plain views.
-8. **Weights** come from the event type through the data layer's one interaction-weight
-   policy (``data.interaction_weights``, policy ``"default"``: like 3, view 1, skip 0). A
-   skip is never a positive: its 0 is dropped by the models' input check. ``event_weights``
-   replaces the table for this log only.
+8. **Weights.** The log's ``weight`` column holds :data:`LOG_WEIGHTS` (like 3, view 1,
+   skip 0.1), the weights the current notebooks were written against: a skip's 0.1 keeps a
+   skipped item in the interaction matrix, so the models' seen filter hides it. It is *not*
+   the package's interaction-weight policy: a model should train on
+   ``data.interaction_weights(log)`` (like 3, view 1, skip 0; a skip is never a positive)
+   and take the seen items from the whole log. ``event_weights`` replaces the table.
 
 Taste drift (only when asked for)
 ---------------------------------
@@ -125,7 +127,12 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from visrec_helpers.data.images import DataError
-from visrec_helpers.data.interactions import EVENTS, WEIGHT_POLICIES
+from visrec_helpers.data.interactions import EVENTS
+
+#: The log's ``weight`` column (step 8 of the module docstring). Not the weight policy
+#: (``data.WEIGHT_POLICIES``): the notebooks move onto ``data.interaction_weights`` in their
+#: rewrite (issues 23 and 24), and then this default becomes the policy's.
+LOG_WEIGHTS = {"like": 3.0, "view": 1.0, "skip": 0.1}
 
 _MAX_LEVELS = 10  # numeric facets with more distinct values than this are cut into quintiles
 _TIME_CELLS = 16  # time resolution of the drift model
@@ -419,8 +426,8 @@ def simulate_users(
     mixes each session's intent into what is viewed, ``intent_explore`` in [0, 1] is the share
     of intents drawn regardless of the user's taste, and ``intent_facet`` (default the first
     facet) is the facet intents are drawn over ("In-session intent" in the module docstring).
-    event_weights: ``{"like", "view", "skip"}`` -> non-negative weight (default:
-    ``data.WEIGHT_POLICIES["default"]``). days: length of the simulated period.
+    event_weights: ``{"like", "view", "skip"}`` -> non-negative weight of the log's ``weight``
+    column (default :data:`LOG_WEIGHTS`; a model takes ``data.interaction_weights(log)``). days: length of the simulated period.
     random_state: seed of the one ``np.random.default_rng`` used.
 
     Returns ``(interactions, truth)``: interactions with columns ``user`` (int64),
@@ -481,7 +488,7 @@ def simulate_users(
         intent_facet = facets[0]
     elif intent_facet not in facets:
         raise ValueError(f"intent_facet={intent_facet!r} is not one of the facets {facets}")
-    weights = dict(WEIGHT_POLICIES["default"] if event_weights is None else event_weights)
+    weights = dict(LOG_WEIGHTS if event_weights is None else event_weights)
     if set(weights) != set(EVENTS):
         raise ValueError(f"event_weights must have exactly the keys {list(EVENTS)}, got {sorted(weights)}")
     for e in EVENTS:

@@ -33,7 +33,8 @@ def test_knowing_a_card_moves_it_up_and_postpones_it(tmp_path):
     s = Schedule(tmp_path / "s.json")
     assert s.box("a") == 1 and s.is_due("a", TODAY)
     state = s.grade("a", True, TODAY)
-    assert state == {"box": 2, "due": (TODAY + dt.timedelta(days=INTERVALS_DAYS[1])).isoformat()}
+    assert state == {"box": 2, "due": (TODAY + dt.timedelta(days=INTERVALS_DAYS[1])).isoformat(),
+                     "last": TODAY.isoformat()}
     assert not s.is_due("a", TODAY) and s.is_due("a", TODAY + dt.timedelta(days=1))
 
 
@@ -42,7 +43,7 @@ def test_missing_a_card_sends_it_back_to_box_one(tmp_path):
     for _ in range(3):
         s.grade("a", True, TODAY)
     assert s.box("a") == 4
-    assert s.grade("a", False, TODAY) == {"box": 1, "due": TODAY.isoformat()}
+    assert s.grade("a", False, TODAY) == {"box": 1, "due": TODAY.isoformat(), "last": TODAY.isoformat()}
 
 
 def test_box_is_capped(tmp_path):

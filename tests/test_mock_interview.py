@@ -26,6 +26,17 @@ def _question(qid="q01_x", n_followups=2) -> mi.Question:
                                                              for i in range(1, n_followups + 1)), ex)
 
 
+def _part(widget, name):
+    """The widget under ``widget`` (depth first) with the CSS class ``visrec-<name>``."""
+    if f"visrec-{name}" in getattr(widget, "_dom_classes", ()):
+        return widget
+    for child in getattr(widget, "children", ()):
+        found = _part(child, name)
+        if found is not None:
+            return found
+    return None
+
+
 def _finished_round(qid="q01_x", grades=(2, 1, 0, 2)) -> mi.Round:
     rnd = mi.Round(_question(qid))
     for g in grades:
@@ -244,10 +255,10 @@ def test_app_builds_with_a_drawn_round(questions, tmp_path):
 
     matplotlib.use("Agg")
     app = mi.mock_interview_app(questions[:2], mi.Progress(tmp_path / "p.json"), seed=0)
-    draw = next(c for c in app.children[1].children if "visrec-mi-draw" in c._dom_classes)
-    draw.click()
-    prompt = next(c for c in app.children if "visrec-mi-question" in c._dom_classes)
+    _part(app, "mi-draw").click()
+    prompt = _part(app, "mi-question")
     assert questions[0].title in prompt.value or questions[1].title in prompt.value
+    assert _part(app, "mi-tabs").titles == ("Question round", "Design round", "Progress")
     json.dumps(app.get_state()["_dom_classes"])  # a plain widget state
 
 
@@ -328,7 +339,7 @@ def test_app_switches_language_mid_round_and_keeps_the_grades(tmp_path):
     app = mi.mock_interview_app([en], mi.Progress(None), seed=0, answer_seconds=5, questions_zh=[zh])
 
     def part(name):
-        return next(c for c in app.children + app.children[1].children if f"visrec-mi-{name}" in c._dom_classes)
+        return _part(app, f"mi-{name}")
 
     part("draw").click()
     assert "q01_x title" in part("question").value and "part 1 of 4 (answer)" in part("status").value
@@ -336,9 +347,9 @@ def test_app_switches_language_mid_round_and_keeps_the_grades(tmp_path):
     assert "如何测试？" in part("question").value and "第 1 / 4 部分（回答）" in part("status").value
     assert part("reveal").description == "看参考答案"
     part("reveal").click()
-    next(c for c in app.children[6].children if "visrec-mi-grade-2" in c._dom_classes).click()
+    part("grade-2").click()
     assert "追问 1 / 2：中文问题 1？" in part("question").value
     part("lang").value = "en"
     assert "Follow-up 1 of 2: fq1" in part("question").value
-    assert next(c for c in app.children[6].children if "visrec-mi-grade-2" in c._dom_classes).description \
-        == "Nailed it (2)"
+    assert part("grade-2").description == "Nailed it (2)"
+    assert _part(app, "mi-tabs").titles == ("Question round", "Design round", "Progress")

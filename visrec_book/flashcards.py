@@ -117,6 +117,8 @@ def _parse_state(text: str, path: Path) -> dict[str, dict]:
             if isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= len(INTERVALS_DAYS):
                 raise ValueError(f"card {key!r}: box {box!r} is not 1..{len(INTERVALS_DAYS)}")
             dt.date.fromisoformat(v["due"])
+            if "last" in v:
+                dt.date.fromisoformat(v["last"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ScheduleError(f"{path}: not a flashcard schedule ({exc}); it was left as it is: move it away "
                             "to start afresh") from None
@@ -131,17 +133,40 @@ class LockedJsonStore:
     this object since its last save (this object's record of a key wins), writes a temporary file
     in the same folder and moves it over the old one (``os.replace``), so the file is always
     complete and no object loses another's records. A file that ``parse_state`` refuses is never
-    overwritten: reading or saving raises ``ScheduleError``.
+    overwritten: reading or saving raises ``ScheduleError``; or, when ``SET_ASIDE_CORRUPT`` is true,
+    it is moved aside to ``<file>.corrupt-<time>`` (listed in ``set_aside``, for the app to report)
+    and a fresh file is started.
     """
 
     LOCK_TIMEOUT_S = 30.0
+    SET_ASIDE_CORRUPT = False
 
     def __init__(self, path: Path | str | None):
         self.path = Path(path) if path is not None else None
         self.state: dict[str, dict] = {}
         self._graded: set[str] = set()
+        self.set_aside: list[Path] = []
         if self.path is not None and self.path.exists():
-            self.state = self.parse_state(self.path.read_text(encoding="utf-8"), self.path)
+            self.state = self._read()
+
+    def _read(self, locked: bool = False) -> dict[str, dict]:
+        """The state in the file; a file ``parse_state`` refuses raises, or is moved aside (then {}),
+        under the lock (``locked``: the caller holds it)."""
+        try:
+            return self.parse_state(self.path.read_text(encoding="utf-8"), self.path)
+        except FileNotFoundError:
+            return {}
+        except ScheduleError:
+            if not self.SET_ASIDE_CORRUPT:
+                raise
+        if not locked:  # read again under the lock: another object may have replaced it meanwhile
+            with self._lock():
+                return self._read(locked=True)
+        stamp = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}"
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        os.replace(self.path, aside)  # kept, byte for byte, for the learner to inspect or repair
+        self.set_aside.append(aside)
+        return {}
 
     @staticmethod
     def parse_state(text: str, path: Path) -> dict[str, dict]:
@@ -159,11 +184,11 @@ class LockedJsonStore:
 
         return FileLock(str(self.path) + ".lock", timeout=self.LOCK_TIMEOUT_S)
 
-    def reload(self) -> None:
+    def reload(self, locked: bool = False) -> None:
         """Take in grades other objects saved to the file; this object's unsaved grades are kept."""
         if self.path is None or not self.path.exists():
             return
-        on_disk = self.parse_state(self.path.read_text(encoding="utf-8"), self.path)
+        on_disk = self._read(locked)
         mine = {k: self.state[k] for k in self._graded if k in self.state}
         self.state = {**on_disk, **mine}
 
@@ -176,7 +201,7 @@ class LockedJsonStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self._lock():
-                self.reload()
+                self.reload(locked=True)
                 fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
                 try:
                     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -194,7 +219,8 @@ class LockedJsonStore:
 
 
 class Schedule(LockedJsonStore):
-    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD"}}``.
+    """Leitner boxes per card id, persisted as JSON: ``{id: {"box": int, "due": "YYYY-MM-DD", "last":
+    "YYYY-MM-DD"}}`` (``last``: the day it was last graded; files from before it have none).
 
     Several ``Schedule`` objects may share one file (see ``LockedJsonStore``): a save merges the
     cards graded through this object into the file (the later grade of a card wins) and never
@@ -233,7 +259,7 @@ class Schedule(LockedJsonStore):
             self.reload()  # grade from the latest box, which another object may have moved
         box = min(self.box(card_id) + 1, len(INTERVALS_DAYS)) if knew_it else 1
         due = today + dt.timedelta(days=INTERVALS_DAYS[box - 1])
-        self.state[card_id] = {"box": box, "due": due.isoformat()}
+        self.state[card_id] = {"box": box, "due": due.isoformat(), "last": today.isoformat()}
         self._graded.add(card_id)
         self.save()
         return self.state[card_id]

@@ -175,9 +175,11 @@ def _child(task: str, program: str, seed: int, result: str) -> None:
     report: dict = {"outcomes": [], "error": ""}
     try:
         namespace = runpy.run_path(program, init_globals={"SEED": seed}, run_name="__main__")
-    except BaseException as exc:  # the learner's program failed: show its own frames
-        frames = traceback.format_exception(exc)
-        report["error"] = "".join(f for f in frames if "runpy.py" not in f and "coding_round.py" not in f)
+    except BaseException as exc:  # the learner's program failed: show the frames from its own first
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != program:
+            tb = tb.tb_next
+        report["error"] = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     else:
         try:
             report["outcomes"] = [o.__dict__ for o in TASK_CHECKS[task].measure(namespace, seed)]

@@ -353,3 +353,129 @@ def test_app_switches_language_mid_round_and_keeps_the_grades(tmp_path):
     assert "Follow-up 1 of 2: fq1" in part("question").value
     assert part("grade-2").description == "Nailed it (2)"
     assert _part(app, "mi-tabs").titles == ("Question round", "Design round", "Progress")
+
+
+# the coding round of a whole program, the design round and the progress tab in the app
+
+def _program_question(qid="q10_x") -> mi.Question:
+    from visrec_book.coding_round import T01
+
+    q = _question(qid, n_followups=1)
+    return mi.Question(q.id, q.title, q.answer, q.followups, q.exercise, T01, "```python\nmodel = SmallCNN()\n```")
+
+
+def test_a_question_whose_task_has_an_interview_version_asks_for_the_whole_program():
+    q = _program_question()
+    assert q.program_round and q.steps == ["answer", "follow-up 1", "coding"]
+    bare = _question()
+    assert not bare.program_round  # no task: the exercise, as before
+    rnd = mi.Round(q)
+    for g in (2, 1):
+        rnd.grade(g)
+    rnd.check_passed = False
+    rnd.grade(1, seconds=1500)
+    record = rnd.record(dt.date(2026, 1, 2))
+    assert record["task"] == "t01_cnn_image_classification" and record["check_passed"] is False
+    assert "task" not in _finished_round().record()
+
+
+def test_app_coding_round_runs_the_check_shows_the_error_and_reveals_the_interview_version(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    progress = mi.Progress(tmp_path / "p.json")
+    app = mi.mock_interview_app([_program_question()], progress, seed=0, lang="en")
+    _part(app, "mi-draw").click()
+    for _ in range(2):  # the answer and the follow-up
+        _part(app, "mi-reveal").click()
+        _part(app, "mi-grade-2").click()
+    assert "Coding round: the whole program of t01_cnn_image_classification" in _part(app, "mi-question").value
+    assert _part(app, "mi-check").description == "Run the check"
+    assert "45:00" in _part(app, "mi-timer").value
+    _part(app, "mi-code").value = "x = 1 / 0\n"
+    _part(app, "mi-check").click()
+    shown = _part(app, "mi-check-output").value
+    assert "<pre" in shown and "NOT YET" in shown and "ZeroDivisionError" in shown
+    assert (tmp_path / "scratch" / "t01_cnn_image_classification.py").read_text() == "x = 1 / 0\n"
+    assert _part(app, "mi-reveal").description == "Reveal the interview version"
+    _part(app, "mi-reveal").click()
+    _part(app, "mi-lang").value = "zh"
+    assert "编程轮：写出 t01_cnn_image_classification 的完整程序" in _part(app, "mi-question").value
+    _part(app, "mi-grade-1").click()
+    (saved,) = mi.Progress(tmp_path / "p.json").state.values()
+    assert saved["check_passed"] is False and saved["grades"]["coding"] == 1
+
+
+def test_step_markdown_shows_the_contract_then_the_interview_version_once_revealed():
+    from visrec_book.coding_round import T01, TASK_CHECKS
+
+    q = _program_question()
+    before = mi.step_markdown(q, "coding", revealed=False)
+    assert before == ["**What the check needs.** " + TASK_CHECKS[T01].contract_en]
+    after = mi.step_markdown(q, "coding", revealed=True, lang="zh")
+    assert after[0].startswith("**检查需要什么。**") and "model = SmallCNN()" in after[1]
+    assert mi.step_markdown(q, "answer", revealed=False) == []
+    assert mi.step_markdown(q, "follow-up 1", revealed=True) == ["fa1"]
+    exercise = mi.step_markdown(_question(), "coding", revealed=True)
+    assert exercise[0] == "**Exercise 1.** Write `f`." and "return 3" in exercise[1]
+    no_check = mi.Question(q.id, q.title, q.answer, q.followups, q.exercise, "t06_object_recognition", "code")
+    assert mi.step_markdown(no_check, "coding", revealed=False) == [
+        "**No automatic check for t06_object_recognition yet**: run your program yourself, then compare it with "
+        "the interview version."]
+
+
+def test_app_a_task_without_an_interview_version_says_so_and_gives_the_exercise(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    q = _question("q07_x", n_followups=1)
+    q = mi.Question(q.id, q.title, q.answer, q.followups, q.exercise, "t06_object_recognition", "")
+    app = mi.mock_interview_app([q], mi.Progress(None), seed=0)
+    _part(app, "mi-draw").click()
+    for _ in range(2):
+        _part(app, "mi-reveal").click()
+        _part(app, "mi-grade-2").click()
+    prompt = _part(app, "mi-question").value
+    assert "exercise 1 of t01_x" in prompt and "t06_object_recognition has no interview version yet" in prompt
+    _part(app, "mi-lang").value = "zh"
+    assert "t06_object_recognition 还没有面试版代码" in _part(app, "mi-question").value
+
+
+def test_app_design_round_ticks_the_rubric_and_saves(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    from visrec_book.design_round import RUBRIC, DesignRecords
+
+    matplotlib.use("Agg")
+    app = mi.mock_interview_app([_question()], mi.Progress(tmp_path / "p.json"), seed=0, design_seconds=60)
+    _part(app, "dr-start").click()
+    assert "10^8 product images" in _part(app, "dr-question").value and "1:00" in _part(app, "dr-timer").value
+    _part(app, "dr-rubric").click()
+    for key in ("requirements", "funnel", "capacity"):
+        _part(app, f"dr-tick-{key}").value = True
+    _part(app, "mi-lang").value = "zh"
+    assert _part(app, "dr-tick-funnel").description == "漏斗"
+    _part(app, "dr-save").click()
+    assert "8 个要点讲到了 3 个（38%）" in _part(app, "dr-status").value
+    (record,) = DesignRecords(tmp_path / "design_rounds.json").state.values()
+    assert sum(record["ticked"].values()) == 3 and set(record["ticked"]) == {p.key for p in RUBRIC}
+    assert "q15_scalable_architecture" in _part(app, "pv-table").value
+
+
+def test_app_design_round_reports_a_corrupt_record_file_kept_aside(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    (tmp_path / "design_rounds.json").write_text("{not json")
+    app = mi.mock_interview_app([_question()], mi.Progress(tmp_path / "p.json"), seed=0)
+    _part(app, "dr-start").click()
+    _part(app, "dr-rubric").click()
+    _part(app, "dr-save").click()
+    status = _part(app, "dr-status").value
+    assert "0 of 8 points" in status and "could not be read" in status
+    (aside,) = tmp_path.glob("design_rounds.json.corrupt-*")
+    assert aside.read_text() == "{not json" and aside.name in status

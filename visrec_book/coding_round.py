@@ -31,7 +31,7 @@ from visrec_book.workbook import NOTEBOOK_DIR
 ROOT = Path(__file__).resolve().parent.parent
 TAIL_CHARS = 3000  # what the round shows of a program's output
 T01 = "t01_cnn_image_classification"
-T01_BAR = 0.96     # held-out accuracy the t01 program must reach (its interview version: 0.97-0.98)
+T01_BAR = 0.95  # held-out accuracy bar: the interview version reaches 0.966-0.975 at seeds 0-2, kNN 0.934-0.944
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,10 @@ class LockedJsonStore:
         """Take in grades other objects saved to the file; this object's unsaved grades are kept."""
         if self.path is None or not self.path.exists():
             return
+        aside = len(self.set_aside)
         on_disk = self._read(locked)
+        if len(self.set_aside) > aside:  # the file was corrupt and moved aside: keep all this object knows
+            self._graded |= set(self.state)
         mine = {k: self.state[k] for k in self._graded if k in self.state}
         self.state = {**on_disk, **mine}
 

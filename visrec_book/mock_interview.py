@@ -537,6 +537,27 @@ class _Timer:
         return self.elapsed()
 
 
+def step_markdown(q: Question, step: str, revealed: bool, lang: str = "en") -> list[str]:
+    """What the answer area shows at ``step`` of ``q``'s round, as markdown: for a coding round of a
+    whole program, what the check needs (then the interview version once revealed); for an exercise,
+    its statement (then its solution); for the answer and follow-ups, nothing until revealed."""
+    from visrec_book.coding_round import TASK_CHECKS
+
+    ui = MOCK_UI[lang]
+    if step == "coding" and q.program_round:
+        check = TASK_CHECKS.get(q.task)
+        shown = [ui["contract"].format(contract=check.contract(lang)) if check else ui["no_check"].format(task=q.task)]
+        return shown + ([ui["interview"].format(task=q.task) + "\n\n" + q.interview] if revealed else [])
+    if step == "coding":
+        solution = ui["solution"].format(notebook=q.exercise.notebook) + f"\n\n```python\n{q.exercise.solution}\n```"
+        return [q.exercise.text] + ([solution] if revealed else [])
+    if not revealed:
+        return []
+    if step == "answer":
+        return [q.answer + "\n\n*" + ui["from"].format(id=q.id) + "*"]
+    return [q.followups[int(step.split()[1]) - 1].answer]
+
+
 def _widget(kind, name: str, **kwargs):
     """An ipywidgets ``kind`` with the CSS class ``name`` (what the tests and the browser find it by)."""
     widget = kind(**kwargs)
@@ -562,7 +583,7 @@ class _QuestionRound:
                                       button_style=["danger", "warning", "success"][g]) for g in GRADES]
         self.code = _widget(w.Textarea, "visrec-mi-code", layout=w.Layout(width="100%", height="260px"))
         self.run_check = _widget(w.Button, "visrec-mi-check", icon="play", **wide)
-        self.check_out = _widget(w.Output, "visrec-mi-check-output")
+        self.check_out = _widget(w.HTML, "visrec-mi-check-output")
         self.coding = w.VBox([self.code, self.run_check, self.check_out], layout=w.Layout(display="none"))
         self.chart = _widget(w.Output, "visrec-mi-progress")
         self.timer = _Timer(self.clock, app.lang)
@@ -644,29 +665,13 @@ class _QuestionRound:
     def show_answer(self, q: Question, step: str) -> None:
         from IPython.display import Markdown, display
 
-        from visrec_book.coding_round import TASK_CHECKS
-
-        ui, revealed = self.app.words(), self.state["revealed"]
-        if step == "coding" and q.program_round:
-            check = TASK_CHECKS.get(q.task)
-            display(Markdown(ui["contract"].format(contract=check.contract(self.app.language.value)) if check
-                             else ui["no_check"].format(task=q.task)))
-            if revealed:
-                display(Markdown(ui["interview"].format(task=q.task) + "\n\n" + q.interview))
-        elif step == "coding":
-            display(Markdown(q.exercise.text))
-            if revealed:
-                display(Markdown(ui["solution"].format(notebook=q.exercise.notebook)
-                                 + f"\n\n```python\n{q.exercise.solution}\n```"))
-        elif revealed and step == "answer":
-            display(Markdown(q.answer + "\n\n*" + ui["from"].format(id=q.id) + "*"))
-        elif revealed:
-            display(Markdown(q.followups[int(step.split()[1]) - 1].answer))
+        for text in step_markdown(q, step, self.state["revealed"], self.app.language.value):
+            display(Markdown(text))
 
     def ask(self, step: str) -> None:
         q = self.round.question
         self.state["revealed"] = False
-        self.check_out.clear_output()
+        self.check_out.value = ""
         self.set_grading(False)
         self.reveal.disabled = False
         self.coding.layout.display = "none"
@@ -719,9 +724,10 @@ class _QuestionRound:
             self.run_program(q)
             return
         passed, out = run_self_check(q.exercise, self.code.value)
-        self.check_out.clear_output()
-        with self.check_out:
-            print((self.app.words()["passed"] if passed else self.app.words()["not_yet"]) + "\n" + out)
+        self.show_check((self.app.words()["passed"] if passed else self.app.words()["not_yet"]) + "\n" + out)
+
+    def show_check(self, text: str) -> None:
+        self.check_out.value = f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
 
     def run_program(self, q: Question) -> None:
         """Save the scratch box, run it with the task's outcome check, show what passed and failed."""
@@ -729,18 +735,14 @@ class _QuestionRound:
 
         ui, lang = self.app.words(), self.app.language.value
         scratch = self.app.save_scratch(q.task, self.code.value)
-        self.check_out.clear_output()
-        with self.check_out:
-            if q.task not in TASK_CHECKS:
-                print(ui["no_check"].format(task=q.task).replace("**", ""))
-                return
-            print(ui["running"].format(limit=TASK_CHECKS[q.task].time_limit_s)
-                  + (" " + ui["scratch_saved"].format(path=scratch) if scratch else ""))
+        if q.task not in TASK_CHECKS:
+            self.show_check(ui["no_check"].format(task=q.task).replace("**", ""))
+            return
+        self.show_check(ui["running"].format(limit=TASK_CHECKS[q.task].time_limit_s)
+                        + (" " + ui["scratch_saved"].format(path=scratch) if scratch else ""))
         report = run_check(q.task, self.code.value, seed=self.app.seed or 0)
         self.round.check_passed = report.passed
-        self.check_out.clear_output()
-        with self.check_out:
-            print(report_text(report, lang))
+        self.show_check(report_text(report, lang))
 
     def on_language(self) -> None:
         if self.step is not None:

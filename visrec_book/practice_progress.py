@@ -67,6 +67,16 @@ def _advice(row: dict, today: dt.date, lang: str) -> tuple[bool, str]:
     return weak, "; ".join(reasons) or words["ok"]
 
 
+def _card_last(card: dict) -> str | None:
+    """The day a flashcard was last graded: its ``last``, or (files from before it) its due day less
+    its box's interval."""
+    from visrec_book.flashcards import INTERVALS_DAYS
+
+    if not card or card.get("last"):
+        return card.get("last")
+    return (dt.date.fromisoformat(card["due"]) - dt.timedelta(days=INTERVALS_DAYS[card["box"] - 1])).isoformat()
+
+
 def topic_table(mock: dict, cards: dict, design: dict, topics=(), today: dt.date | None = None,
                 lang: str = "en"):
     """One row per topic (notebook stem) met in any of the three record states (``Progress.state``,
@@ -87,7 +97,7 @@ def topic_table(mock: dict, cards: dict, design: dict, topics=(), today: dt.date
     for topic in dict.fromkeys([*topics, *by_topic, *cards, *designs]):
         row = _mock_columns(by_topic.get(topic, []))
         card = cards.get(topic, {})
-        row["card_box"], row["card_last"] = card.get("box"), card.get("last")
+        row["card_box"], row["card_last"] = card.get("box"), _card_last(card)
         last_design = _latest(designs.get(topic, []))
         row["design"] = None if last_design is None else design_score(last_design["ticked"])
         dates = [d for d in (row.get("mock_date"), row["card_last"], last_design and last_design["date"]) if d]
@@ -151,16 +161,17 @@ def progress_view(progress=None, schedule=None, design=None, lang: str = "en", t
 
     stores = [Progress() if progress is None else progress, Schedule() if schedule is None else schedule,
               DesignRecords() if design is None else design]
-    title, out = w.HTML(), w.Output()
+    title, out, table = w.HTML(), w.Output(), w.HTML()
     refresh = w.Button(icon="refresh")
-    box = w.VBox([w.HBox([title, refresh]), out])
+    box = w.VBox([w.HBox([title, refresh]), out, table])
     box.add_class("visrec-progress-view")
     refresh.add_class("visrec-pv-refresh")
-    out.add_class("visrec-pv-output")
+    out.add_class("visrec-pv-plot")
+    table.add_class("visrec-pv-table")
     state = {"lang": lang}
 
     def show(*_):
-        _show_progress(stores, out, state["lang"], topics)
+        _show_progress(stores, out, table, state["lang"], topics)
         title.value, refresh.description = PV_UI[state["lang"]]["title"], PV_UI[state["lang"]]["refresh"]
 
     def set_lang(new: str):
@@ -173,9 +184,8 @@ def progress_view(progress=None, schedule=None, design=None, lang: str = "en", t
     return box
 
 
-def _show_progress(stores, out, lang: str, topics) -> None:
+def _show_progress(stores, out, table_html, lang: str, topics) -> None:
     import matplotlib.pyplot as plt
-    from IPython.display import HTML, display
 
     for store in stores:
         store.reload()
@@ -186,6 +196,6 @@ def _show_progress(stores, out, lang: str, topics) -> None:
         plot_topics(table, ax)
         plt.show()
         plt.close(fig)
-        shown = table.drop(columns=["rounds"]).copy()
-        shown["missed_steps"] = shown["missed_steps"].map(lambda s: ", ".join(s) if isinstance(s, list) else "")
-        display(HTML(f"<div class='visrec-pv-table'>{shown.to_html(na_rep='', float_format='{:.2f}'.format)}</div>"))
+    shown = table.drop(columns=["rounds"]).copy()
+    shown["missed_steps"] = shown["missed_steps"].map(lambda s: ", ".join(s) if isinstance(s, list) else "")
+    table_html.value = shown.to_html(na_rep="", float_format="{:.2f}".format)

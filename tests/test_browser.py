@@ -7,8 +7,11 @@ CI-parameterised copy of t08 and a small notebook with the mock interview. The t
 - the server's front URL lands on ``00_start_here.ipynb`` with its notebook map visible before any
   cell runs, and no "official Jupyter news" prompt;
 - the t08 widget app updates its recommended row on a click;
-- the mock interview is clickable end to end (draw, timer, reveal, follow-ups, coding self-check,
-  grades, saved round, progress chart), and switches to Chinese;
+- the mock interview is clickable end to end (draw, timer, reveal, follow-ups, grades, saved round,
+  progress chart); its coding round for t01 runs a program the learner wrote through the outcome check
+  (a kNN below the bar: NOT YET; the interview version: 通过 in Chinese) and reveals the interview
+  version in both languages; the design round's rubric is ticked and saved; the progress tab shows
+  the topic;
 - the flashcards switch to Chinese on the card shown and reveal its Chinese answer;
 - the book site (rendered by ``book.site`` from three real notebooks) has a sidebar link that
   opens its page, and its search finds a word.
@@ -38,7 +41,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "t08_realtime_browsing_recommendation"
-MOCK_QUESTION = "q07_evaluation"
+MOCK_QUESTION = "q10_deep_learning_recognition_recommendation"  # its coding round: t01's whole program
 OUT = ROOT / "build" / "browser"
 
 pytestmark = [
@@ -59,6 +62,20 @@ from visrec_book import mock_interview as mi
 
 questions = [q for q in mi.load_questions() if q.id == {qid!r}]
 mi.mock_interview_app(questions, mi.Progress({progress!r}), seed=0, answer_seconds=60, coding_seconds=120)
+"""
+
+# a program a candidate might write first: kNN on raw pixels, below t01's bar
+KNN_PROGRAM = """import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from visrec_helpers.data import load_mnist
+
+X, y = load_mnist()
+train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=1000, stratify=y, random_state=SEED)
+knn = KNeighborsClassifier(1).fit(X[train_idx].reshape(len(train_idx), -1), y[train_idx])
+
+def predict(images):
+    return knn.predict(np.asarray(images).reshape(len(images), -1))
 """
 
 
@@ -256,11 +273,39 @@ def test_t08_app_updates_the_recommended_row_on_click(jupyterlab, browser):
     assert (OUT / "t08.png").stat().st_size > 10_000
 
 
+def _answer_and_followups(page, app, question) -> None:
+    """Reveal and grade the answer (2) and each follow-up (1) of a drawn round, in English."""
+    for i, step in enumerate(question.steps[:-1]):
+        status = app.locator(".visrec-mi-status").text_content()
+        assert f"part {i + 1} of {len(question.steps)} ({step})" in status
+        # the status and the prompt are separate widgets, synced one after the other: wait for the
+        # prompt of this step instead of reading whatever the page shows at this instant
+        if step.startswith("follow-up"):
+            fu = question.followups[int(step.split()[1]) - 1]
+            _wait_for_text(page, ".visrec-mi-question", fu.question)
+        app.locator(".visrec-mi-reveal").click()
+        app.locator(".visrec-mi-answer .jp-RenderedMarkdown").first.wait_for(timeout=30_000)
+        if step == "follow-up 1":
+            page.screenshot(path=str(OUT / "mock_interview_followup.png"))
+        app.locator(f".visrec-mi-grade-{2 if step == 'answer' else 1}").click()
+        app.locator(".visrec-mi-status").get_by_text(f"part {i + 2} of").wait_for(timeout=30_000)
+
+
+def _run_program(page, app, program: str, verdict: str, timeout: int) -> str:
+    """Write ``program`` in the coding round's scratch box, run the check, wait for ``verdict``."""
+    app.locator(".visrec-mi-code textarea").fill(program)
+    app.locator(".visrec-mi-check").click()
+    _wait_for_text(page, ".visrec-mi-check-output", verdict, timeout=timeout)
+    return app.locator(".visrec-mi-check-output").text_content()
+
+
 def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
+    from visrec_book import coding_round as cr
     from visrec_book import mock_interview as mi
 
     base, token, tmp = jupyterlab
     question = next(q for q in mi.load_questions() if q.id == MOCK_QUESTION)
+    assert question.program_round and question.task == cr.T01
     page = _open_notebook(browser, f"{base}/lab/tree/mock.ipynb?token={token}&reset", "mock.ipynb")
     try:
         page.wait_for_function(KERNEL_IDLE, timeout=180_000)
@@ -272,43 +317,29 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         chart.wait_for(state="visible", timeout=30_000)  # the empty chart first
         empty_chart = chart.get_attribute("src")
         app.locator(".visrec-mi-draw").click()
-        prompt = app.locator(".visrec-mi-question")
-        prompt.get_by_text(question.title).wait_for(timeout=30_000)
+        app.locator(".visrec-mi-question").get_by_text(question.title).wait_for(timeout=30_000)
         clock = app.locator(".visrec-mi-timer")
         first = clock.text_content()
         page.wait_for_function("(t) => document.querySelector('.visrec-mi-timer').textContent !== t",
                                arg=first, timeout=15_000)  # the clock runs
         assert re.search(r"time \d+:\d\d / 1:00", clock.text_content())
-        for i, step in enumerate(question.steps):
-            status = app.locator(".visrec-mi-status").text_content()
-            assert f"part {i + 1} of {len(question.steps)} ({step})" in status
-            # the status and the prompt are separate widgets, synced one after the other: wait for the
-            # prompt of this step instead of reading whatever the page shows at this instant
-            if step.startswith("follow-up"):
-                fu = question.followups[int(step.split()[1]) - 1]
-                _wait_for_text(page, ".visrec-mi-question", fu.question)
-            if step == "coding":
-                _wait_for_text(page, ".visrec-mi-question",
-                               f"exercise {question.exercise.number} of {question.exercise.notebook}")
-                app.locator(".visrec-mi-code textarea").fill(question.exercise.solution)
-                app.locator(".visrec-mi-check").click()
-                app.locator(".visrec-mi-check-output").get_by_text("PASSED").wait_for(timeout=60_000)
-                page.screenshot(path=str(OUT / "mock_interview_coding.png"))
-            app.locator(".visrec-mi-reveal").click()
-            answer = app.locator(".visrec-mi-answer")
-            answer.locator(".jp-RenderedMarkdown").first.wait_for(timeout=30_000)
-            if step == "follow-up 1":
-                page.screenshot(path=str(OUT / "mock_interview_followup.png"))
-            grade = 2 if step in ("answer", "coding") else 1
-            app.locator(f".visrec-mi-grade-{grade}").click()
-            if i + 1 < len(question.steps):
-                app.locator(".visrec-mi-status").get_by_text(f"part {i + 2} of").wait_for(timeout=30_000)
+        _answer_and_followups(page, app, question)
+        # the coding round: t01's whole program, a 45-minute clock, a first try below the bar
+        _wait_for_text(page, ".visrec-mi-question", f"Coding round: the whole program of {cr.T01}")
+        _wait_for_text(page, ".visrec-mi-timer", "/ 45:00")
+        _wait_for_text(page, ".visrec-mi-answer", "What the check needs")
+        shown = _run_program(page, app, KNN_PROGRAM, "NOT YET", 180_000)
+        assert "[x ] held-out accuracy >= 0.95" in shown and "[ok] no test image in training" in shown
+        page.screenshot(path=str(OUT / "mock_interview_coding.png"))
+        app.locator(".visrec-mi-reveal").get_by_text("Reveal the interview version").click()
+        _wait_for_text(page, ".visrec-mi-answer", "class SmallCNN(nn.Module)")
+        page.screenshot(path=str(OUT / "mock_interview_interview_version.png"))
+        app.locator(".visrec-mi-grade-1").click()
         app.locator(".visrec-mi-status").get_by_text("Round done").wait_for(timeout=30_000)
         chart.wait_for(state="visible", timeout=30_000)
         assert chart.get_attribute("src") != empty_chart, "the progress chart was not redrawn"
-        app.locator(".visrec-mi-progress").scroll_into_view_if_needed()
         page.screenshot(path=str(OUT / "mock_interview_done.png"))
-        # the same app in Chinese: the toggle relabels it, and a new round asks the Chinese question
+        # the same app in Chinese: a new round asks the Chinese question, and the program passes
         zh = mi.translated_questions([question], "zh")[MOCK_QUESTION]
         app.locator(".visrec-mi-lang").get_by_text("中文").click()
         _wait_for_text(page, ".visrec-mi-status", "本轮结束")
@@ -319,14 +350,50 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         first_bullet = zh.answer.splitlines()[0].lstrip("- ").replace("**", "")[:12]
         _wait_for_text(page, ".visrec-mi-answer", first_bullet)
         page.screenshot(path=str(OUT / "mock_interview_zh.png"))
+        app.locator(".visrec-mi-grade-2").click()
+        app.locator(".visrec-mi-status").get_by_text("第 2 / ").wait_for(timeout=30_000)
+        for k in range(len(zh.followups)):
+            _wait_for_text(page, ".visrec-mi-question", zh.followups[k].question)
+            app.locator(".visrec-mi-reveal").click()
+            app.locator(".visrec-mi-grade-2").click()
+        _wait_for_text(page, ".visrec-mi-question", f"编程轮：写出 {cr.T01} 的完整程序")
+        _wait_for_text(page, ".visrec-mi-answer", "检查需要什么")
+        shown = _run_program(page, app, cr.interview_program(cr.T01), "通过", 480_000)
+        assert "[ok] 留出集准确率 >= 0.95" in shown and "还没通过" not in shown
+        page.screenshot(path=str(OUT / "mock_interview_coding_zh.png"))
+        app.locator(".visrec-mi-reveal").get_by_text("看面试版代码").click()
+        _wait_for_text(page, ".visrec-mi-answer", "class SmallCNN(nn.Module)")
+        app.locator(".visrec-mi-grade-2").click()
+        _wait_for_text(page, ".visrec-mi-status", "本轮结束")
+        # the design round: start, show the rubric, tick two points, save
+        app.locator(".lm-TabBar-tab", has_text="系统设计轮").click()
+        app.locator(".visrec-dr-start").click()
+        _wait_for_text(page, ".visrec-dr-question", "10^8 张商品图")
+        app.locator(".visrec-dr-rubric").click()
+        for key in ("funnel", "capacity"):
+            app.locator(f".visrec-dr-tick-{key} input").check()
+        _wait_for_text(page, ".visrec-mi-design", "多路召回")  # the model answers show under the points
+        app.locator(".visrec-dr-save").click()
+        _wait_for_text(page, ".visrec-dr-status", "8 个要点讲到了 2 个")
+        page.screenshot(path=str(OUT / "mock_interview_design.png"))
+        # the progress tab: the topic practised, in English again
+        app.locator(".visrec-mi-lang").get_by_text("English").click()
+        app.locator(".lm-TabBar-tab", has_text="Progress").click()
+        _wait_for_text(page, ".visrec-pv-table", MOCK_QUESTION)
+        _wait_for_text(page, ".visrec-pv-table", "q15_scalable_architecture")
+        app.locator(".visrec-pv-plot img").wait_for(state="visible", timeout=30_000)
+        page.screenshot(path=str(OUT / "mock_interview_progress.png"))
     finally:
         page.close()
-    saved = json.loads((tmp / "progress.json").read_text())
-    assert len(saved) == 1
-    (round_,) = saved.values()
+    saved = sorted(json.loads((tmp / "progress.json").read_text()).values(), key=lambda r: r["check_passed"])
     n_fu = len(question.followups)
-    assert round_["question"] == MOCK_QUESTION
-    assert round_["grades"] == {"answer": 2, **{f"follow-up {k}": 1 for k in range(1, n_fu + 1)}, "coding": 2}
+    assert [r["question"] for r in saved] == [MOCK_QUESTION] * 2
+    assert [r["check_passed"] for r in saved] == [False, True] and {r["task"] for r in saved} == {cr.T01}
+    assert saved[0]["grades"] == {"answer": 2, **{f"follow-up {k}": 1 for k in range(1, n_fu + 1)}, "coding": 1}
+    assert saved[1]["grades"] == {"answer": 2, **{f"follow-up {k}": 2 for k in range(1, n_fu + 1)}, "coding": 2}
+    (design,) = json.loads((tmp / "design_rounds.json").read_text()).values()
+    assert [k for k, v in design["ticked"].items() if v] == ["capacity", "funnel"]
+    assert (tmp / "scratch" / f"{cr.T01}.py").read_text() == cr.interview_program(cr.T01)
 
 
 def test_flashcards_switch_to_chinese(jupyterlab, browser):

@@ -152,15 +152,18 @@ PV_UI = {"en": {"refresh": "Refresh", "title": "<b>Your practice by topic</b>, w
 
 def progress_view(progress=None, schedule=None, design=None, lang: str = "en", topics=()):
     """The table and the plot in an ipywidgets box with a refresh button (re-reads the three files).
-    ``progress``, ``schedule``, ``design``: the record stores (default: the files in ``~/.visrec``)."""
+    ``progress``, ``schedule``, ``design``: the record stores (default: ``mock_interview.Progress()``,
+    and the flashcard and design files beside its file)."""
     import ipywidgets as w
 
     from visrec_book.design_round import DesignRecords
     from visrec_book.flashcards import Schedule
     from visrec_book.mock_interview import Progress
 
-    stores = [Progress() if progress is None else progress, Schedule() if schedule is None else schedule,
-              DesignRecords() if design is None else design]
+    progress = Progress() if progress is None else progress
+    folder = progress.path.parent if progress.path is not None else None
+    stores = [progress, Schedule(folder and folder / "flashcards.json") if schedule is None else schedule,
+              DesignRecords(folder and folder / "design_rounds.json") if design is None else design]
     title, out, table = w.HTML(), w.Output(), w.HTML()
     refresh = w.Button(icon="refresh")
     box = w.VBox([w.HBox([title, refresh]), out, table])

@@ -379,8 +379,11 @@ def test_mock_interview_is_clickable_end_to_end(jupyterlab, browser):
         # the progress tab: the topic practised, in English again
         app.locator(".visrec-mi-lang").get_by_text("English").click()
         app.locator(".lm-TabBar-tab", has_text="Progress").click()
-        _wait_for_text(page, ".visrec-pv-table", MOCK_QUESTION)
-        _wait_for_text(page, ".visrec-pv-table", "q15_scalable_architecture")
+        _wait_for_text(page, ".visrec-pv-table", "last practised")
+        rows = {r.get_attribute("title"): r.text_content() for r in app.locator(".visrec-pv-table tr[title]").all()}
+        assert set(rows) == {MOCK_QUESTION, "q15_scalable_architecture"}, rows
+        assert rows[MOCK_QUESTION].startswith("q101.00") and "✓" in rows[MOCK_QUESTION]  # the later round
+        assert "design round: revisit the unticked points" in rows["q15_scalable_architecture"]
         app.locator(".visrec-pv-plot img").wait_for(state="visible", timeout=30_000)
         page.screenshot(path=str(OUT / "mock_interview_progress.png"))
     finally:

@@ -114,3 +114,19 @@ def test_the_view_builds_and_shows_the_table(tmp_path):
     assert "q10_x" in html and "redo: follow-up 1" in html
     view.set_lang("zh")
     assert "重练：follow-up 1" in next(c for c in view.children if "visrec-pv-table" in c._dom_classes).value
+
+
+def test_of_two_rounds_on_one_day_the_later_one_counts():
+    early = {"date": "2026-12-07", "question": "q10_x", "grades": {"answer": 0}, "seconds": {}}
+    late = {"date": "2026-12-07", "question": "q10_x", "grades": {"answer": 2}, "seconds": {}}
+    for state in ({"20261207T100000-b": early, "20261207T110000-a": late},
+                  {"20261207T110000-a": late, "20261207T100000-b": early}):
+        table = pp.topic_table(state, {}, {}, today=TODAY)
+        assert table.at["q10_x", "last_score"] == 1.0 and table.at["q10_x", "rounds"] == 2
+
+
+def test_the_html_table_is_compact_and_marks_weak_rows(table):
+    html = pp.table_html_of(table)
+    assert html.count("<tr style='color:#b00'") == 4 and "<td>q10</td>" in html and "title='q10_x'" in html
+    assert "<td>✓</td>" in html and "<td>✗</td>" in html and "<td>30.5</td>" in html
+    assert "<th>上次练习</th>" in pp.table_html_of(table, "zh")

@@ -26,8 +26,9 @@ NEXT = {
 }
 
 
-def _latest(records: list[dict]) -> dict | None:
-    return max(records, key=lambda r: r["date"]) if records else None
+def _latest(records: list[tuple[str, dict]]) -> dict | None:
+    """The latest of ``(round id, record)`` pairs: by date, then by id (ids start with the UTC time)."""
+    return max(records, key=lambda kr: (kr[1]["date"], kr[0]))[1] if records else None
 
 
 def _mock_columns(rounds: list[dict]) -> dict:
@@ -88,11 +89,11 @@ def topic_table(mock: dict, cards: dict, design: dict, topics=(), today: dt.date
 
     today = today or dt.date.today()
     by_topic: dict[str, list] = {}
-    for r in mock.values():
-        by_topic.setdefault(r["question"], []).append(r)
+    for key, r in mock.items():
+        by_topic.setdefault(r["question"], []).append((key, r))
     designs: dict[str, list] = {}
-    for r in design.values():
-        designs.setdefault(r["question"], []).append(r)
+    for key, r in design.items():
+        designs.setdefault(r["question"], []).append((key, r))
     rows = {}
     for topic in dict.fromkeys([*topics, *by_topic, *cards, *designs]):
         row = _mock_columns(by_topic.get(topic, []))
@@ -199,6 +200,42 @@ def _show_progress(stores, out, table_html, lang: str, topics) -> None:
         plot_topics(table, ax)
         plt.show()
         plt.close(fig)
-    shown = table.drop(columns=["rounds"]).copy()
-    shown["missed_steps"] = shown["missed_steps"].map(lambda s: ", ".join(s) if isinstance(s, list) else "")
-    table_html.value = shown.to_html(na_rep="", float_format="{:.2f}".format)
+    table_html.value = table_html_of(table, lang)
+
+
+# the table's headers in each language: (column, header)
+HEADERS = {"en": {"topic": "topic", "last_score": "last score", "missed_steps": "missed", "coding_minutes":
+                  "coding min", "check_passed": "check", "card_box": "card box", "design": "design",
+                  "last_practised": "last practised", "next": "next"},
+           "zh": {"topic": "主题", "last_score": "上次得分", "missed_steps": "没答上", "coding_minutes": "编程分钟",
+                  "check_passed": "检查", "card_box": "闪卡盒", "design": "设计题", "last_practised": "上次练习",
+                  "next": "下一步"}}
+
+
+def table_html_of(table, lang: str = "en") -> str:
+    """The table as compact HTML: a short topic name, the columns a learner acts on, weak rows marked."""
+    import html
+
+    import pandas as pd
+
+    heads = HEADERS[lang]
+
+    def cell(col, v):
+        if isinstance(v, list):
+            return html.escape(", ".join(v))
+        if v is None or (not isinstance(v, (list, bool, str)) and pd.isna(v)):
+            return ""
+        if col == "check_passed":
+            return "✓" if v else "✗"
+        if isinstance(v, float):
+            return f"{v:.2f}" if col in ("last_score", "design") else f"{v:g}"
+        return html.escape(str(v))
+
+    rows = []
+    for topic, row in table.iterrows():
+        style = " style='color:#b00'" if row["weak"] else ""
+        cells = [f"<td>{html.escape(topic.split('_')[0])}</td>"] + [f"<td>{cell(c, row[c])}</td>" for c in list(heads)[1:]]
+        rows.append(f"<tr{style} title='{html.escape(topic)}'>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{h}</th>" for h in heads.values())
+    return (f"<table class='visrec-pv-rows' style='font-size:0.9em'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")

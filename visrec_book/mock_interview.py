@@ -679,7 +679,7 @@ class _QuestionRound:
             self.code.value = self.app.words()["scratch"] if q.program_round else q.exercise.starter
             self.coding.layout.display = "flex"
         self.render()
-        budget = {"answer": self.app.answer_seconds}.get(step.split()[0], self.app.answer_seconds)
+        budget = self.app.answer_seconds
         if step == "coding":
             budget = self.app.program_seconds if q.program_round else self.app.coding_seconds
         self.timer.start(budget)

@@ -472,6 +472,7 @@ def test_app_design_round_reports_a_corrupt_record_file_kept_aside(tmp_path):
     matplotlib.use("Agg")
     (tmp_path / "design_rounds.json").write_text("{not json")
     app = mi.mock_interview_app([_question()], mi.Progress(tmp_path / "p.json"), seed=0)
+    assert "could not be read" in _part(app, "dr-status").value  # said as soon as the app opens
     _part(app, "dr-start").click()
     _part(app, "dr-rubric").click()
     _part(app, "dr-save").click()

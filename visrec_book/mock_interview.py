@@ -800,6 +800,8 @@ class _DesignRound:
             self.answers[p.key].value = f"<small>{html.escape(p.answer(lang))}</small>"
         if self.rubric.layout.display != "none" and not self.status.value.startswith("<b>"):
             self.status.value = ui["design_tick"]
+        elif not self.status.value and self.app.design.set_aside:  # found corrupt when the app opened
+            self.status.value = ui["set_aside"].format(path=html.escape(str(self.app.design.set_aside[-1])))
 
     def on_start(self, _=None) -> None:
         self.rubric.layout.display = "none"

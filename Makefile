@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: lab test venv lint hygiene unit fuzz notebooks determinism gpu bench book exercises clean strip
+.PHONY: lab test venv lint hygiene unit fuzz notebooks determinism gpu bench book exercises clean strip seeds records readme
 
 venv: $(STAMP)
 
@@ -40,6 +40,7 @@ lint: venv
 hygiene: venv
 	$(PY) -m visrec_book.hygiene notebooks
 	$(PY) -m visrec_book.export check
+	$(PY) -m visrec_book.figures readme --check
 
 unit: venv
 	@# One BLAS/torch thread, as in `notebooks` and `determinism`: a model a unit test trains into the shared
@@ -53,8 +54,11 @@ fuzz: venv
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) -m property \
 		--hypothesis-profile=fuzz tests
 
-# Every notebook in notebooks/ gets its CI parameters (from its own metadata) injected by
-# papermill, then nbval executes it cell by cell; one notebook stays on one worker.
+# Every notebook in notebooks/ runs its parameters cell as committed (a notebook still on
+# visrec_book.workbook.PENDING gets its CI parameters from its own metadata, injected by papermill),
+# then nbval executes it cell by cell; one notebook stays on one worker. Each run writes its record
+# (parameters, seconds, figures) to build/records/, which the last step compares with the committed
+# record of the learner's run (notebooks/records/; visrec_book.figures states the tolerances).
 # ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
 # scripts/offline.sh runs them in a network namespace with loopback only where the machine allows
 # it (root + unshare -n), so "offline" is proven by the kernel; elsewhere it says so and runs them.
@@ -63,6 +67,23 @@ notebooks: venv
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 scripts/offline.sh $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -n $(JOBS) --dist loadfile \
 		$(if $(ONLY),$(patsubst %,build/ci/%.ipynb,$(ONLY)),build/ci)
+	$(PY) -m visrec_book.figures compare --run build/records $(if $(ONLY),--only $(ONLY))
+
+# Notebooks at other seeds (SEED injected): a table of which Check-cell asserts fail, records and
+# executed copies in build/seeds/. ONLY="q01_content_based_recommendation" SEEDS="1 2".
+SEEDS ?= 1 2
+seeds: venv
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m visrec_book.seeds --out build/seeds --seeds $(SEEDS) \
+		$(if $(ONLY),--only $(ONLY))
+
+# After `make notebooks ONLY=...` (a notebook off PENDING runs its learner defaults): the run's
+# records become the committed ones (notebooks/records/), then README's generated sections follow.
+records: venv
+	$(PY) -m visrec_book.figures accept --from build/records --only $(ONLY)
+	$(PY) -m visrec_book.figures readme --write
+
+readme: venv
+	$(PY) -m visrec_book.figures readme --write
 
 # Re-runs each training notebook with an empty model cache; figures must match the notebooks run.
 determinism: venv

@@ -1,7 +1,7 @@
 """Running a training notebook again with the same seed gives the same recorded figures.
 
 Runs after `make notebooks` (which leaves build/records/<notebook>.json): each training notebook
-is executed once more with an empty model cache, so its models are trained again from scratch,
+is executed once more (with the same parameters, ``workbook.run_parameters``) with an empty model cache, so its models are trained again from scratch,
 and the figures must match the first run within float tolerance. Cached data that no training
 produces (catalogs, and embeddings from the fixed pretrained backbone) is shared with the first
 run through links, so each re-run retrains its models without rebuilding the emoji catalog. Timing figures (names with
@@ -9,13 +9,13 @@ run through links, so each re-run retrains its models without rebuilding the emo
 measured time ("nodes") are machine noise and are skipped.
 """
 
-import json
 import math
 import os
 import re
 
 import pytest
 
+from visrec_book.figures import load_record
 from visrec_book.workbook import ROOT, execute, is_training_notebook, list_notebooks
 
 RECORDS = ROOT / "build" / "records"
@@ -70,7 +70,7 @@ def test_same_seed_same_figures(path, tmp_path):
     first_file = RECORDS / f"{path.stem}.json"
     if not first_file.exists():
         pytest.skip(f"no first run in {RECORDS}: run `make notebooks` before this test")
-    first = json.loads(first_file.read_text())
+    first = load_record(first_file)["figures"]
     cache = _cache_without_models(tmp_path / "cache")
     env = {"VISREC_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     second = execute(path, tmp_path / path.name, env=env)

@@ -47,14 +47,23 @@ def test_unknown_ci_parameter_is_reported(tmp_path):
     assert any("EPOCHS" in p for p in problems)
 
 
-def test_prepare_injects_parameters_and_harness(tmp_path):
+def test_prepare_injects_parameters_and_harness(tmp_path, monkeypatch):
     src = _notebook(tmp_path, ci={"N": 3})
     assert workbook.ci_parameters(src) == {"N": 3}
+    monkeypatch.setattr(workbook, "PENDING", {"q99_demo"})  # CI parameters run only for a pending notebook
     out = workbook.prepare(src, tmp_path / "out", records_dir=tmp_path / "rec")
     nb = json.loads(out.read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "N = 3" in "".join(injected[0]["source"])
     assert "recorded no headline figures" in "".join(nb["cells"][-1]["source"])
+
+
+def test_prepare_runs_the_parameters_cell_off_the_pending_list(tmp_path, monkeypatch):
+    src = _notebook(tmp_path, ci={"N": 3})
+    monkeypatch.setattr(workbook, "PENDING", set())
+    nb = json.loads(workbook.prepare(src, tmp_path / "out").read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert not injected or "N = 3" not in "".join(injected[0]["source"])
 
 
 def test_prepare_refuses_unknown_parameters(tmp_path):

@@ -147,6 +147,8 @@ def main(argv=None) -> int:
         print(f"hygiene: no notebooks found in {folder}")
         return 1
     problems = [p for nb in notebooks for p in check_notebook(nb, require_chinese=True)]
+    from visrec_book.figures import hygiene_problems  # marked prose figures, one parameter set (issue 21)
+    problems += hygiene_problems(folder)
     for p in problems:
         print("hygiene:", p)
     print(f"hygiene: {len(notebooks)} notebooks checked, {len(problems)} problems")

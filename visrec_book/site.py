@@ -186,7 +186,8 @@ def build(out: Path, params: str = "learner", only=None, kernel_timeout: int = 1
     entries, records, done = [], {}, []
     for path in tqdm(notebooks, desc="notebooks", unit="nb"):
         tqdm.write(f"executing {path.name} ...")
-        prepared = prepare(path, out / "prepared", parameters=ci_parameters(path) if params == "ci" else {})
+        prepared = prepare(path, out / "prepared", parameters=ci_parameters(path) if params == "ci" else {},
+                           records_dir=out / "records")  # learner runs' records: `figures accept --from`
         (executed / path.name).unlink(missing_ok=True)  # a failed run must not leave an older copy behind
         t0 = time.perf_counter()
         status = "ok"

@@ -1,11 +1,16 @@
-"""The workbook itself: the notebook map, CI parameters, and preparing notebooks to run.
+"""The workbook itself: the notebook map, the parameters a run uses, and preparing notebooks to run.
 
-Each notebook keeps its CI parameters in its own metadata (``metadata.visrec.ci_parameters``),
-so a new notebook is picked up by the test harness without being registered anywhere.
+One parameter set: the parameters cell as committed is what the learner runs and what
+``make notebooks`` runs. Notebooks on ``PENDING`` (defaults still too slow, or claims that fail at
+their CI parameters) keep smaller CI parameters in their own metadata
+(``metadata.visrec.ci_parameters``) until their group rewrites them; ``make hygiene`` refuses CI
+parameters anywhere else. A run records its parameters, seconds and figures
+(``<records>/<stem>.json``, see ``visrec_book.figures``).
 
 Command line::
 
-    python -m visrec_book.workbook prepare --out build/ci      # papermill-inject CI params
+    python -m visrec_book.workbook prepare --out build/ci      # the run's parameters (CI for PENDING)
+    python -m visrec_book.workbook prepare --params learner    # the parameters cell for every notebook
     python -m visrec_book.workbook map                         # print the notebook map
     python -m visrec_book.workbook map --write                 # regenerate the start page's map
     python -m visrec_book.workbook map --check                 # exit 1 when that map is stale
@@ -148,10 +153,49 @@ def list_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
+# Notebooks that still run smaller CI parameters in `make notebooks` (issue 21): their defaults take
+# more than 3 minutes cold on 2 cores, or their claims fail at those parameters. Each group removes
+# its notebooks from here (and their `ci_parameters`) as it rewrites them; this list must end empty.
+PENDING = {
+    "q02_noise_and_blur",  # defaults 182 s (issue 21's fresh run): at the limit
+    "q08_missing_labels",  # defaults 214 s
+    "q09_cross_domain",  # defaults fail "AdaBN raises target accuracy and recall"
+    "q12_gan_generation_recommendation",  # defaults fail "ascent adds nothing shown"
+    "t07_transfer_learning_new_dataset",  # defaults fail "10 per class: the probe beats scratch"
+}
+
+
 def ci_parameters(path: Path | str) -> dict:
     """The CI parameters stored in a notebook's metadata (``metadata.visrec.ci_parameters``)."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     return dict(nb.get("metadata", {}).get("visrec", {}).get("ci_parameters", {}))
+
+
+def run_parameters(path: Path | str) -> dict:
+    """What ``make notebooks`` injects: nothing (the parameters cell as committed), or the CI
+    parameters of a notebook still on ``PENDING``."""
+    return ci_parameters(path) if Path(path).stem in PENDING else {}
+
+
+def parameter_defaults(path: Path | str) -> dict:
+    """``{name: value}`` of the parameters cell (plain literals; anything else as its source text)."""
+    import ast
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            try:
+                                out[t.id] = ast.literal_eval(node.value)
+                            except ValueError:
+                                out[t.id] = ast.get_source_segment(src, node.value)
+            return json.loads(json.dumps(out))  # tuples as lists, as in a record file
+    return {}
 
 
 def is_training_notebook(path: Path | str) -> bool:
@@ -163,7 +207,7 @@ def is_training_notebook(path: Path | str) -> bool:
 
 def execute(path: Path | str, out: Path | str, parameters: dict | None = None, timeout: int = 1800,
             env: dict | None = None) -> dict:
-    """Prepare (CI parameters by default, network blocked) and execute a notebook with papermill;
+    """Prepare (``run_parameters`` by default, network blocked) and execute a notebook with papermill;
     return its recorded figures. ``env`` temporarily updates ``os.environ`` for the kernel."""
     import os
 
@@ -200,21 +244,31 @@ def parameter_names(path: Path | str) -> set[str]:
     return set()
 
 
-GUARD_CELL = """# Added by the test harness: no network in this run (loopback only).
+GUARD_CELL = """# Added by the test harness: no network in this run (loopback only); the run's clock starts.
+import time as _time
 import visrec_book.netguard as _netguard
+from visrec_helpers.core.cache import models_dir as _models_dir
 _netguard.install()
+_visrec_t0, _visrec_models0 = _time.perf_counter(), len(list(_models_dir().glob("*.pt")))
 """
 
-HARNESS_CELL = """# Added by the test harness: every notebook must record its headline figures.
-import json as _json, pathlib as _pathlib
+HARNESS_CELL = """# Added by the test harness: every notebook must record its headline figures; the run's record
+# (parameters, seconds, figures) is written for visrec_book.figures.
+import json as _json, os as _os, pathlib as _pathlib
 import visrec_helpers as _vh
 import visrec_book.netguard as _netguard
 assert _netguard.is_installed(), "the network guard was removed during the run"
 _records = _vh.recorded()
 assert _records, "this notebook recorded no headline figures with visrec_helpers.record()"
+_trained = len(list(_models_dir().glob("*.pt"))) - _visrec_models0
 _out = _pathlib.Path({out!r})
 _out.parent.mkdir(parents=True, exist_ok=True)
-_out.write_text(_json.dumps(_records, indent=1, sort_keys=True))
+_out.write_text(_json.dumps({{
+    "notebook": {stem!r}, "parameters": _json.loads({parameters!r}),
+    "seconds": round(_time.perf_counter() - _visrec_t0, 1), "threads": _os.environ.get("OMP_NUM_THREADS", "all"),
+    "cache": f"cold ({{_trained}} models trained)" if _trained > 0 else "warm",
+    "date": _time.strftime("%Y-%m-%d %H:%M UTC", _time.gmtime()), "figures": _records}},
+    indent=1, sort_keys=True, ensure_ascii=False) + "\\n")
 """
 
 
@@ -222,7 +276,7 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
             block_network: bool = True) -> Path:
     """Write a copy of notebook ``path`` into ``out_dir`` with ``parameters`` injected by papermill.
 
-    ``parameters=None`` uses the notebook's CI parameters. With ``block_network`` (default), a
+    ``parameters=None`` uses ``run_parameters`` (the parameters cell; CI parameters for ``PENDING``). With ``block_network`` (default), a
     first cell installs ``netguard`` so any attempt to reach another host fails the run. With
     ``records_dir``, a final
     cell is appended that fails when the notebook recorded nothing and saves the records
@@ -233,7 +287,7 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
 
     path, out_dir = Path(path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = ci_parameters(path) if parameters is None else parameters
+    params = run_parameters(path) if parameters is None else parameters
     unknown = set(params) - parameter_names(path)
     if unknown:
         raise ValueError(f"{path.name}: CI parameters {sorted(unknown)} are not in its 'parameters' cell")
@@ -249,8 +303,12 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
         guard.metadata["tags"] = ["netguard"]
         nb.cells.insert(0, guard)
     if records_dir is not None:
+        if not block_network:
+            raise ValueError("records_dir needs the harness's first cell (block_network=True)")
         target = (Path(records_dir).resolve() / f"{path.stem}.json").as_posix()
-        nb.cells.append(nbformat.v4.new_code_cell(HARNESS_CELL.format(out=target)))
+        effective = json.dumps({**parameter_defaults(path), **json.loads(json.dumps(params))}, sort_keys=True)
+        nb.cells.append(nbformat.v4.new_code_cell(HARNESS_CELL.format(out=target, stem=path.stem,
+                                                                      parameters=effective)))
     nbformat.write(nb, out)
     return out
 
@@ -258,10 +316,14 @@ def prepare(path: Path, out_dir: Path, parameters: dict | None = None, records_d
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m visrec_book.workbook")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("prepare", help="inject CI parameters into copies of every notebook")
+    p = sub.add_parser("prepare", help="copies of every notebook with the run's parameters injected")
     p.add_argument("--out", default="build/ci")
     p.add_argument("--records", default="build/records")
     p.add_argument("--only", nargs="*", help="notebook stems to prepare (default: all)")
+    p.add_argument("--params", choices=["run", "learner"], default="run",
+                   help="run: the parameters cell, CI parameters for PENDING notebooks; learner: the parameters cell")
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="extra parameters (JSON values), e.g. SEED=1")
     m = sub.add_parser("map", help="print the notebook map as a Markdown table")
     m.add_argument("--write", action="store_true", help="regenerate the start page's map cell")
     m.add_argument("--check", action="store_true", help="exit 1 when the start page's map is stale")
@@ -285,8 +347,10 @@ def main(argv=None) -> int:
     for nb in list_notebooks():
         if args.only and nb.stem not in args.only:
             continue
-        prepare(nb, out, records_dir=Path(args.records))
-        print(f"prepared {nb.name}")
+        params = {**(run_parameters(nb) if args.params == "run" else {}),
+                  **{k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}}
+        prepare(nb, out, parameters=params, records_dir=Path(args.records))
+        print(f"prepared {nb.name}" + (f" with {params}" if params else " (parameters cell as committed)"))
     return 0
 
 

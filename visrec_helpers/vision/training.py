@@ -307,8 +307,11 @@ def _train_t01(model, X_train, y_train, X_val, y_val, epochs, seed, augment, dev
 def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, n_train: int | None = None,
                            augment: bool = True, width: int = T01_DEFAULTS["width"],
                            embed_dim: int = T01_DEFAULTS["embed_dim"], device: str = "auto",
-                           cache: bool = True, progress: bool = True):
-    """"The t01 network": a ``DigitCNN`` trained on the training part of ``mnist_split()``.
+                           cache: bool = True, progress: bool = True, n_test: int = 1000, split_seed: int = 0):
+    """"The t01 network": a ``DigitCNN`` trained on the training part of
+    ``mnist_split(n_test, split_seed)`` (by default the workbook's split, whose ``X_test`` every
+    notebook that reuses this network evaluates on; a notebook that draws its own split with other
+    ``n_test``/``seed`` passes the same values here, so no image of its test part is trained on).
 
     Adam with a one-cycle learning-rate schedule, light label smoothing and (with
     ``augment``) random small rotations/shifts. ``n_train`` keeps a class-balanced
@@ -323,7 +326,7 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
     from visrec_helpers.core.cache import cached_model
     from visrec_helpers.vision.models import DigitCNN
 
-    split = mnist_split()
+    split = mnist_split(n_test=n_test, seed=split_seed)
     X, y = split["X_train"], split["y_train"]
     if n_train is not None:
         if not 10 <= n_train <= len(y):
@@ -341,6 +344,8 @@ def train_mnist_classifier(epochs: int = T01_DEFAULTS["epochs"], seed: int = 0, 
 
     params = {"epochs": epochs, "seed": seed, "n_train": len(y), "augment": augment, "width": width,
               "embed_dim": embed_dim, "recipe": T01_DEFAULTS}
+    if (n_test, split_seed) != (1000, 0):  # the workbook's split keeps the key it has always had
+        params["split"] = {"n_test": n_test, "seed": split_seed}
     model, extra = cached_model("t01_cnn", params, build, train, version=4, cache=cache)
     return model, pd.DataFrame(extra.get("history", {}))
 

@@ -141,12 +141,13 @@ def _mock_notebook(path: Path, progress: Path, cell: str = MOCK_CELL) -> None:
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     """A `make lab`-equivalent JupyterLab (fresh home config) on a free port serving the start page,
-    a CI-parameterised copy of t08 and the mock-interview notebook. Yields (base URL, token, work)."""
+    a small copy of t08 (the app is under test here, not its figures) and the mock-interview notebook.
+    Yields (base URL, token, work)."""
     from visrec_book.workbook import prepare
 
     tmp = tmp_path_factory.mktemp("lab")
     work = tmp / "lab"
-    prepare(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", work)
+    prepare(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", work, parameters={"N_USERS": 60, "NAIVE_ITEMS": 8})
     shutil.copy(ROOT / "notebooks" / "00_start_here.ipynb", work)
     _mock_notebook(work / "mock.ipynb", tmp / "progress.json")
     _mock_notebook(work / "flash.ipynb", tmp / "flashcards.json", FLASH_CELL)

@@ -399,14 +399,15 @@ def results_block(records: dict[str, dict]) -> str:
 def timings_block(records: dict[str, dict]) -> str:
     from visrec_book.workbook import PENDING
 
-    lines = ["| notebook | seconds (learner defaults) | threads | cache | when | `make test` runs |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| notebook | seconds (learner defaults) | CPU seconds | threads | load | cache | when | `make test` runs |",
+             "|---|---|---|---|---|---|---|---|"]
     for _num, stem, _topic, _m in [(None, "00_start_here", None, None)] + NOTEBOOK_MAP:
         rec = records.get(stem, {})
-        sec = rec.get("seconds")
+        sec, cpu = rec.get("seconds"), rec.get("cpu_seconds")
         runs = "CI parameters (pending)" if stem in PENDING else "the parameters cell"
         lines.append(f"| {stem} | {f'{sec:.0f}' if sec is not None else 'not recorded'} | "
-                     f"{rec.get('threads') or ''} | {rec.get('cache') or ''} | "
+                     f"{f'{cpu:.0f}' if cpu is not None else ''} | {rec.get('threads') or ''} | "
+                     f"{rec.get('load') or ''} | {rec.get('cache') or ''} | "
                      f"{rec.get('date', '') if sec is not None else ''} | {runs} |")
     return "\n".join(lines)
 

@@ -249,7 +249,8 @@ import time as _time
 import visrec_book.netguard as _netguard
 from visrec_helpers.core.cache import models_dir as _models_dir
 _netguard.install()
-_visrec_t0, _visrec_models0 = _time.perf_counter(), len(list(_models_dir().glob("*.pt")))
+_visrec_t0, _visrec_cpu0 = _time.perf_counter(), _time.process_time()
+_visrec_models0 = len(list(_models_dir().glob("*.pt")))
 """
 
 HARNESS_CELL = """# Added by the test harness: every notebook must record its headline figures; the run's record
@@ -265,8 +266,9 @@ _out = _pathlib.Path({out!r})
 _out.parent.mkdir(parents=True, exist_ok=True)
 _out.write_text(_json.dumps({{
     "notebook": {stem!r}, "parameters": _json.loads({parameters!r}),
-    "seconds": round(_time.perf_counter() - _visrec_t0, 1), "threads": _os.environ.get("OMP_NUM_THREADS", "all"),
-    "cache": f"cold ({{_trained}} models trained)" if _trained > 0 else "warm",
+    "seconds": round(_time.perf_counter() - _visrec_t0, 1), "cpu_seconds": round(_time.process_time() - _visrec_cpu0, 1),
+    "threads": _os.environ.get("OMP_NUM_THREADS", "all"), "load": round(_os.getloadavg()[0], 1),
+    "cache": f"cold: {{_trained}} models added" if _trained > 0 else "warm",
     "date": _time.strftime("%Y-%m-%d %H:%M UTC", _time.gmtime()), "figures": _records}},
     indent=1, sort_keys=True, ensure_ascii=False) + "\\n")
 """

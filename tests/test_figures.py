@@ -128,6 +128,21 @@ def test_other_figures_are_compared_closely():
     assert figures.same_figure("q99.list", [0.5, 1], [0.5001, 1]) and not figures.same_figure("q99.list", [1], [1, 2])
 
 
+def test_a_loaded_run_widens_the_timing_tolerance(tmp_path):
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "q99_demo.json").write_text(json.dumps({"parameters": {"SEED": 0}, "seconds": 60.0, "cpu_seconds": 60.0,
+                                                          "figures": {"q99.p50_ms.exact": 2.17}}))
+    run = tmp_path / "run"
+    run.mkdir()
+    rec = {"parameters": {"SEED": 0}, "seconds": 400.0, "cpu_seconds": 400.0, "figures": {"q99.p50_ms.exact": 36.6}}
+    (run / "q99_demo.json").write_text(json.dumps(rec))
+    assert len(figures.compare(run, records=committed)[1]) == 1  # 17x on an unloaded run: a drift
+    rec["cpu_seconds"] = 77.0  # the same 17x, in a run stretched 5.2x by other work (q06 at load 15)
+    (run / "q99_demo.json").write_text(json.dumps(rec))
+    assert figures.compare(run, records=committed)[1] == []
+
+
 def test_compare_reports_drift_missing_and_other_parameters(tmp_path):
     committed = _records(tmp_path / "committed", {"q99.acc": 0.9, "q99.ms": 2.0, "q99.n": 5}, {"SEED": 0})
     run = _records(tmp_path / "run", {"q99.acc": 0.95, "q99.ms": 5.0, "q99.extra": 1}, {"SEED": 0})

@@ -31,7 +31,9 @@ notebook's); ``A / B`` quotes a ratio of two figures; FORMAT is a Python format 
 (b) ``compare`` (the last step of ``make notebooks``): a run's figures against the committed record
     of a run with the same parameters, with a tolerance per kind of figure (``TOLERANCE``):
     timings (``TIMING``) only to their order of magnitude (within a factor of 10: machines and their
-    load differ), other floats within 2% or 0.001, integers, booleans and strings exactly. A run
+    load differ; widened by how much more one run was stretched than the other, wall over CPU
+    seconds, so a run on a loaded shared machine is not read as a drift), other floats within 2% or
+    0.001, integers, booleans and strings exactly. A run
     whose parameters differ from the committed record's (a notebook still on ``workbook.PENDING``,
     run with its CI parameters) is not compared, and says so.
 
@@ -237,12 +239,21 @@ def kind(name: str, value) -> str:
     return "float" if isinstance(value, float) else "exact"
 
 
-def same_figure(name: str, committed, run) -> bool:
-    """Whether a run's figure agrees with the committed one, within its kind's tolerance."""
+def contention(record: dict) -> float:
+    """How much the machine stretched a run: its wall seconds over its kernel's CPU seconds (>= 1;
+    1 when not recorded). A loaded shared machine stretches every timing inside the run alike."""
+    sec, cpu = record.get("seconds"), record.get("cpu_seconds")
+    return max(1.0, sec / cpu) if sec and cpu else 1.0
+
+
+def same_figure(name: str, committed, run, timing_factor: float = TOLERANCE["timing"]) -> bool:
+    """Whether a run's figure agrees with the committed one, within its kind's tolerance
+    (``timing_factor``: how far apart two timings may be, either way)."""
     if isinstance(committed, list) and isinstance(run, list):
-        return len(committed) == len(run) and all(same_figure(name, a, b) for a, b in zip(committed, run))
+        return len(committed) == len(run) and all(same_figure(name, a, b, timing_factor)
+                                                  for a, b in zip(committed, run))
     if isinstance(committed, dict) and isinstance(run, dict):
-        return committed.keys() == run.keys() and all(same_figure(f"{name}.{k}", committed[k], run[k])
+        return committed.keys() == run.keys() and all(same_figure(f"{name}.{k}", committed[k], run[k], timing_factor)
                                                       for k in committed)
     numeric = (isinstance(committed, (int, float)) and isinstance(run, (int, float))
                and not isinstance(committed, bool) and not isinstance(run, bool))
@@ -251,7 +262,7 @@ def same_figure(name: str, committed, run) -> bool:
         if committed == 0 or run == 0:
             return abs(committed - run) < 1e-9 or (committed <= 0) == (run <= 0)
         ratio = run / committed
-        return ratio > 0 and 1 / TOLERANCE["timing"] <= ratio <= TOLERANCE["timing"]
+        return ratio > 0 and 1 / timing_factor <= ratio <= timing_factor
     if numeric and (isinstance(committed, float) or isinstance(run, float)):
         return math.isclose(committed, run, rel_tol=TOLERANCE["float_rel"], abs_tol=TOLERANCE["float_abs"])
     return committed == run
@@ -267,13 +278,16 @@ def compare_record(run: dict, committed: dict) -> tuple[str, list[str]]:
         return f"skipped: run with other parameters than the committed record ({', '.join(diff)})", []
     problems = []
     rf, cf = run["figures"], committed["figures"]
+    stretch = contention(run) / contention(committed)
+    factor = TOLERANCE["timing"] * max(stretch, 1 / stretch)
     for name in sorted(set(cf) - set(rf)):
         problems.append(f"{name}: committed {cf[name]!r}, not recorded by this run")
     for name in sorted(set(rf) - set(cf)):
         problems.append(f"{name}: recorded {rf[name]!r}, not in the committed record")
     for name in sorted(set(rf) & set(cf)):
-        if not same_figure(name, cf[name], rf[name]):
-            problems.append(f"{name}: committed {cf[name]!r}, this run {rf[name]!r} ({kind(name, cf[name])})")
+        if not same_figure(name, cf[name], rf[name], factor):
+            tol = f", timings within {factor:.0f}x" if kind(name, cf[name]) == "timing" else ""
+            problems.append(f"{name}: committed {cf[name]!r}, this run {rf[name]!r} ({kind(name, cf[name])}{tol})")
     return "compared", problems
 
 

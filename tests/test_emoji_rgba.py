@@ -34,7 +34,7 @@ def test_items_select_rows_in_the_given_order(fruit):
 
 
 def test_indices_out_of_range_are_named(fruit):
-    with pytest.raises(ValueError, match="items must be indices"):
+    with pytest.raises(ValueError, match=r"items holds unknown item id\(s\)"):
         emoji_rgba(fruit, items=[len(fruit.images)])
 
 

@@ -244,9 +244,9 @@ def test_exclude_accepts_a_sparse_matrix(kind):
 @pytest.mark.parametrize("kind", INDEX_KINDS)
 def test_exclude_minus_one_is_refused_not_read_as_the_last_item(kind):
     items, idx = _small(kind)
-    with pytest.raises(IndexInputError, match=r"exclude\[0\] holds item id -1, outside 0..299"):
+    with pytest.raises(IndexInputError, match=r"exclude\[0\] holds unknown item id\(s\) \[-1\]: item ids run 0..299"):
         idx.search(items[:1], 3, exclude=[[-1]])
-    with pytest.raises(IndexInputError, match="holds item id 300"):
+    with pytest.raises(IndexInputError, match=r"holds unknown item id\(s\) \[300\]"):
         idx.search(items[:1], 3, exclude=[[300]])
 
 
@@ -268,8 +268,10 @@ def test_exclude_shape_and_ids_are_checked(kind):
         idx.search(items[:1], 3, exclude=[[1], [2]])
     with pytest.raises(IndexInputError, match="must be an iterable"):
         idx.search(items[:1], 3, exclude=[7])
-    with pytest.raises(IndexInputError, match="integer item ids"):
+    with pytest.raises(IndexInputError, match=r"exclude\[0\] must be integers, got dtype float64"):
         idx.search(items[:1], 3, exclude=[[1.5]])
+    with pytest.raises(IndexInputError, match=r"exclude\[0\] must be integers"):  # integral floats too
+        idx.search(items[:1], 3, exclude=[[2.0]])
     with pytest.raises(IndexInputError, match="fewer than k=3"):
         idx.search(items[:1], 3, exclude=[list(range(298))])
 

@@ -212,7 +212,7 @@ def test_top_items_are_sorted_by_true_utility_and_skip_exclusions(log):
     assert np.all(np.diff(truth.utility[0, top]) <= 0)
     assert top[0] == int(np.argmax(truth.utility[0]))
     assert top[0] not in truth.top_items(0, 5, exclude=[top[0]])
-    with pytest.raises(ValueError, match="user must be an integer id"):
+    with pytest.raises(ValueError, match="user is an unknown user id 300"):
         truth.top_items(300)
 
 

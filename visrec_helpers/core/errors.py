@@ -6,6 +6,11 @@ Data errors (``DataError``, ``ImageLoadError``) live with the loaders in ``visre
 from __future__ import annotations
 
 
+class InputError(ValueError):
+    """A bad argument (an id, a mask, ``k``, ``exclude``, a name list): the message names the
+    argument and the value. Raised by ``core.validation`` when a caller passes no class of its own."""
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, does not fit the model, or cannot be written safely."""
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from visrec_helpers.core.cache import cache_dir, cache_key, cached_arrays
-from visrec_helpers.data.images import PHOTO_TAGS, load_mnist, load_photos
+from visrec_helpers.core.validation import as_ids
+from visrec_helpers.data.images import PHOTO_TAGS, DataError, load_mnist, load_photos
 
 # ---------------------------------------------------------------------------
 # Catalogs
@@ -44,8 +45,11 @@ class Catalog:
         return sorted({t for ts in self.tags for t in ts})
 
     def subset(self, idx) -> Catalog:
-        """A new catalog holding items ``idx`` (renumbered 0..len(idx)-1)."""
-        idx = np.asarray(idx)
+        """A new catalog holding items ``idx`` (renumbered 0..len(idx)-1), in that order.
+
+        ``idx``: integer item ids in ``0..n-1`` (repeats allowed); a boolean mask, a float or
+        a negative id raises ``DataError`` (pass ``np.flatnonzero(mask)`` for a mask)."""
+        idx = as_ids(idx, "idx", len(self.images), error=DataError)
         return Catalog(
             name=f"{self.name}[subset]",
             images=self.images[idx],

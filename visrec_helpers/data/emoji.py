@@ -33,7 +33,9 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from visrec_helpers.core.cache import cache_dir, cache_key, cached_arrays
+from visrec_helpers.core.validation import as_ids
 from visrec_helpers.data.catalogs import Catalog
+from visrec_helpers.data.images import DataError
 
 EMOJI_STYLES = ("twemoji", "openmoji")
 EMOJI_CREDITS = {
@@ -522,9 +524,11 @@ def emoji_rgba(catalog: Catalog, items=None) -> np.ndarray:
     channel is an exact mask of the drawing (``alpha >= 128``: the object), which makes
     emoji pasted onto photos a segmentation or detection set with known answers.
 
-    ``items``: indices into the catalog (default: all). Reads the same wheels as the
-    catalog; nothing downloads. Raises ``ValueError`` for a catalog not built by
-    ``emoji_catalog`` or indices out of range.
+    ``items``: integer indices into the catalog (default: all; one integer is one item).
+    Reads the same wheels as the catalog; nothing downloads. Raises ``ValueError`` for a
+    catalog not built by ``emoji_catalog``, and ``DataError`` (a ``ValueError``) naming
+    ``items`` for indices out of range, a float (``1.7`` is never truncated to 1) or a
+    boolean mask (pass ``np.flatnonzero(mask)``).
     """
     meta = getattr(catalog, "meta", None) or {}
     style, size = meta.get("style"), meta.get("size")
@@ -532,9 +536,7 @@ def emoji_rgba(catalog: Catalog, items=None) -> np.ndarray:
         raise ValueError(f"catalog {getattr(catalog, 'name', catalog)!r} was not built by emoji_catalog "
                          "(needs meta style and size and a codepoint column)")
     n = len(catalog.images)
-    idx = np.arange(n) if items is None else np.asarray(items, dtype=np.int64).reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"items must be indices in 0..{n - 1}, got values from {idx.min()} to {idx.max()}")
+    idx = np.arange(n) if items is None else as_ids(items, "items", n, error=DataError)
     drawer = _Twemoji() if style == "twemoji" else _OpenMoji(size)
     out = np.empty((idx.size, size, size, 4), np.uint8)
     for j, i in enumerate(idx):

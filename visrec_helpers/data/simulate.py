@@ -126,6 +126,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from visrec_helpers.core.validation import as_exclude, as_id, as_ids, as_k
 from visrec_helpers.data.images import DataError
 from visrec_helpers.data.interactions import EVENTS
 
@@ -184,9 +185,7 @@ class SimulatedTruth:
         return self.utility.shape[1]
 
     def _check_user(self, user) -> int:
-        if isinstance(user, bool) or not isinstance(user, (int, np.integer)) or not 0 <= user < self.n_users:
-            raise ValueError(f"user must be an integer id in 0..{self.n_users - 1}, got {user!r}")
-        return int(user)
+        return as_id(user, "user", self.n_users, what="user", error=DataError)
 
     def utility_at(self, s: float) -> np.ndarray:
         """``(n_users, n_items)`` utility at timeline fraction ``s`` in [0, 1] (0 = first event)."""
@@ -196,22 +195,36 @@ class SimulatedTruth:
 
     def top_items(self, user: int, k: int = 10, exclude=()) -> np.ndarray:
         """The ``k`` items with the highest true (end) utility for ``user``, best first,
-        leaving out ``exclude`` (for example the items already seen). Ties keep the lower id."""
+        leaving out ``exclude`` (for example the items already seen). Ties keep the lower id.
+
+        ``user`` and ``exclude`` are integer ids, ``k`` an integer between 1 and the items left
+        after ``exclude``; anything else (a float, a mask, ``-1``, ``k=-1``) raises ``DataError``."""
         u = self.utility[self._check_user(user)].copy()
-        u[np.asarray(list(exclude), dtype=np.int64)] = -np.inf
-        return np.argsort(-u, kind="stable")[:k]
+        exclude = as_exclude(exclude, self.n_items, error=DataError)
+        k = as_k(k, self.n_items - len(exclude), what=f"items left after excluding {len(exclude)}",
+                 error=DataError)
+        u[exclude] = -np.inf
+        return np.argsort(-u, kind="stable")[:k].astype(np.int64)
 
     def relevant(self, user: int, exclude=()) -> set:
         """Items ``user`` would like if shown now: true (end) utility at or above their like
-        threshold (the median reaction is a like), minus ``exclude``."""
+        threshold (the median reaction is a like), minus ``exclude`` (integer item ids)."""
         u = self._check_user(user)
+        exclude = as_exclude(exclude, self.n_items, error=DataError)
         items = np.flatnonzero(self.utility[u] >= self.like_threshold[u])
-        return set(items.tolist()) - set(np.asarray(list(exclude)).tolist())
+        return set(items.tolist()) - set(exclude.tolist())
 
     def relevant_sets(self, users=None, seen: pd.DataFrame | None = None) -> list[set]:
-        """``relevant`` for each user in ``users`` (default all), excluding the items each
-        user has in the ``seen`` interactions table (for example the training split)."""
-        users = np.arange(self.n_users) if users is None else np.asarray(users)
+        """``relevant`` for each user in ``users`` (integer ids, default all), excluding the items
+        each user has in the ``seen`` interactions table (for example the training split)."""
+        users = np.arange(self.n_users) if users is None else as_ids(users, "users", self.n_users, what="user",
+                                                                      error=DataError)
+        if seen is not None:
+            missing = [c for c in ("user", "item") if c not in getattr(seen, "columns", ())]
+            if missing:
+                raise DataError(f"seen must be an interactions table with columns user and item; missing {missing}")
+            as_ids(seen["user"], "seen['user']", what="user", error=DataError)
+            as_ids(seen["item"], "seen['item']", self.n_items, error=DataError)
         seen_by = seen.groupby("user")["item"].apply(set).to_dict() if seen is not None else {}
         return [self.relevant(int(u), seen_by.get(int(u), ())) for u in users]
 

@@ -26,68 +26,31 @@ refused, not read as ids: pass ``np.flatnonzero(mask)``). The metrics and sample
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
+
+from visrec_helpers.core.validation import as_ids, as_k
 
 
 class RecsysError(ValueError):
     """Bad input to a recommender, metric or sampler; the message names the argument and the value."""
 
 
-def _show(values, limit: int = 5) -> str:
-    values = np.asarray(values).ravel()
-    head = values[:limit].tolist()
-    return f"{head}{' ...' if len(values) > limit else ''}"
-
-
 def check_top_k(k, name: str = "k") -> int:
-    """``k`` as a Python int >= 1 (bools and floats refused)."""
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
-        raise RecsysError(f"{name} must be a positive integer, got {k!r}")
-    return int(k)
+    """``k`` as a Python int >= 1 (bools and floats refused): ``core.validation.as_k``."""
+    return as_k(k, name=name, error=RecsysError)
 
 
 def check_ids(ids, n: int, name: str, *, unique: bool = True, allow_empty: bool = False,
               what: str = "item") -> np.ndarray:
     """Validate a 1-D array of ids in ``0..n-1``: ``(m,)`` int64, in the given order.
 
-    Refused with ``RecsysError`` naming ``name`` and the offending values: a boolean array
-    (a mask is not a list of ids), a non-integer dtype (``1.0``, ``1e20``, strings), more
-    than one dimension, ids below 0 or >= ``n``, repeated ids when ``unique``, and an
-    empty array unless ``allow_empty``.
+    The package's one id check (``core.validation.as_ids``), raising ``RecsysError`` naming
+    ``name`` and the offending values: a boolean array (a mask is not a list of ids), a
+    non-integer dtype (``1.0``, ``1e20``, strings), more than one dimension, ids below 0 or
+    >= ``n``, repeated ids when ``unique``, and an empty array unless ``allow_empty``.
     """
-    if isinstance(ids, (set, frozenset)):
-        ids = sorted(ids)
-    a = np.asarray(ids)
-    if a.dtype == bool:
-        raise RecsysError(f"{name} is a boolean array of length {a.size}: pass ids, not a mask "
-                          "(for a mask, np.flatnonzero(mask))")
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim != 1:
-        raise RecsysError(f"{name} must be a 1-D array of ids, got shape {a.shape}")
-    if a.size == 0:
-        if allow_empty:
-            return a.astype(np.int64)
-        raise RecsysError(f"{name} is empty")
-    if a.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in a.tolist()):
-        big = [v for v in a.tolist() if not 0 <= v < n]  # Python ints too large for int64 land here
-        if big:
-            raise RecsysError(f"{name} holds unknown {what} id(s) {big[:5]}: ids run 0..{n - 1}")
-        a = a.astype(np.int64)
-    if not np.issubdtype(a.dtype, np.integer):
-        raise RecsysError(f"{name} must be integers, got dtype {a.dtype} (values {_show(a)})")
-    bad = a[(a < 0) | (a >= n)]
-    if len(bad):
-        raise RecsysError(f"{name} holds unknown {what} id(s) {_show(bad)}: ids run 0..{n - 1}")
-    a = a.astype(np.int64)
-    if unique:
-        values, counts = np.unique(a, return_counts=True)
-        if (counts > 1).any():
-            raise RecsysError(f"{name} repeats id(s) {_show(values[counts > 1])}")
-    return a
+    return as_ids(ids, name, n, unique=unique, allow_empty=allow_empty, what=what, error=RecsysError)
 
 
 def check_candidates(candidates, n_items: int) -> np.ndarray | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from visrec_helpers.core.validation import as_exclude, as_k
 from visrec_helpers.data import DataError
 
 # The one set of kind names (realtime serving, benchmarks and notebooks use these).
@@ -91,11 +92,7 @@ def check_vectors(vectors, dim: int | None, what: str = "vectors") -> np.ndarray
 
 def check_k(k, n: int, what: str = "the number of candidates") -> int:
     """``k`` as an int in ``1..n``, or ``IndexInputError`` (k > n is refused, never padded)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise IndexInputError(f"k must be a positive integer, got {k!r}")
-    if k > n:
-        raise IndexInputError(f"k={k} is larger than {what} ({n})")
-    return int(k)
+    return as_k(k, n, what=what, error=IndexInputError)
 
 
 def check_exclude(exclude, n_queries: int, n_items: int, k: int | None = None) -> list[np.ndarray] | None:
@@ -128,20 +125,7 @@ def check_exclude(exclude, n_queries: int, n_items: int, k: int | None = None) -
         for r, row in enumerate(exclude):
             if isinstance(row, (str, bytes)) or np.ndim(row) == 0 and not isinstance(row, (set, frozenset)):
                 raise IndexInputError(f"exclude[{r}] must be an iterable of item ids, got {row!r}")
-            ids = np.asarray(row if isinstance(row, np.ndarray) else list(row))
-            if ids.size == 0:
-                rows.append(np.zeros(0, dtype=np.int64))
-                continue
-            if ids.dtype == bool:
-                raise IndexInputError(f"exclude[{r}] is a boolean mask; pass item ids (np.flatnonzero(mask))")
-            if ids.dtype.kind not in "iu" or ids.ndim != 1:
-                raise IndexInputError(f"exclude[{r}] must be a flat list of integer item ids, got dtype {ids.dtype} "
-                                      f"and shape {ids.shape}")
-            bad = ids[(ids < 0) | (ids >= n_items)]
-            if len(bad):
-                raise IndexInputError(f"exclude[{r}] holds item id {int(bad[0])}, outside 0..{n_items - 1}")
-            ids = ids.astype(np.int64, copy=False)
-            rows.append(ids if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()) else np.unique(ids))
+            rows.append(as_exclude(row, n_items, f"exclude[{r}]", error=IndexInputError))
     if k is not None:
         for r, ids in enumerate(rows):
             if n_items - len(ids) < k:

@@ -32,7 +32,7 @@ def test_record_layers_removes_its_hooks_even_after_an_error():
 
 
 def test_record_layers_names_an_unknown_layer():
-    with pytest.raises(ValueError, match="unknown: \\['fc'\\]"):
+    with pytest.raises(ValueError, match="layers: unknown \\['fc'\\]"):
         with record_layers(_net(), ["1", "fc"]):
             pass
 

@@ -239,7 +239,7 @@ def test_incremental_add_makes_a_new_item_servable_without_rebuild():
     ids = server.add_items(np.vstack([new, twin]))
     assert ids.tolist() == [50, 51]
     assert len(index) == 52 and len(store.item_vectors_) == 52
-    assert server.recommend(0).tolist() == [51]
+    assert server.recommend_user(0).tolist() == [51]
 
 
 def test_recommend_rejects_k_larger_than_unseen():
@@ -247,7 +247,7 @@ def test_recommend_rejects_k_larger_than_unseen():
     server = RealtimeRecommender(store, serving_index(E2, "exact"), k=2)
     store.update(Event(0, 0, "view", 0.0))
     with pytest.raises(IndexInputError, match="k=3: user 0 has seen 1 of 3 items, fewer than k left"):
-        server.recommend(0, k=3)
+        server.recommend_user(0, k=3)
     with pytest.raises(ValueError, match="larger than the catalog"):
         RealtimeRecommender(store, serving_index(E2, "exact"), k=4)
     with pytest.raises(ValueError, match="index holds"):
@@ -376,7 +376,7 @@ def test_recommend_near_the_catalog_size_returns_every_unseen_item(kind):
     server = RealtimeRecommender(store, serving_index(v, kind, **params), k=10)
     for t in range(5):
         server.on_event(Event(0, t, "view", float(t)))
-    recs = server.recommend(0, k=55)
+    recs = server.recommend_user(0, k=55)
     assert sorted(recs.tolist()) == list(range(5, 60))
 
 

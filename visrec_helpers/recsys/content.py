@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from visrec_helpers.core.validation import as_ids, as_k
 from visrec_helpers.recsys.base import (
     Recommender,
     RecsysError,
@@ -72,22 +73,39 @@ def mmr_rerank(candidates: np.ndarray, relevance: np.ndarray, item_vectors: np.n
                lam: float = 0.7) -> np.ndarray:
     """Maximal marginal relevance (Carbonell and Goldstein 1998): re-rank one list for diversity.
 
-    ``candidates``: ``(m,)`` item ids, ``relevance``: ``(m,)`` their scores (cosines here),
-    ``item_vectors``: ``(n_items, d)`` unit rows. Each step takes the candidate maximising
-    ``lam * relevance - (1 - lam) * (its highest cosine to the items already taken)``;
-    ``lam = 1`` keeps the relevance order. Returns ``(k,)`` int64 item ids.
+    ``candidates``: ``(m,)`` distinct integer item ids, ``relevance``: ``(m,)`` their finite
+    scores (cosines here), ``item_vectors``: ``(n_items, d)`` unit rows. Each step takes the
+    candidate maximising ``lam * relevance - (1 - lam) * (its highest cosine to the items
+    already taken)``; ``lam = 1`` keeps the relevance order. Returns ``(min(k, m),)`` int64
+    item ids: with ``k`` above the number of candidates every candidate comes back once, never
+    padded with repeats. Bad input (``k`` not an integer >= 1, a float or boolean mask or
+    repeated id as ``candidates``, ids outside the vectors, ``lam`` outside [0, 1]) raises
+    ``RecsysError`` naming the argument.
     """
-    vectors = item_vectors[candidates]
+    vectors_all = np.asarray(item_vectors)
+    if vectors_all.ndim != 2:
+        raise RecsysError(f"item_vectors must be an (n_items, d) array, got shape {vectors_all.shape}")
+    candidates = as_ids(candidates, "candidates", len(vectors_all), unique=True, allow_empty=False,
+                        error=RecsysError)
+    k = as_k(k, error=RecsysError)
+    rel = np.asarray(relevance, dtype=np.float64) if np.asarray(relevance).dtype != bool else None
+    if rel is None or rel.shape != candidates.shape or not np.isfinite(rel).all():
+        raise RecsysError(f"relevance must be {len(candidates)} finite numbers, one per candidate, "
+                          f"got {np.asarray(relevance).dtype} of shape {np.shape(relevance)}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.number)) or not 0.0 <= lam <= 1.0:
+        raise RecsysError(f"lam must be a number in [0, 1], got {lam!r}")
+    k = min(k, len(candidates))
+    vectors = vectors_all[candidates]
     sims = vectors @ vectors.T  # (m, m) cosines among the candidates
-    chosen = [int(np.argmax(relevance))]
+    chosen = [int(np.argmax(rel))]
     closest = sims[chosen[0]].copy()  # each candidate's highest cosine to the chosen items
     for _ in range(1, k):
-        gain = lam * relevance - (1.0 - lam) * closest
+        gain = lam * rel - (1.0 - lam) * closest
         gain[chosen] = -np.inf
         best = int(np.argmax(gain))
         chosen.append(best)
         closest = np.maximum(closest, sims[best])
-    return np.asarray(candidates, dtype=np.int64)[chosen]
+    return candidates[chosen]
 
 
 class ProfileRecommender(Recommender):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from visrec_helpers.core.validation import as_id, as_ids, as_int, as_k
 from visrec_helpers.data import WEIGHT_POLICIES, DataError, validate_interactions
 from visrec_helpers.recsys.base import Recommender
 from visrec_helpers.search.index import IndexInputError, build_index, check_vectors
@@ -71,8 +72,10 @@ def events_from_interactions(df: pd.DataFrame, like_weight: float = 3.0) -> pd.D
 def replay(events: pd.DataFrame, limit: int | None = None):
     """Yield ``Event`` objects in timestamp order (stable for ties), at most ``limit`` of them.
 
-    Raises ``DataError`` for a table without the needed columns, an unknown kind, or a
-    non-finite timestamp, before the first event is yielded.
+    Raises ``DataError`` for a table without the needed columns, an unknown kind, a
+    non-finite timestamp, a user or item id that is not a non-negative integer (floats such
+    as ``2.7`` are refused, not truncated) or a ``limit`` that is not an integer >= 0, all
+    before the first event is yielded.
     """
     if not isinstance(events, pd.DataFrame):
         raise DataError(f"events: expected a pandas DataFrame, got {type(events).__name__}")
@@ -85,13 +88,14 @@ def replay(events: pd.DataFrame, limit: int | None = None):
     ts = pd.to_numeric(events["timestamp"], errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(ts).all():
         raise DataError("events: column 'timestamp' has missing or non-finite values")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
+    if limit is not None:
+        limit = as_int(limit, "limit", min_val=0, error=DataError)
+    # ids through the one check path: a float id (2.7) is refused, never truncated to 2; NaN too
+    users = as_ids(events["user"], "events['user']", what="user", error=DataError)
+    items = as_ids(events["item"], "events['item']", error=DataError)
     order = np.argsort(ts, kind="stable")
     if limit is not None:
         order = order[:limit]
-    users = events["user"].to_numpy()
-    items = events["item"].to_numpy()
     kinds = events["kind"].to_numpy()
     for i in order:
         yield Event(int(users[i]), int(items[i]), str(kinds[i]), float(ts[i]))
@@ -161,6 +165,13 @@ class ProfileStore:
         self.n_items_ = start + len(v)
         return np.arange(start, start + len(v))
 
+    def _items_state(self) -> tuple[np.ndarray, int]:
+        """What ``add_items`` changes, for ``_restore_items`` (a transaction's undo)."""
+        return self._items, self.n_items_
+
+    def _restore_items(self, state: tuple[np.ndarray, int]) -> None:
+        self._items, self.n_items_ = state  # rows past n_items_ in the old buffer were never visible
+
     @property
     def item_vectors_(self) -> np.ndarray:
         """The known item vectors, ``(n_items, d)`` float32 (a view, do not modify)."""
@@ -188,23 +199,17 @@ class ProfileStore:
         ``user`` and ``item`` must be integers (not bools or floats), ``item`` a known
         item id, ``kind`` one of ``EVENT_WEIGHTS``, ``timestamp`` finite. Nothing is changed.
         """
-        for field in ("user", "item"):
-            value = getattr(event, field, None)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-                raise DataError(f"event.{field} must be an integer id, got {value!r}")
-        if event.user < 0:
-            raise DataError(f"event.user must be a non-negative id, got {event.user}")
+        user = as_id(getattr(event, "user", None), "event.user", what="user", error=DataError)
+        item = as_id(getattr(event, "item", None), "event.item", self.n_items_, error=DataError)
         if not isinstance(event.kind, str) or event.kind not in EVENT_WEIGHTS:
             raise DataError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
-        if not 0 <= event.item < self.n_items_:
-            raise DataError(f"unknown item id {event.item}: the store knows items 0..{self.n_items_ - 1}")
         try:
             ts = float(event.timestamp)
         except (TypeError, ValueError):
             raise DataError(f"event timestamp must be a number of seconds, got {event.timestamp!r}") from None
         if not np.isfinite(ts):
             raise DataError(f"event timestamp must be finite, got {event.timestamp}")
-        return int(event.user), int(event.item), EVENT_WEIGHTS[event.kind], ts
+        return user, item, EVENT_WEIGHTS[event.kind], ts
 
     def update(self, event: Event) -> None:
         """Apply one event to its user's profiles: O(d) arithmetic, no pass over history.
@@ -310,22 +315,34 @@ class LatencyRecorder:
 serving_index = build_index
 
 
+def _check_serving_pair(store: ProfileStore, index) -> None:
+    if index.ntotal != store.n_items_:
+        raise RuntimeError(f"index holds {index.ntotal} items but the profile store {store.n_items_}: "
+                           "they must be changed together (RealtimeRecommender.add_items)")
+
+
 def serve_event(store: ProfileStore, index, event: Event, k: int = 10, profile: str = "blend",
                 session_weight: float = 0.5) -> tuple[np.ndarray, float]:
     """The serving step for one event: update the profile, query the index, drop seen items.
 
     ``store``: a ``ProfileStore``; ``index``: any ``search.index`` kind over the same items.
     Returns ``(ids, seconds)``: the user's top-``k`` unseen item ids, ``(k,)`` int64 best
-    first, and the wall time of the whole step. Raises ``IndexInputError`` when fewer than
-    ``k`` unseen items are left.
+    first, and the wall time of the whole step. Everything is checked before the profile
+    changes: a bad event raises ``DataError``, a bad ``k`` or fewer than ``k`` unseen items
+    left after this event ``IndexInputError``, and in each case the store is left as it was.
     """
     t0 = time.perf_counter()
-    store.update(event)  # 1. O(d): decay both profiles, add w * x, mark the item seen
-    q = store.profile(event.user, profile, session_weight)  # 2. the query: unit (d,) vector
-    seen = store.seen_[event.user]
-    if k > index.ntotal - len(seen):
-        raise IndexInputError(f"k={k}: user {event.user} has seen {len(seen)} of {index.ntotal} items, "
+    _check_serving_pair(store, index)
+    k = as_k(k, error=IndexInputError)
+    user, item, _, _ = store.check_event(event)  # 0. validate before anything changes
+    seen_before = store.seen_.get(user, ())
+    n_seen = len(seen_before) + (item not in seen_before)
+    if k > index.ntotal - n_seen:
+        raise IndexInputError(f"k={k}: user {user} has seen {n_seen} of {index.ntotal} items, "
                               "fewer than k left")
+    store.update(event)  # 1. O(d): decay both profiles, add w * x, mark the item seen
+    q = store.profile(user, profile, session_weight)  # 2. the query: unit (d,) vector
+    seen = store.seen_[user]
     fetch = min(k + len(seen), index.ntotal)  # 3. over-fetch: k survive whatever was seen
     _, ids = index.search(q[None, :], fetch)
     recs = [i for i in ids[0].tolist() if i >= 0 and i not in seen][:k]  # 4. drop seen, keep k
@@ -344,12 +361,17 @@ class RealtimeRecommender:
     returns ``k`` unseen items (approximate kinds over-fetch and widen their search
     themselves). ``profile`` chooses the query vector (``"long"``, ``"session"`` or
     ``"blend"``). Every ``on_event`` is timed into ``latency_`` (a ``LatencyRecorder``).
+
+    ``recommend(users, k=10, exclude_seen=True, candidates=None)`` is the package's one
+    recommend signature (``recsys.base``), ``(len(users), k)``; ``recommend_user(user)`` is
+    the single-user shortcut, ``(k,)`` with the server's ``k``. Every method that changes
+    state (``on_event``, ``add_items``) validates everything first and changes the store and
+    the index together or not at all.
     """
 
     def __init__(self, store: ProfileStore, index, k: int = 10, profile: str = "blend",
                  session_weight: float = 0.5):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = as_k(k, error=DataError)
         if index.ntotal != len(store.item_vectors_):
             raise ValueError(f"index holds {index.ntotal} items but the store {len(store.item_vectors_)}")
         if k > index.ntotal:
@@ -363,22 +385,63 @@ class RealtimeRecommender:
         self.session_weight = session_weight
         self.latency_ = LatencyRecorder()
 
-    def recommend(self, user: int, k: int | None = None, which: str | None = None) -> np.ndarray:
-        """Top-``k`` unseen item ids for ``user``, best first, ``(k,)`` int64.
+    @property
+    def n_items_(self) -> int:
+        return self.index.ntotal
 
-        Raises ``KeyError`` for a user with no events yet (no profile to query with) and
-        ``IndexInputError`` when fewer than ``k`` unseen items are left."""
-        k = self.k if k is None else k
-        q = self.store.profile(user, which or self.profile, self.session_weight)
-        seen = self.store.seen_.get(user, ())
-        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > self.index.ntotal - len(seen):
-            raise IndexInputError(f"k={k}: user {user} has seen {len(seen)} of {self.index.ntotal} items, "
-                                  "fewer than k left")
-        _, ids = self.index.search(q[None, :], k, exclude=[np.sort(np.fromiter(seen, np.int64, len(seen)))])
-        return ids[0]
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True, candidates=None, *,
+                  which: str | None = None) -> np.ndarray:
+        """Top-``k`` item ids per user, best first: ``(len(users), k)`` int64 (the ``recsys.base`` contract).
+
+        ``users``: integer user ids with events so far (repeats allowed; a ``KeyError`` names
+        a user without a profile to query with). ``exclude_seen`` leaves out every item the
+        user had an event on; ``candidates`` (distinct integer item ids) restricts the lists
+        to those items. ``which`` overrides the server's ``profile`` ("long", "session",
+        "blend"). ``k`` must be an integer >= 1; ``IndexInputError`` when fewer than ``k``
+        items are left for a user (never padded). One index search serves all users.
+        """
+        users = as_ids(users, "users", what="user", allow_empty=False, error=IndexInputError)
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise IndexInputError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        n = self.index.ntotal
+        k = as_k(k, n, what="items in the index", error=IndexInputError)
+        which = which or self.profile
+        not_allowed = None
+        if candidates is not None:
+            cand = as_ids(candidates, "candidates", n, unique=True, allow_empty=False, error=IndexInputError)
+            allowed = np.zeros(n, dtype=bool)
+            allowed[cand] = True
+            not_allowed = np.flatnonzero(~allowed)
+        queries, exclude = [], []
+        for user in users.tolist():
+            queries.append(self.store.profile(user, which, self.session_weight))
+            seen = self.store.seen_.get(user, ()) if exclude_seen else ()
+            ex = np.fromiter(seen, np.int64, len(seen))
+            if not_allowed is not None:
+                ex = np.union1d(ex, not_allowed)
+            else:
+                ex.sort()
+            if k > n - len(ex):
+                if not_allowed is None:
+                    raise IndexInputError(f"k={k}: user {user} has seen {len(ex)} of {n} items, fewer than k left")
+                raise IndexInputError(f"k={k}: user {user} has {n - len(ex)} unseen candidate items, fewer than k")
+            exclude.append(ex)
+        _, ids = self.index.search(np.stack(queries), k, exclude=exclude)
+        return ids
+
+    def recommend_user(self, user: int, k: int | None = None, which: str | None = None) -> np.ndarray:
+        """Top-``k`` (default the server's ``k``) unseen item ids for one ``user``, best first, ``(k,)`` int64.
+
+        ``recommend([user], k, which=which)[0]``: raises ``KeyError`` for a user with no events
+        yet (no profile to query with) and ``IndexInputError`` when fewer than ``k`` unseen
+        items are left."""
+        user = as_id(user, "user", what="user", error=IndexInputError)
+        return self.recommend([user], self.k if k is None else k, which=which)[0]
 
     def on_event(self, event: Event) -> np.ndarray:
-        """Apply ``event`` and return the user's new top-``k``; the whole step (``serve_event``) is timed."""
+        """Apply ``event`` and return the user's new top-``k``; the whole step (``serve_event``) is timed.
+
+        A bad event, or one that would leave fewer than ``k`` unseen items, changes nothing."""
         recs, seconds = serve_event(self.store, self.index, event, self.k, self.profile, self.session_weight)
         self.latency_.add(seconds)
         return recs
@@ -386,12 +449,28 @@ class RealtimeRecommender:
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
         """Index new items without a rebuild; returns their ids (servable on the next event).
 
-        The vectors are validated once, before the store or the index changes."""
+        A transaction: the vectors are validated once, then the profile store and the index
+        grow together or not at all. If the index refuses the rows (for example an index
+        that ranks by L2 distance and gets rows that are not unit length), the store is put
+        back as it was and the error is raised: store and index never disagree, and later
+        events and ``recommend`` calls work as before.
+        """
+        _check_serving_pair(self.store, self.index)
         v = check_vectors(vectors, self.store.dim_, "vectors")
+        n_before = self.index.ntotal
+        state = self.store._items_state()
         ids = self.store.add_items(v)
-        self.index.add(v)
-        if self.index.ntotal != len(self.store.item_vectors_):
-            raise RuntimeError("index and profile store disagree on the number of items after add")
+        try:
+            self.index.add(v)
+        except BaseException:
+            self.store._restore_items(state)
+            if self.index.ntotal != n_before:  # pragma: no cover - a faiss failure half-way through a batch
+                raise RuntimeError(f"the index added {self.index.ntotal - n_before} of {len(v)} rows before "
+                                   "failing; it cannot be undone: rebuild the index from store.item_vectors_") from None
+            raise
+        if self.index.ntotal != n_before + len(v):  # pragma: no cover - an index that lost or invented rows
+            self.store._restore_items(state)
+            raise RuntimeError(f"the index grew by {self.index.ntotal - n_before} rows for {len(v)} new items")
         return ids
 
 
@@ -491,18 +570,18 @@ class OnlinePopularity(Recommender):
         """Count ``event``, then return its user's top ``self.k`` unseen items, ``(k,)``; timed."""
         t0 = time.perf_counter()
         self._check_fitted()
-        user = event.user
-        if isinstance(user, (bool, np.bool_)) or not isinstance(user, (int, np.integer)) or user < 0:
-            raise DataError(f"event.user must be a non-negative integer id, got {user!r}")
-        item = event.item
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) or \
-                not 0 <= item < len(self.counts_):
-            raise DataError(f"unknown item id {item!r}: items are 0..{len(self.counts_) - 1}")
+        user = as_id(event.user, "event.user", what="user", error=DataError)
+        item = as_id(event.item, "event.item", len(self.counts_), error=DataError)
         if event.kind not in EVENT_WEIGHTS:
             raise DataError(f"unknown event kind {event.kind!r}; known: {sorted(EVENT_WEIGHTS)}")
+        seen = self.seen_.get(user, set())
+        n_seen = len(seen) + (item not in seen)
+        if self.k > len(self.counts_) - n_seen:  # checked before counting: a refused event leaves no trace
+            raise DataError(f"k={self.k}: user {user} would have seen {n_seen} of {len(self.counts_)} items, "
+                            "fewer than k left")
         self.counts_[item] += WEIGHT_POLICIES["default"][event.kind]
-        self.seen_.setdefault(int(user), set()).add(int(item))
-        recs = self.recommend([int(user)], k=self.k)[0]
+        self.seen_.setdefault(user, set()).add(item)
+        recs = self.recommend([user], k=self.k)[0]
         self.latency_.add(time.perf_counter() - t0)
         return recs
 

@@ -50,9 +50,9 @@ def recommend_row(server: RealtimeRecommender, user: int, k: int, diversity: flo
     if not 0.0 <= diversity <= 1.0:
         raise ValueError(f"diversity must be in [0, 1], got {diversity!r}")
     if diversity == 0.0:
-        return server.recommend(user, k)
+        return server.recommend_user(user, k)
     n_unseen = server.index.ntotal - len(server.store.seen(user))
-    candidates = server.recommend(user, max(k, min(pool * k, n_unseen)))  # nearest first, none seen
+    candidates = server.recommend_user(user, max(k, min(pool * k, n_unseen)))  # nearest first, none seen
     vectors = server.store.item_vectors_
     relevance = vectors[candidates] @ server.store.profile(user, server.profile, server.session_weight)
     return mmr_rerank(candidates, relevance, vectors, k, lam=1.0 - diversity)

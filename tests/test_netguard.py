@@ -60,19 +60,107 @@ def test_every_name_lookup_is_refused_in_both_modules(guard, lookup, module):
         lookup(importlib.import_module(module))
 
 
-@pytest.mark.parametrize("use", [
-    lambda s: s.connect(("203.0.113.7", 80)),
-    lambda s: s.connect_ex(("203.0.113.7", 80)),
-], ids=["connect", "connect_ex"])
-def test_the_raw_socket_module_is_guarded_too(guard, use):
+REMOTE_TCP = ("203.0.113.7", 80)
+
+
+def _raw_tcp():
+    import _socket
+
+    return _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+
+
+def _saved_connect():
+    """``_socket.socket.connect`` as a reference taken before the guard went on."""
+    import _socket
+
+    return _socket.socket.connect
+
+
+_SAVED_CONNECT = _saved_connect()
+
+
+class _Sub(socket.socket):
+    pass
+
+
+def _raw_sub():
+    import _socket
+
+    class RawSub(_socket.socket):
+        def connect(self, address):  # a subclass that goes straight to the C method
+            return _socket.socket.connect(self, address)
+
+    return RawSub(socket.AF_INET, socket.SOCK_STREAM)
+
+
+@pytest.mark.parametrize("make, use", [
+    (_raw_tcp, lambda s: s.connect(REMOTE_TCP)),
+    (_raw_tcp, lambda s: s.connect_ex(REMOTE_TCP)),
+    (lambda: socket.SocketType(socket.AF_INET, socket.SOCK_STREAM), lambda s: s.connect(REMOTE_TCP)),
+    (lambda: _Sub(socket.AF_INET, socket.SOCK_STREAM), lambda s: s.connect(REMOTE_TCP)),
+    (_raw_sub, lambda s: s.connect(REMOTE_TCP)),
+    (socket.socket, lambda s: _SAVED_CONNECT(s, REMOTE_TCP)),
+    (socket.socket, lambda s: socket.SocketType.connect(s, REMOTE_TCP)),
+    (lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM), lambda s: s.connect(("2001:db8::1", 80))),
+], ids=["_socket.socket", "_socket.socket-connect_ex", "SocketType", "socket-subclass", "_socket-subclass",
+        "saved-C-method", "unbound-C-method", "ipv6"])
+def test_the_c_socket_class_is_guarded_under_every_name(guard, make, use):
+    """The audit hook sits in the C socket module: no other name for the class gets past it."""
+    from contextlib import closing
+
+    with closing(make()) as s, pytest.raises(netguard.NetworkBlockedError, match="connect to"):
+        use(s)
+
+
+def test_the_raw_socket_module_refuses_datagrams(guard):
     import _socket
     from contextlib import closing
 
-    with closing(_socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)) as s, \
-            pytest.raises(netguard.NetworkBlockedError, match="203.0.113.7"):
-        use(s)
     with closing(_udp(_socket)) as s, pytest.raises(netguard.NetworkBlockedError, match="datagram"):
         s.sendto(b"x", REMOTE)
+
+
+def test_the_guard_runs_before_the_system_call_in_a_fresh_interpreter():
+    """A new process: install, then a saved C method, a subclass and the raw module are all refused."""
+    import subprocess
+    import sys
+
+    code = """
+import _socket, socket
+raw_connect = _socket.socket.connect
+from visrec_book import netguard
+netguard.install()
+class S(_socket.socket):
+    pass
+for make, use in [(lambda: _socket.socket(2, 1), lambda s: s.connect(("203.0.113.7", 80))),
+                  (lambda: S(2, 1), lambda s: s.connect(("203.0.113.7", 80))),
+                  (lambda: socket.socket(), lambda s: raw_connect(s, ("203.0.113.7", 80)))]:
+    s = make()
+    try:
+        use(s)
+        print("CONNECTED")
+    except netguard.NetworkBlockedError:
+        print("blocked")
+    finally:
+        s.close()
+a, b = socket.socketpair()  # Unix sockets stay allowed
+a.sendall(b"u"); print(b.recv(1).decode())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["blocked", "blocked", "blocked", "u"]
+
+
+def test_other_address_families_are_refused(guard):
+    """sys.audit raises the same event the C module does: a family that is neither IP nor local is refused."""
+    import sys
+
+    class FakeSocket:
+        family = 31  # AF_BLUETOOTH
+
+    with pytest.raises(netguard.NetworkBlockedError, match="address family"):
+        sys.audit("socket.connect", FakeSocket(), ("00:11:22:33:44:55", 1))
 
 
 def test_raw_socket_type_checks_still_hold(guard):
@@ -80,6 +168,7 @@ def test_raw_socket_type_checks_still_hold(guard):
 
     with socket.socket() as s:
         assert isinstance(s, _socket.socket) and issubclass(socket.socket, _socket.socket)
+    assert socket.SocketType is _socket.socket  # nothing is swapped
 
 
 def test_loopback_datagrams_and_local_lookups_still_work(guard):
@@ -90,16 +179,45 @@ def test_loopback_datagrams_and_local_lookups_still_work(guard):
         assert server.recv(1) + server.recv(1) == b"ab"
     assert socket.gethostbyname("localhost") == "127.0.0.1"
     assert socket.getnameinfo(("127.0.0.1", 80), 0)
+    import sys
+
+    sys.audit("socket.getaddrinfo", socket.gethostname(), None, 0, 0, 0)  # this machine's own name: allowed
 
 
-def test_uninstall_restores_every_path():
+def test_loopback_through_the_raw_class_and_unix_sockets_still_work(guard):
     import _socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    raw = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
+        assert raw.connect_ex(server.getsockname()) == 0
+    finally:
+        raw.close()
+        server.close()
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(b"u")
+        assert b.recv(1) == b"u"
+
+
+def test_uninstall_switches_every_path_off():
+    import _socket
+    import sys
+
+    class Sock:
+        family = socket.AF_INET
 
     before = (dict(socket.socket.__dict__), _socket.socket, socket.gethostbyname, _socket.getaddrinfo)
     netguard.install()
+    with pytest.raises(netguard.NetworkBlockedError):
+        sys.audit("socket.connect", Sock(), REMOTE_TCP)
     netguard.uninstall()
+    sys.audit("socket.connect", Sock(), REMOTE_TCP)  # the hook stays registered but lets it through
+    sys.audit("socket.getaddrinfo", "download.pytorch.org", 443, 0, 0, 0)
     after = (dict(socket.socket.__dict__), _socket.socket, socket.gethostbyname, _socket.getaddrinfo)
-    assert after == before
+    assert after == before  # nothing in the socket modules was patched
 
 
 def test_loopback_still_works(guard):
@@ -196,10 +314,59 @@ def test_offline_script_leaves_loopback_only():
     assert "network namespace" in out.stderr
 
 
-def test_offline_script_runs_the_command_with_a_note_where_there_is_no_namespace():
+def test_offline_script_runs_the_command_with_a_loud_warning_where_there_is_no_namespace():
     import subprocess
 
     out = subprocess.run(["/bin/sh", OFFLINE, "/bin/sh", "-c", "echo ran; exit 3"], capture_output=True,
                          text=True, env={"PATH": "/nonexistent"}, timeout=60)
     assert out.returncode == 3 and out.stdout == "ran\n"
-    assert "no network namespace here" in out.stderr
+    if _only_loopback_here():  # a sandbox without network: then the script says so instead
+        assert "loopback only" in out.stderr
+    else:
+        assert "NOT ISOLATED" in out.stderr and "No network namespace here" in out.stderr
+
+
+def _only_loopback_here() -> bool:
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return [ln.split(":")[0].strip() for ln in lines] == ["lo"]
+
+
+@pytest.mark.parametrize("marker", ["VISREC_OFFLINE_NETNS", "VISREC_OFFLINE", "OFFLINE_NETNS"])
+def test_offline_script_ignores_an_inherited_marker_variable(marker):
+    """An old version ran the command directly when VISREC_OFFLINE_NETNS=1 was inherited; now it checks."""
+    import subprocess
+
+    if _only_loopback_here():
+        pytest.skip("this machine has no interface but loopback: nothing to fake")
+    env = {"PATH": "/nonexistent", marker: "1"}
+    out = subprocess.run(["/bin/sh", OFFLINE, "/bin/sh", "-c", "echo ran"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.stdout == "ran\n"
+    assert "NOT ISOLATED" in out.stderr  # the marker did not silence the warning
+
+
+@pytest.mark.skipif(not _netns_available(), reason="needs root and unshare -n (network namespaces)")
+def test_offline_script_isolates_even_with_the_marker_set():
+    import errno
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VISREC_OFFLINE_NETNS="1")
+    out = subprocess.run([OFFLINE, sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["refused", str(errno.ENETUNREACH)]
+    assert "unshare -n" in out.stderr
+
+
+@pytest.mark.skipif(not _netns_available(), reason="needs root and unshare -n (network namespaces)")
+def test_offline_script_sees_that_it_is_already_isolated():
+    import subprocess
+    import sys
+
+    cmd = ["unshare", "-n", "/bin/sh", "-c", 'ip link set lo up && exec "$@"', "x", OFFLINE, sys.executable, "-c",
+           PROBE]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "refused"
+    assert "has loopback only" in out.stderr

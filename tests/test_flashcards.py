@@ -87,6 +87,14 @@ def test_app_builds_and_grades(tmp_path):
     assert len(Schedule(tmp_path / "s.json").state) == 1
 
 
+def test_a_card_title_with_markup_is_shown_as_text_not_run_as_html(tmp_path):
+    card = flashcards.Card("q97_x", 'q97 · <script>alert("x")</script> & <b>bold</b>', "answer")
+    app = flashcards.flashcard_app([card], Schedule(tmp_path / "s.json"), seed=0)
+    shown = app.children[1].value
+    assert "<script>" not in shown and "<b>bold" not in shown
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in shown
+
+
 # --- several Schedule objects on one file: nothing is lost, nothing half-written --------------
 
 def test_two_schedules_on_one_file_keep_each_others_grades(tmp_path):

@@ -122,3 +122,26 @@ def test_diversity_before_any_click_keeps_the_cold_start_row():
     app = BrowsingApp(images, v, n_grid=12, k=5)
     cold = app.rec_ids_.copy()
     assert app.set_diversity(0.5).tolist() == cold.tolist()
+
+
+def _html_values(widget):
+    """Every HTML string the app's widget tree will render (HTML widgets' values), depth first."""
+    out = []
+    if type(widget).__name__ in ("HTML", "HTMLMath"):
+        out.append(widget.value)
+    for child in getattr(widget, "children", ()):
+        out.extend(_html_values(child))
+    return out
+
+
+def test_no_html_in_the_whole_app_carries_a_script_name_unescaped():
+    images, v, _ = _catalog(n=12)
+    names = np.array(["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "x' onmouseover='y"] * 4)
+    app = BrowsingApp(images, v, labels=names, n_grid=12, k=3)
+    app.click(int(app.grid_items_[0]))
+    app.set_diversity(0.5)
+    values = _html_values(app.widget)
+    assert len(values) >= 12 + 3 + 3  # grid captions, row captions, the fixed labels
+    joined = "\n".join(values)
+    assert "<script" not in joined and "<img" not in joined and "' onmouseover='" not in joined
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined and "&lt;img src=x onerror=alert(2)&gt;" in joined

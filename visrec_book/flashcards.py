@@ -9,6 +9,7 @@ merged under a file lock and replaced atomically on every save.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import os
 import re
@@ -328,7 +329,8 @@ def flashcard_app(cards: list[Card] | None = None, schedule: Schedule | None = N
             question.value = ui["nothing"]
             return
         text, fallback = shown(card)
-        question.value = (f"<h3>{text.question}</h3><i>{ui['hint']}</i>"
+        # the title is text from a notebook (anyone's markdown): escaped before it becomes HTML
+        question.value = (f"<h3>{html.escape(text.question)}</h3><i>{ui['hint']}</i>"
                           + (FLASHCARD_UI["zh"]["untranslated"] if fallback else ""))
         if current["revealed"]:
             with answer:

@@ -332,7 +332,6 @@ def serve_event(store: ProfileStore, index, event: Event, k: int = 10, profile: 
     left after this event ``IndexInputError``, and in each case the store is left as it was.
     """
     t0 = time.perf_counter()
-    _check_serving_pair(store, index)
     k = as_k(k, error=IndexInputError)
     user, item, _, _ = store.check_event(event)  # 0. validate before anything changes
     seen_before = store.seen_.get(user, ())

@@ -145,3 +145,21 @@ def test_no_html_in_the_whole_app_carries_a_script_name_unescaped():
     joined = "\n".join(values)
     assert "<script" not in joined and "<img" not in joined and "' onmouseover='" not in joined
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined and "&lt;img src=x onerror=alert(2)&gt;" in joined
+
+
+def test_a_refused_click_changes_nothing_and_later_clicks_still_work():
+    from visrec_helpers.search.index import IndexInputError
+
+    images, v, _ = _catalog(n=8)
+    app = BrowsingApp(images, v, n_grid=8, k=7)
+    app.click(0)
+    row, clock, profile = app.rec_ids_.copy(), app._clock, app.store_.raw(0).copy()
+    with pytest.raises(IndexInputError, match="fewer than k left"):
+        app.click(1)  # only 6 unseen would be left for a row of 7: refused before anything changes
+    assert app.clicks_ == [0] and app._clock == clock and app.rec_ids_.tolist() == row.tolist()
+    np.testing.assert_array_equal(app.store_.raw(0), profile)
+    assert app.store_.seen(0) == {0}
+    for bad in (1.7, True, -1):
+        with pytest.raises(ValueError, match="unknown item"):
+            app.click(bad)
+    assert app.click(0).tolist() == row.tolist()  # a repeat view keeps 7 unseen: served as before

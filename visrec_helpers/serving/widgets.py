@@ -149,15 +149,18 @@ class BrowsingApp:
 
     def click(self, item: int) -> np.ndarray:
         """Record a view of ``item`` by this app's user, refresh the row; returns the new ids."""
-        if not 0 <= int(item) < len(self.images):
-            raise ValueError(f"unknown item {item}: the catalog has items 0..{len(self.images) - 1}")
-        self._clock += 1.0
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)) \
+                or not 0 <= item < len(self.images):
+            raise ValueError(f"unknown item {item!r}: the catalog has items 0..{len(self.images) - 1}")
+        item = int(item)
         t0 = time.perf_counter()
-        self.rec_ids_ = self.server_.on_event(Event(self.user, int(item), "view", self._clock))
+        recs = self.server_.on_event(Event(self.user, item, "view", self._clock + 1.0))  # refused: nothing changed
+        self._clock += 1.0
+        self.clicks_.append(item)
+        self.rec_ids_ = recs
         if self.diversity > 0:
             self.rec_ids_ = recommend_row(self.server_, self.user, len(self.rec_ids_), self.diversity)
         total_ms = (time.perf_counter() - t0) * 1000.0
-        self.clicks_.append(int(item))
         self._draw_recs(title=self._title())
         s = self.server_.latency_.summary()
         self.latency_label.value = (f"<b>latency</b>: this click {total_ms:.2f} ms (profile update + search + "

@@ -61,7 +61,7 @@ fuzz: venv
 # record of the learner's run (notebooks/records/; visrec_book.figures states the tolerances).
 # ONLY="q01_content_based_recommendation t01_cnn_image_classification" runs a subset.
 # scripts/offline.sh runs them in a network namespace with loopback only where the machine allows
-# it (root + unshare -n), so "offline" is proven by the kernel; elsewhere it says so and runs them.
+# it (root + unshare -n), so "offline" is proven by the kernel; elsewhere it warns loudly and runs them.
 notebooks: venv
 	$(PY) -m visrec_book.workbook prepare --out build/ci --records build/records $(if $(ONLY),--only $(ONLY))
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 scripts/offline.sh $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \

@@ -490,3 +490,14 @@ def test_store_and_index_never_disagree_and_refused_operations_leave_no_trace(op
             if left >= 2:
                 recs = server.recommend_user(user)
                 assert len(set(recs.tolist())) == 2 and not set(recs.tolist()) & store.seen(user)
+
+
+def test_split_test_sets_refuse_float_and_mask_users():
+    from visrec_helpers.data import splits
+
+    test = pd.DataFrame({"user": [0, 1, 1], "item": [3, 4, 5]})
+    assert splits.test_sets(test, [1, 0, 7]) == [{4, 5}, {3}, set()]
+    with pytest.raises(DataError, match="users must be integers"):
+        splits.test_sets(test, [1.7])  # was read as user 1
+    with pytest.raises(DataError, match="users is a boolean array"):
+        splits.test_sets(test, np.array([True, False]))  # was read as users 1 and 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from visrec_helpers.data import validate_interactions
+from visrec_helpers.core.validation import as_ids
+from visrec_helpers.data import DataError, validate_interactions
 
 
 def leave_last_out(df: pd.DataFrame, n_test: int = 1, min_train: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,9 +52,11 @@ def leave_last_out(df: pd.DataFrame, n_test: int = 1, min_train: int = 1) -> tup
 
 
 def test_sets(test: pd.DataFrame, users) -> list[set]:
-    """The held-out item ids of each user in ``users``, as a list of sets (empty when none)."""
+    """The held-out item ids of each user in ``users`` (integer ids; a float or a mask raises
+    ``DataError``), as a list of sets (empty when none)."""
+    users = as_ids(users, "users", what="user", error=DataError)
     grouped = test.groupby("user")["item"].apply(set).to_dict()
-    return [grouped.get(int(u), set()) for u in np.asarray(users)]
+    return [grouped.get(u, set()) for u in users.tolist()]
 
 
 def temporal_split(df: pd.DataFrame, test_fraction: float = 0.2, drop_cold: bool = True

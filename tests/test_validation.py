@@ -13,8 +13,7 @@ from torch import nn
 
 from visrec_helpers.core.errors import InputError
 from visrec_helpers.core.validation import as_exclude, as_id, as_ids, as_int, as_k, as_mask, as_names
-from visrec_helpers.data import DataError
-from visrec_helpers.data.images import Catalog, GroundTruth
+from visrec_helpers.data import Catalog, DataError, GroundTruth
 from visrec_helpers.recsys.base import RecsysError
 from visrec_helpers.recsys.content import mmr_rerank
 from visrec_helpers.search.index import IndexInputError, build_index

@@ -13,7 +13,7 @@ from torch import nn
 
 from visrec_helpers.core.errors import InputError
 from visrec_helpers.core.validation import as_exclude, as_id, as_ids, as_int, as_k, as_mask, as_names
-from visrec_helpers.data import Catalog, DataError, GroundTruth
+from visrec_helpers.data import Catalog, DataError, SimulatedTruth
 from visrec_helpers.recsys.base import RecsysError
 from visrec_helpers.recsys.content import mmr_rerank
 from visrec_helpers.search.index import IndexInputError, build_index
@@ -149,8 +149,13 @@ def test_edge_cases_of_the_path():
 # --- issue 28's examples, one regression test each ----------------------------------------------
 
 def _truth(n_users=3, n_items=8, seed=0):
+    """A hand-made ``SimulatedTruth`` (random utilities), for properties that need many of them quickly."""
     rng = np.random.default_rng(seed)
-    return GroundTruth(utility=rng.random((n_users, n_items)), interests=[], popularity=np.zeros(n_items), params={})
+    u = rng.random((n_users, n_items))
+    z = np.zeros(n_users)
+    return SimulatedTruth(utility=u, start_utility=u, like_threshold=z + 0.5, skip_threshold=z + 0.2, like_rate=z,
+                          skip_rate=z, quality=np.zeros(n_items), popularity_sensitivity=z, tastes=[], end_tastes=None,
+                          facets=[])
 
 
 @pytest.fixture(scope="module")

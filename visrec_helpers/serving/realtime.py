@@ -388,23 +388,24 @@ class RealtimeRecommender:
     def n_items_(self) -> int:
         return self.index.ntotal
 
-    def recommend(self, users, k: int = 10, exclude_seen: bool = True, candidates=None, *,
-                  which: str | None = None) -> np.ndarray:
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True, candidates=None) -> np.ndarray:
         """Top-``k`` item ids per user, best first: ``(len(users), k)`` int64 (the ``recsys.base`` contract).
 
         ``users``: integer user ids with events so far (repeats allowed; a ``KeyError`` names
         a user without a profile to query with). ``exclude_seen`` leaves out every item the
         user had an event on; ``candidates`` (distinct integer item ids) restricts the lists
-        to those items. ``which`` overrides the server's ``profile`` ("long", "session",
-        "blend"). ``k`` must be an integer >= 1; ``IndexInputError`` when fewer than ``k``
-        items are left for a user (never padded). One index search serves all users.
+        to those items. The query is each user's ``profile`` (the server's setting). ``k`` must
+        be an integer >= 1; ``IndexInputError`` when fewer than ``k`` items are left for a user
+        (never padded). One index search serves all users.
         """
+        return self._recommend(users, k, exclude_seen, candidates, self.profile)
+
+    def _recommend(self, users, k, exclude_seen, candidates, which: str) -> np.ndarray:
         users = as_ids(users, "users", what="user", allow_empty=False, error=IndexInputError)
         if not isinstance(exclude_seen, (bool, np.bool_)):
             raise IndexInputError(f"exclude_seen must be True or False, got {exclude_seen!r}")
         n = self.index.ntotal
         k = as_k(k, n, what="items in the index", error=IndexInputError)
-        which = which or self.profile
         not_allowed = None
         if candidates is not None:
             cand = as_ids(candidates, "candidates", n, unique=True, allow_empty=False, error=IndexInputError)
@@ -431,11 +432,13 @@ class RealtimeRecommender:
     def recommend_user(self, user: int, k: int | None = None, which: str | None = None) -> np.ndarray:
         """Top-``k`` (default the server's ``k``) unseen item ids for one ``user``, best first, ``(k,)`` int64.
 
-        ``recommend([user], k, which=which)[0]``: raises ``KeyError`` for a user with no events
-        yet (no profile to query with) and ``IndexInputError`` when fewer than ``k`` unseen
-        items are left."""
+        ``recommend([user], k)[0]``, querying with the ``which`` profile (default the server's
+        ``profile``): raises ``KeyError`` for a user with no events yet (no profile to query
+        with) and ``IndexInputError`` when fewer than ``k`` unseen items are left."""
         user = as_id(user, "user", what="user", error=IndexInputError)
-        return self.recommend([user], self.k if k is None else k, which=which)[0]
+        if which is not None and which not in ("long", "session", "blend"):
+            raise ValueError(f"which must be 'long', 'session' or 'blend', got {which!r}")
+        return self._recommend([user], self.k if k is None else k, True, None, which or self.profile)[0]
 
     def on_event(self, event: Event) -> np.ndarray:
         """Apply ``event`` and return the user's new top-``k``; the whole step (``serve_event``) is timed.

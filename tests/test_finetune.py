@@ -1,11 +1,11 @@
-"""vision.finetune: new head, the copied top of an EfficientNet, layer-wise rates, the training loop."""
+"""vision.transfer (q13 part): new head, the copied top of an EfficientNet, layer-wise rates, the training loop."""
 
 import numpy as np
 import pytest
 import timm
 import torch
 
-from visrec_helpers.vision.finetune import BackboneTop, first_reaching, fit, layerwise_param_groups, new_head
+from visrec_helpers.vision.transfer import BackboneTop, finetune, first_reaching, layerwise_param_groups, new_head
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_fit_learns_a_separable_problem_and_reports_time():
     X = torch.randn(200, 5, generator=g)
     y = (X[:, 0] > 0).long()
     head = new_head(5, 2, seed=0)
-    hist = fit(head, [{"params": head.parameters(), "lr": 5e-2}], X, y, X, y, epochs=5)
+    hist = finetune(head, [{"params": head.parameters(), "lr": 5e-2}], X, y, X, y, epochs=5)
     assert list(hist.columns) == ["epoch", "train_loss", "val_acc", "seconds"]
     assert hist["val_acc"].iloc[-1] > 0.9 and hist["seconds"].is_monotonic_increasing
     assert first_reaching(hist, 0.9) <= 5 and first_reaching(hist, 1.01) == float("inf")

@@ -109,7 +109,7 @@ def test_photo_tiles_are_disjoint_and_split_by_column():
 
 
 def test_train_small_encoder_needs_labels_for_supervised():
-    from visrec_helpers.vision.extractors import train_small_encoder
+    from visrec_helpers.vision.features import train_small_encoder
 
     with pytest.raises(ValueError, match="needs labels"):
         train_small_encoder(np.zeros((4, 8, 8, 3), np.uint8), method="supervised")
@@ -117,7 +117,7 @@ def test_train_small_encoder_needs_labels_for_supervised():
 
 def test_train_small_encoder_simclr_embeds_and_is_reproducible():
     from visrec_helpers.vision import features
-    from visrec_helpers.vision.extractors import train_small_encoder
+    from visrec_helpers.vision.features import train_small_encoder
 
     images = np.random.default_rng(0).integers(0, 255, (16, 16, 16, 3), dtype=np.uint8)
     a = train_small_encoder(images, method="simclr", epochs=1, input_size=16, batch_size=8, device="cpu",

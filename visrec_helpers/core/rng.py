@@ -2,7 +2,8 @@
 
 Library code takes a ``seed`` (or ``random_state``) argument and draws only from generators made
 here: ``np_rng(seed)`` for NumPy, ``torch_generator(seed)`` for torch (data order, augmentation,
-noise) and ``init_weights_(module, seed)`` for network weights. None of them seeds or reads the
+noise) and ``init_weights_(module, seed)`` for network weights; ``seeded(seed)`` runs a block
+whose draws from torch's default generator come from ``seed`` (``fork_rng``). None of them seeds or reads the
 global random state, so a library result depends only on its seed. (Building an ``nn.Module``
 still draws its default weights from torch's global generator; ``init_weights_`` then replaces
 them, so those draws never reach a result.)
@@ -13,6 +14,7 @@ NumPy's legacy global generator and torch's default generators); only notebooks 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import random
@@ -74,51 +76,78 @@ def weights_generator(seed):
     return torch.Generator().manual_seed(int(state >> np.uint64(1)))
 
 
-def _uniform_(t, bound: float, g) -> None:
+@contextlib.contextmanager
+def seeded(seed):
+    """A block whose draws from torch's global generator come from ``seed``, with the global state
+    restored afterwards (``torch.random.fork_rng`` + ``manual_seed``): code that draws from the
+    default generator (``reset_parameters``, dropout) becomes a function of ``seed`` and leaves
+    the caller's random state as it was.
+
+    ``seed``: an int >= 0, or a CPU ``torch.Generator`` whose state is used and then advanced by
+    the draws made in the block (so successive blocks continue one stream).
+    """
     import torch
 
-    with torch.no_grad():
-        t.copy_((torch.rand(t.shape, generator=g, dtype=torch.float64) * 2 - 1).mul_(bound).to(t.dtype))
+    gen = seed if isinstance(seed, torch.Generator) else None
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        if gen is None:
+            torch.manual_seed(_check_seed(seed))
+        else:
+            torch.set_rng_state(gen.get_state())
+        yield
+        if gen is not None:
+            gen.set_state(torch.get_rng_state())
+
+
+def _fan_in(m) -> int:
+    """The fan-in torch's default initialisation uses: one output unit's weights (a Bilinear: ``in1``)."""
+    from torch import nn
+
+    return m.weight.size(1) if isinstance(m, nn.Bilinear) else m.weight[0].numel()
 
 
 def init_weights_(module, seed):
-    """Re-initialise every parameter of ``module`` in place from a local generator; returns ``module``.
+    """Re-initialise every parameter of ``module`` in place from ``seed``; returns ``module``.
 
     The same distributions as torch's defaults (``reset_parameters``): convolution and linear
     weights Kaiming-uniform with ``a = sqrt(5)`` and biases uniform in ``+-1/sqrt(fan_in)``;
-    embeddings standard normal; normalisation layers to weight 1, bias 0 and fresh running
-    statistics. ``seed`` is an int (its own stream, derived from the seed with NumPy's
-    ``SeedSequence``, distinct from ``torch_generator(seed)``) or a CPU ``torch.Generator``;
-    modules are visited in registration order, so the same seed gives the same weights. A layer
-    type with parameters of its own that is not covered raises ``TypeError`` (rather than keeping weights drawn from the
-    global generator).
+    embeddings standard normal; any other layer with parameters (normalisation layers: weight 1,
+    bias 0, fresh running statistics) through its own ``reset_parameters``. Every draw happens
+    inside ``seeded(...)``, so it comes from ``seed`` and leaves the global generator as it was.
+    ``seed`` is an int (its own stream, ``weights_generator(seed)``, distinct from
+    ``torch_generator(seed)``) or a CPU ``torch.Generator``; modules are visited in registration
+    order, so the same seed gives the same weights. A layer with parameters and no
+    ``reset_parameters`` raises ``TypeError`` (rather than keeping weights drawn from the global
+    generator).
     """
     import torch
     from torch import nn
 
     g = seed if isinstance(seed, torch.Generator) else weights_generator(seed)
-    convs = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-             nn.ConvTranspose3d, nn.Bilinear)
-    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
-    for m in module.modules():
-        own = list(m.parameters(recurse=False))
-        if isinstance(m, convs):
-            fan_in = nn.init._calculate_fan_in_and_fan_out(m.weight)[0]
-            if isinstance(m, nn.Bilinear):
-                fan_in = m.weight.size(1)
-            # kaiming_uniform_(a=sqrt(5)) is uniform in +-sqrt(6 / ((1 + a^2) fan_in)) = +-1/sqrt(fan_in)
-            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            _uniform_(m.weight, bound, g)
-            if getattr(m, "bias", None) is not None:
-                _uniform_(m.bias, bound, g)
-        elif isinstance(m, norms):
-            m.reset_parameters()  # deterministic: ones, zeros and fresh running statistics
-        elif isinstance(m, nn.Embedding):
-            with torch.no_grad():
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g, dtype=torch.float64).to(m.weight.dtype))
+    affine = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+              nn.ConvTranspose3d, nn.Bilinear)
+
+    def uniform_(t, bound):
+        t.copy_((torch.rand(t.shape, dtype=torch.float64) * 2 - 1).mul_(bound).to(t.dtype))
+
+    with seeded(g), torch.no_grad():
+        for m in module.modules():
+            own = list(m.parameters(recurse=False))
+            if isinstance(m, affine):
+                fan_in = _fan_in(m)
+                # kaiming_uniform_(a=sqrt(5)) is uniform in +-sqrt(6 / ((1 + a^2) fan_in)) = +-1/sqrt(fan_in)
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                uniform_(m.weight, bound)
+                if getattr(m, "bias", None) is not None:
+                    uniform_(m.bias, bound)
+            elif isinstance(m, nn.Embedding):
+                m.weight.copy_(torch.randn(m.weight.shape, dtype=torch.float64).to(m.weight.dtype))
                 if m.padding_idx is not None:
                     m.weight[m.padding_idx].zero_()
-        elif own:
-            raise TypeError(f"init_weights_: {type(m).__name__} has parameters of its own and no generator-based "
-                            "initialisation; initialise it explicitly from torch_generator(seed)")
+            elif own or hasattr(m, "reset_running_stats"):
+                if not hasattr(m, "reset_parameters"):
+                    raise TypeError(f"init_weights_: {type(m).__name__} has parameters of its own and no "
+                                    "reset_parameters; initialise it explicitly inside core.rng.seeded(seed)")
+                m.reset_parameters()
     return module

@@ -1,12 +1,21 @@
 """Image representations: the workbook's own trained CNN encoder, handcrafted colour and
 texture features, raw pixels, and batched embedding extraction.
 
+The small CNN (``SmallCNN`` inside an ``ImageEncoder`` that resizes to its input size) trains
+two ways, both through the workbook's one loop (``training.fit``): ``"supervised"``
+(``training.classification_step`` on labels) and ``"simclr"`` (``simclr_step``: two augmented
+views of each image must find each other, ``nt_xent_loss``; labels unused). ``train_encoder``
+trains it on a bundled catalog by name, ``train_small_encoder`` on any image array (q03: exactly
+a notebook's training split); both cache the weights with ``core.cache.cached_model``.
+
 Every encoder answers ``embed(encoder, images) -> (n, d) float32`` with L2-normalised
 rows, so cosine similarity is a plain dot product.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +32,9 @@ from visrec_helpers.vision.pretrained import (  # noqa: F401 - the ImageNet back
     catalog_embeddings,
     pretrained_encoder,
 )
-from visrec_helpers.vision.training import images_to_tensor, train_classifier
+from visrec_helpers.vision.training import ShuffledBatches, fit, images_to_tensor, train_classifier
+
+METHODS = ("supervised", "simclr")  # the two ways the small CNN trains
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -346,36 +357,37 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -
     return nn.functional.cross_entropy(sim, target)
 
 
-def _train_simclr(model: ImageEncoder, X: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int,
-                  device: str, temperature: float, progress: bool) -> list[float]:
-    from tqdm.auto import tqdm
+def simclr_step(model: ImageEncoder, batch, *, head: nn.Module, generator: torch.Generator, colour: bool,
+                temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR's step for ``training.fit``: two augmented views of each image in ``batch`` (a
+    1-tuple ``(x,)``), embedded and projected by ``head``; the NT-Xent loss makes each view find
+    its partner. The views' randomness comes from ``generator``."""
+    (xb,) = batch
+    v1 = simclr_augment(xb, generator, flip=colour, colour=colour)
+    v2 = simclr_augment(xb, generator, flip=colour, colour=colour)
+    return nt_xent_loss(head(model.embed(v1)), head(model.embed(v2)), temperature)
 
+
+def train_simclr(model: ImageEncoder, X: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int,
+                 device: str = "auto", temperature: float = 0.2, progress: bool = False) -> list[float]:
+    """Train ``model`` in place, self-supervised (``training.fit`` with ``simclr_step``).
+
+    ``X``: ``(n, C, H, W)`` float images in [0, 1]; labels are never used. A projection head
+    (seeded from ``seed + 1``, dropped afterwards) maps embeddings to the space the loss
+    compares; Adam over both. Batch order and augmentation come from one generator seeded
+    with ``seed``; a last batch of one image is skipped. Returns the mean loss of each epoch.
+    """
     dev = get_device(device)
     d = model.net.project.out_features
     head = init_weights_(nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d // 2)), seed + 1)
-    model.to(dev).train()
+    model.to(dev)
     head.to(dev).train()
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-5)
     gen = torch_generator(seed)
-    colour = X.shape[1] == 3
-    losses = []
-    for _ in tqdm(range(epochs), desc="SimCLR epochs", disable=not progress, leave=False):
-        perm = torch.randperm(len(X), generator=gen)
-        tot, seen = 0.0, 0
-        for s in range(0, len(X) - 1, batch_size):
-            xb = X[perm[s : s + batch_size]].to(dev)
-            if len(xb) < 2:
-                continue
-            v1 = simclr_augment(xb, gen, flip=colour, colour=colour)
-            v2 = simclr_augment(xb, gen, flip=colour, colour=colour)
-            loss = nt_xent_loss(head(model.embed(v1)), head(model.embed(v2)), temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(xb)
-            seen += len(xb)
-        losses.append(tot / seen)
-    return losses
+    step = functools.partial(simclr_step, head=head, generator=gen, colour=X.shape[1] == 3, temperature=temperature)
+    history = fit(model, ShuffledBatches((X,), batch_size, gen, min_size=2), step, epochs=epochs, optimiser=opt,
+                  device=dev, seed=seed, progress=progress, desc="SimCLR epochs")
+    return history["train_loss"].tolist()
 
 
 def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: int = 3, train_share: float = 0.8,
@@ -395,7 +407,7 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
     """
     if catalog not in CATALOG_SETTINGS:
         raise ValueError(f"unknown catalog {catalog!r}; available: {sorted(CATALOG_SETTINGS)}")
-    if method not in ("supervised", "simclr"):
+    if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use 'supervised' or 'simclr'")
     if epochs < 1:
         raise ValueError(f"epochs={epochs} must be >= 1")
@@ -420,7 +432,7 @@ def train_encoder(catalog: str = "digits", method: str = "supervised", epochs: i
             hist = train_classifier(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                     device=device, progress=progress)
             return {"history": hist["train_loss"].tolist()}
-        return {"history": _train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)}
+        return {"history": train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)}
 
     params = {"catalog": catalog, "method": method, "epochs": epochs, "train_share": train_share,
               "n_train": n_train, "seed": seed, "embed_dim": embed_dim, "width": width, "batch_size": batch_size,
@@ -484,3 +496,54 @@ def empirical_receptive_field(model: nn.Module, layer: str, input_shape=(1, 28, 
     nz = (x.grad[0].abs().sum(0) > 0).numpy()
     rows, cols = np.where(nz.any(1))[0], np.where(nz.any(0))[0]
     return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
+
+
+# ---------------------------------------------------------------------------
+# The same encoder trained on any image array (q03): your own training split
+# ---------------------------------------------------------------------------
+
+def train_small_encoder(images: np.ndarray, labels=None, *, method: str = "supervised", epochs: int = 10,
+                        input_size: int = 32, embed_dim: int = 64, width: int = 16, batch_size: int = 64,
+                        lr: float = 3e-3, temperature: float = 0.2, seed: int = 0, device: str = "auto",
+                        cache: bool = True, progress: bool = False) -> ImageEncoder:
+    """A ``SmallCNN`` encoder trained on ``images`` ``(n, H, W[, 3]) uint8``; eval mode, on the CPU.
+
+    ``labels`` ``(n,)`` int (needed for ``"supervised"``, ignored by ``"simclr"``). Images are
+    resized to ``input_size`` inside the encoder. ``history_`` holds the loss per epoch.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} must be one of {METHODS}")
+    images = np.ascontiguousarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) < 2:
+        raise ValueError(f"images must be a uint8 array (n >= 2, H, W[, C]), got {images.dtype} {images.shape}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    y = None
+    if method == "supervised":
+        if labels is None:
+            raise ValueError("method='supervised' needs labels")
+        y = np.asarray(labels, dtype=np.int64)
+        if y.shape != (len(images),) or y.min() < 0:
+            raise ValueError(f"labels must be (n,) = ({len(images)},) non-negative ints, got shape {y.shape}")
+    n_classes = int(y.max()) + 1 if y is not None else 2
+    channels = 1 if images.ndim == 3 else images.shape[-1]
+
+    def build() -> ImageEncoder:
+        net = SmallCNN(n_classes=n_classes, embed_dim=embed_dim, width=width, in_channels=channels)
+        return init_weights_(ImageEncoder(net, input_size), seed)
+
+    def train(model):
+        X = images_to_tensor(images)
+        if y is None:
+            return {"history": train_simclr(model, X, epochs, batch_size, lr, seed, device, temperature, progress)}
+        hist = train_classifier(model, X, torch.from_numpy(y), epochs=epochs, batch_size=batch_size, lr=lr,
+                                seed=seed, device=device, progress=progress)
+        return {"history": hist["train_loss"].tolist()}
+
+    params = {"images_sha1": hashlib.sha1(images.data).hexdigest(), "shape": list(images.shape),
+              "labels_sha1": None if y is None else hashlib.sha1(y.tobytes()).hexdigest(), "method": method,
+              "epochs": int(epochs), "input_size": input_size, "embed_dim": embed_dim, "width": width,
+              "batch_size": batch_size, "lr": lr, "temperature": temperature if y is None else None, "seed": seed}
+    model, extra = cached_model(f"small-encoder-{method}", params, build, train, version=1, cache=cache)
+    model.history_ = list(extra.get("history", []))
+    return model

@@ -17,6 +17,8 @@ Wrong shapes, dtypes, NaNs, values out of range and empty images raise ``ValueEr
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import torch
@@ -24,7 +26,11 @@ import torch.nn.functional as F
 
 from visrec_helpers.core.arrays import to_uint8  # noqa: F401 - part of this module's API
 from visrec_helpers.data import as_float_image  # noqa: F401 - part of this module's API
-from visrec_helpers.vision.training import accuracy  # noqa: F401 - part of this module's API
+from visrec_helpers.vision.training import (
+    ShuffledBatches,
+    accuracy,  # noqa: F401 - part of this module's API
+    fit,
+)
 
 # ---------------------------------------------------------------------------
 # Checking images
@@ -519,39 +525,40 @@ def gaussian_noise_augment(max_sigma: float, p: float = 0.5, seed: int = 0):
     return augment
 
 
+def noise_augmented_step(model, batch, *, max_sigma: float, p: float, generator: torch.Generator,
+                         device="cpu") -> torch.Tensor:
+    """This chapter's step for ``training.fit``: noise augmentation, then the cross-entropy.
+
+    ``batch`` is ``(x, y)`` on the CPU, ``x`` ``(b, 1, H, W)`` in [0, 1]: with probability ``p``
+    per image, add Gaussian noise of a random level in ``[0, max_sigma]`` and clip to [0, 1]
+    (``max_sigma = 0``: plain training). The levels, the coin flips and the noise come from
+    ``generator`` (on the CPU, so the result does not depend on the device).
+    """
+    xb, yb = batch
+    sigma = torch.rand(len(xb), 1, 1, 1, generator=generator) * max_sigma
+    on = (torch.rand(len(xb), 1, 1, 1, generator=generator) < p).float()
+    xb = (xb + torch.randn(xb.shape, generator=generator) * sigma * on).clamp(0, 1)
+    return F.cross_entropy(model(xb.to(device)), yb.to(device))
+
+
 def train_noise_augmented(model, X: torch.Tensor, y: torch.Tensor, max_sigma: float, epochs: int = 4,
                           batch_size: int = 64, lr: float = 2e-3, p: float = 0.5, seed: int = 0,
                           device: str = "cpu") -> list[float]:
     """Train ``model`` in place on images ``X`` ``(n, 1, H, W)`` in [0, 1] with Gaussian noise augmentation.
 
-    Each batch: with probability ``p`` per image, add noise of a random level in
-    ``[0, max_sigma]`` and clip to [0, 1] (``max_sigma = 0``: plain training). Adam with a
-    one-cycle learning rate up to ``lr``. Batch order and noise come from a CPU generator
-    seeded with ``seed``. Returns the mean loss of each epoch.
+    ``training.fit`` with ``noise_augmented_step``: Adam with a one-cycle learning rate up to
+    ``lr``. Batch order and noise come from one CPU generator seeded with ``seed``. Returns the
+    mean loss of each epoch.
     """
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(X) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    history = []
-    for _ in range(epochs):
-        model.train()
-        order, total = torch.randperm(len(X), generator=gen), 0.0
-        for s in range(0, len(X), batch_size):
-            idx = order[s : s + batch_size]
-            xb, yb = X[idx], y[idx]
-            sigma = torch.rand(len(xb), 1, 1, 1, generator=gen) * max_sigma
-            on = (torch.rand(len(xb), 1, 1, 1, generator=gen) < p).float()
-            xb = (xb + torch.randn(xb.shape, generator=gen) * sigma * on).clamp(0, 1)
-            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / len(X))
-    return history
+    step = functools.partial(noise_augmented_step, max_sigma=max_sigma, p=p, generator=gen, device=device)
+    history = fit(model, ShuffledBatches((X, y), batch_size, gen), step, epochs=epochs, optimiser=opt,
+                  scheduler=sched, seed=seed, progress=False)
+    return history["train_loss"].tolist()
 
 
 def noise_augmented_classifier(augment_sigma: float = 0.0, n_train: int = 4000, epochs: int = 4, seed: int = 0,

@@ -1,6 +1,9 @@
-"""One training loop for every notebook: seeded, device "auto", progress bar, history
-table, early stopping, learning-rate schedules, and safe checkpoints (loaded with
-``weights_only=True``).
+"""One training loop for every notebook, d2l-style: ``fit(model, batches, step, ...)`` runs the
+epochs (progress bar, history table, early stopping, per-batch schedules, seeded through
+``core.rng.seeded``), and each chapter shows its ``step(model, batch) -> loss`` (the part worth
+teaching: ``classification_step`` here, the noise-augmented step in restoration, the staged
+fine-tuning step in transfer, SimCLR's contrastive step in features). ``train_classifier`` is
+``fit`` with the classification step; checkpoints are safe (loaded with ``weights_only=True``).
 
 Also here: batch augmentation (``RandomAffine``), the workbook's held-out MNIST split
 (``mnist_split``), "the t01 network" (``fit_image_classifier`` for any images,
@@ -10,6 +13,7 @@ the plots of a run (``plot_history``, ``plot_confusion``).
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -22,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from visrec_helpers.core.checkpoints import load_checkpoint, save_checkpoint  # noqa: F401 - part of this API
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.errors import CheckpointError  # noqa: F401 - part of this module's API
-from visrec_helpers.core.rng import init_weights_, torch_generator
+from visrec_helpers.core.rng import init_weights_, seeded, torch_generator
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -40,10 +44,13 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if arr.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
 def _keep_frozen_norms_in_eval(model: nn.Module) -> None:
     """A frozen batch-norm layer must not update its running statistics either."""
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, _BATCH_NORMS):
             ps = list(m.parameters(recurse=False))
             if ps and not any(p.requires_grad for p in ps):
                 m.eval()
@@ -76,29 +83,192 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: s
     return float((predict(model, images_to_tensor(images), device=device).argmax(1) == labels).mean())
 
 
-def train_epoch(model: nn.Module, loader, opt: torch.optim.Optimizer, loss_fn, device,
-                augment=None, sched=None) -> tuple[float, float]:
-    """One pass over ``loader`` (batches ``(x, y)``): for each batch, augment, forward, loss,
-    backward, optimiser step and (per batch) scheduler step. Returns the epoch's mean training
-    loss and accuracy, weighted by batch size."""
+# ---------------------------------------------------------------------------
+# The training loop: fit(model, batches, step, ...), and the steps that chapters show
+# ---------------------------------------------------------------------------
+
+class ShuffledBatches:
+    """Mini-batches of equal-length tensors in a fresh random order on every pass.
+
+    ``for batch in ShuffledBatches((X, y), 32, generator)`` yields ``(X[idx], y[idx])`` for the
+    consecutive ``batch_size`` slices of ``torch.randperm(len(X), generator=generator)``; the
+    permutation is drawn when a pass starts, so a step that draws from the same generator
+    (noise, augmented views) continues one stream. Batches shorter than ``min_size`` are
+    skipped (SimCLR needs two images to contrast).
+    """
+
+    def __init__(self, tensors, batch_size: int, generator: torch.Generator, min_size: int = 1):
+        self.tensors = tuple(tensors)
+        n = len(self.tensors[0]) if self.tensors else 0
+        if n == 0 or any(len(t) != n for t in self.tensors):
+            raise ValueError(f"need non-empty tensors of one length, got lengths {[len(t) for t in self.tensors]}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        self.batch_size, self.generator, self.min_size, self.n = int(batch_size), generator, min_size, n
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator)
+        for idx in order.split(self.batch_size):
+            if len(idx) >= self.min_size:
+                yield tuple(t[idx] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+def _to_device(batch, device):
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    return batch.to(device) if isinstance(batch, torch.Tensor) else batch
+
+
+def _batch_size(batch) -> int:
+    return len(batch[0]) if isinstance(batch, (tuple, list)) else len(batch)
+
+
+def train_epoch(model: nn.Module, batches, step, optimiser: torch.optim.Optimizer, scheduler=None,
+                device=None) -> dict[str, float]:
+    """One pass over ``batches``: per batch, ``step(model, batch)`` (the forward half: a loss, or
+    a dict with ``"loss"`` and other per-batch figures), then zero the gradients, backward,
+    optimiser step and (per batch) scheduler step. Batches are moved to ``device`` first unless
+    it is None. Returns ``{"train_<name>": mean}`` for every figure, weighted by batch size."""
     model.train()
     _keep_frozen_norms_in_eval(model)  # frozen batch-norm layers keep their statistics
-    tot_loss, tot_acc, seen = 0.0, 0.0, 0
-    for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        if augment is not None:
-            xb = augment(xb)
-        opt.zero_grad()
-        logits = model(xb)
-        loss = loss_fn(logits, yb)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        tot_loss += loss.item() * len(xb)
-        tot_acc += _batch_accuracy(logits.detach(), yb) * len(xb)
-        seen += len(xb)
-    return tot_loss / seen, tot_acc / seen
+    totals: dict[str, float] = {}
+    seen = 0
+    for batch in batches:
+        if device is not None:
+            batch = _to_device(batch, device)
+        out = step(model, batch)
+        figures = out if isinstance(out, dict) else {"loss": out}
+        optimiser.zero_grad()
+        figures["loss"].backward()
+        optimiser.step()
+        if scheduler is not None:
+            scheduler.step()
+        n = _batch_size(batch)
+        for name, value in figures.items():
+            totals[name] = totals.get(name, 0.0) + (value.item() if torch.is_tensor(value) else float(value)) * n
+        seen += n
+    if seen == 0:
+        raise ValueError("batches yielded no batch")
+    return {f"train_{name}": total / seen for name, total in totals.items()}
+
+
+class _EarlyStopping:
+    """Watches ``monitor`` (lower is better); keeps the best weights; says when to stop."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.monitor, self.patience = monitor, patience
+        self.best, self.best_state, self.waited = np.inf, None, 0
+
+    def should_stop(self, model: nn.Module, row: dict) -> bool:
+        if self.patience is None:
+            return False
+        if self.monitor not in row:
+            raise ValueError(f"early stopping watches {self.monitor!r}, which evaluate() did not return")
+        if row[self.monitor] < self.best - 1e-6:
+            self.best, self.waited = row[self.monitor], 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def fit(model: nn.Module, batches, step, *, epochs: int, optimiser: torch.optim.Optimizer, scheduler=None,
+        evaluate=None, patience: int | None = None, monitor: str = "val_loss", device=None, seed: int = 0,
+        progress: bool = True, desc: str = "epochs") -> pd.DataFrame:
+    """The workbook's one training loop (d2l's ``train``): ``epochs`` passes of ``train_epoch``.
+
+    ``batches``: an iterable passed over once per epoch (a ``DataLoader``, ``ShuffledBatches``);
+    ``step(model, batch)``: the part a chapter teaches, returning the batch's loss (or a dict with
+    ``"loss"`` and other figures to average, such as ``"acc"``); ``optimiser`` and the optional
+    per-batch ``scheduler`` are built by the caller. After each epoch ``evaluate(model)`` may
+    return more figures (``{"val_loss": ..., "val_acc": ...}``). With ``patience``, training
+    stops when ``monitor`` has not improved for that many epochs and the best weights are
+    restored. The loop runs inside ``core.rng.seeded(seed)``: anything that draws from torch's
+    global generator (dropout) draws from ``seed`` and the caller's random state is left as it
+    was; data order and augmentation come from the generators of ``batches`` and ``step``.
+
+    Returns one row per epoch: ``epoch``, the ``train_*`` figures, the evaluated figures and
+    ``seconds`` (that epoch's training time, evaluation excluded). The model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    history, stopper = [], _EarlyStopping(monitor, patience)
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    with seeded(seed.initial_seed() if isinstance(seed, torch.Generator) else seed):
+        for epoch in bar:
+            start = time.perf_counter()
+            row = {"epoch": epoch + 1, **train_epoch(model, batches, step, optimiser, scheduler, device)}
+            seconds = time.perf_counter() - start
+            row.update(evaluate(model) if evaluate is not None else {})
+            row["seconds"] = seconds
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+            if stopper.should_stop(model, row):
+                break
+    stopper.restore(model)
+    model.eval()
+    return pd.DataFrame(history)
+
+
+def classification_step(model: nn.Module, batch, loss_fn=F.cross_entropy, augment=None) -> dict:
+    """The supervised step: augment the inputs (optional), logits, loss; with the batch accuracy.
+
+    ``batch`` is ``(x, y)``: ``y`` holds ``(n,)`` labels, or ``(n, 1 + k)`` rows whose column 0 is
+    the label (for a custom ``loss_fn``, as in distillation); the accuracy uses the label.
+    """
+    xb, yb = batch
+    if augment is not None:
+        xb = augment(xb)
+    logits = model(xb)
+    return {"loss": loss_fn(logits, yb), "acc": _batch_accuracy(logits.detach(), yb)}
+
+
+def _check_training_inputs(X, y, X_val, patience, epochs, batch_size, scheduler) -> None:
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) == 0:
+        raise ValueError("no training examples")
+    if patience is not None and X_val is None:
+        raise ValueError("early stopping (patience) needs X_val and y_val")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if scheduler not in (None, "onecycle", "cosine"):
+        raise ValueError(f"scheduler must be None, 'onecycle' or 'cosine', got {scheduler!r}")
+    if X.dtype.is_floating_point and not torch.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+
+
+def make_scheduler(name: str | None, optimiser: torch.optim.Optimizer, epochs: int, steps_per_epoch: int):
+    """A per-batch learning-rate schedule by name: ``None`` (constant rate), ``"onecycle"`` (warm
+    up then anneal, up to each parameter group's rate) or ``"cosine"``."""
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[g["lr"] for g in optimiser.param_groups],
+                                                   epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
+    return None
+
+
+def validation_figures(X_val: torch.Tensor, y_val: torch.Tensor, device="auto"):
+    """An ``evaluate`` for ``fit``: ``model -> {"val_loss": cross-entropy, "val_acc": accuracy}`` on
+    the held-out ``(X_val, y_val)`` (labels, or column 0 of ``(n, 1 + k)`` rows)."""
+    def evaluate(model: nn.Module) -> dict:
+        logits = torch.from_numpy(predict(model, X_val, device=device))
+        yv = _labels(y_val.cpu())
+        return {"val_loss": nn.functional.cross_entropy(logits, yv).item(), "val_acc": _batch_accuracy(logits, yv)}
+
+    return evaluate
 
 
 def train_classifier(
@@ -121,7 +291,8 @@ def train_classifier(
     scheduler: str | None = None,
     label_smoothing: float = 0.0,
 ) -> pd.DataFrame:
-    """Train ``model`` in place with Adam (or ``optimizer``) and cross-entropy (or ``loss_fn``).
+    """Train ``model`` in place with Adam (or ``optimizer``) and cross-entropy (or ``loss_fn``):
+    ``fit`` with ``classification_step``.
 
     Returns the per-epoch history as a DataFrame with columns ``epoch, train_loss,
     train_acc, val_loss, val_acc, seconds``. With ``patience``, training stops when the
@@ -130,30 +301,14 @@ def train_classifier(
     ``y`` is ``(n,)`` int64 labels, or ``(n, 1 + k)`` float rows whose column 0 is the
     label and the rest extra targets for a custom ``loss_fn`` (teacher logits in
     distillation); accuracy always uses the label.
-    ``scheduler``: ``None`` (constant rate), ``"onecycle"`` (warm up then anneal, the
-    fastest way to a good model in a fixed number of epochs) or ``"cosine"``; it
+    ``scheduler``: ``None``, ``"onecycle"`` or ``"cosine"`` (``make_scheduler``); it
     drives every parameter group of the optimizer, so per-group rates are kept in ratio.
     ``label_smoothing`` is passed to the default cross-entropy loss.
     ``seed`` fixes the batch order (a local ``torch.Generator``; the global random state is
     neither read nor changed). Initialise the model's weights from a seed before calling
     (``core.rng.init_weights_``) for a fully reproducible run.
     """
-    from tqdm.auto import tqdm
-
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-    if len(X) == 0:
-        raise ValueError("no training examples")
-    if patience is not None and X_val is None:
-        raise ValueError("early stopping (patience) needs X_val and y_val")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if scheduler not in (None, "onecycle", "cosine"):
-        raise ValueError(f"scheduler must be None, 'onecycle' or 'cosine', got {scheduler!r}")
-    if X.dtype.is_floating_point and not torch.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
+    _check_training_inputs(X, y, X_val, patience, epochs, batch_size, scheduler)
     dev = get_device(device)
     model.to(dev)
     loss_fn = loss_fn or nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -161,40 +316,11 @@ def train_classifier(
     if optimizer is None and not params:
         raise ValueError("model has no trainable parameters (everything is frozen)")
     opt = optimizer or torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    gen = torch_generator(seed)
-    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True, generator=gen)
-    sched = None
-    if scheduler == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], epochs=epochs, steps_per_epoch=len(loader))
-    elif scheduler == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
-    history, best, best_state, waited = [], np.inf, None, 0
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, loader, opt, loss_fn, dev, augment, sched)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc}
-        if X_val is not None:
-            logits = torch.from_numpy(predict(model, X_val, device=dev))
-            yv = _labels(y_val.cpu())
-            row["val_loss"] = nn.functional.cross_entropy(logits, yv).item()
-            row["val_acc"] = _batch_accuracy(logits, yv)
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        if patience is not None:
-            if row["val_loss"] < best - 1e-6:
-                best, waited = row["val_loss"], 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return pd.DataFrame(history)
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True, generator=torch_generator(seed))
+    return fit(model, loader, functools.partial(classification_step, loss_fn=loss_fn, augment=augment),
+               epochs=epochs, optimiser=opt, scheduler=make_scheduler(scheduler, opt, epochs, len(loader)),
+               evaluate=None if X_val is None else validation_figures(X_val, y_val, dev), patience=patience,
+               device=dev, seed=seed, progress=progress)
 
 
 # ---------------------------------------------------------------------------

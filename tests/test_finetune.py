@@ -5,7 +5,13 @@ import pytest
 import timm
 import torch
 
-from visrec_helpers.vision.transfer import BackboneTop, finetune, first_reaching, layerwise_param_groups, new_head
+from visrec_helpers.vision.transfer import (
+    BackboneTop,
+    finetune,
+    first_reaching,
+    layerwise_param_groups,
+    new_head,
+)
 
 
 @pytest.fixture(scope="module")

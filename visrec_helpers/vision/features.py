@@ -357,7 +357,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -
     return nn.functional.cross_entropy(sim, target)
 
 
-def simclr_step(model: ImageEncoder, batch, *, head: nn.Module, generator: torch.Generator, colour: bool,
+def simclr_step(model: nn.Module, batch, *, head: nn.Module, generator: torch.Generator, colour: bool,
                 temperature: float = 0.2) -> torch.Tensor:
     """SimCLR's step for ``training.fit``: two augmented views of each image in ``batch`` (a
     1-tuple ``(x,)``), embedded and projected by ``head``; the NT-Xent loss makes each view find

@@ -322,6 +322,40 @@ def test_train_noise_augmented_is_reproducible_and_lowers_the_loss():
     assert h1 == h2 and len(h1) == 8 and h1[-1] < h1[0]
 
 
+def test_train_noise_augmented_equals_the_hand_written_loop():
+    """Through training.fit and noise_augmented_step, the weights of the plain loop it replaced:
+    one generator for the batch order and the noise, Adam, one-cycle per batch."""
+    import torch
+    import torch.nn.functional as F
+
+    from visrec_helpers.core.rng import init_weights_
+
+    X = torch.rand(70, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = (X.mean((1, 2, 3)) > 0.5).long()
+    got, want = (init_weights_(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2)), 0) for _ in "ab")
+    history = R.train_noise_augmented(got, X, y, max_sigma=0.3, epochs=3, batch_size=16, lr=0.02, seed=1)
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(want.parameters(), lr=0.02, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.02, total_steps=3 * 5)
+    losses = []
+    for _ in range(3):
+        total = 0.0
+        for idx in torch.randperm(len(X), generator=gen).split(16):
+            xb = X[idx]
+            sigma = torch.rand(len(xb), 1, 1, 1, generator=gen) * 0.3
+            on = (torch.rand(len(xb), 1, 1, 1, generator=gen) < 0.5).float()
+            xb = (xb + torch.randn(xb.shape, generator=gen) * sigma * on).clamp(0, 1)
+            loss = F.cross_entropy(want(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+    assert all(torch.equal(p, q) for p, q in zip(got.parameters(), want.parameters()))
+    assert history == losses
+
+
 def test_background_level_reads_the_frame_and_subtract_background_restores_black():
     img = np.full((2, 28, 28), 40, np.uint8)
     img[:, 10:18, 10:18] = 240

@@ -210,3 +210,62 @@ def test_plots_return_axes_and_reject_bad_input():
     assert cm[1].tolist() == [0.5, 0.5]
     with pytest.raises(ValueError, match="history"):
         tr.plot_history(pd.DataFrame())
+
+
+# -- the one loop: fit(model, batches, step, ...) --------------------------------------------------
+
+def test_fit_averages_every_figure_the_step_returns_by_batch_size():
+    X, y = _blobs(n=10)
+    model = _tiny()
+    batches = [(X[:8], y[:8]), (X[8:], y[8:])]
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: the figures are those of the start weights
+    hist = tr.fit(model, batches, tr.classification_step, epochs=2, optimiser=opt, progress=False)
+    assert list(hist.columns) == ["epoch", "train_loss", "train_acc", "seconds"]
+    with torch.no_grad():
+        losses = [nn.functional.cross_entropy(model(xb), yb).item() for xb, yb in batches]
+    assert hist["train_loss"].iloc[0] == pytest.approx((8 * losses[0] + 2 * losses[1]) / 10, rel=1e-6)
+    assert hist["train_loss"].iloc[1] == pytest.approx(hist["train_loss"].iloc[0], rel=1e-6)
+    assert not model.training
+
+
+def test_fit_stops_early_on_the_monitored_figure_and_needs_it():
+    X, y = _blobs()
+    model = _tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    rising = iter(range(100))
+    hist = tr.fit(model, [(X, y)], tr.classification_step, epochs=30, optimiser=opt, patience=3,
+                  evaluate=lambda m: {"val_loss": float(next(rising))}, progress=False)
+    assert len(hist) == 4  # the first epoch is the best; three more without improvement
+    with pytest.raises(ValueError, match="val_loss"):
+        tr.fit(_tiny(), [(X, y)], tr.classification_step, epochs=2, optimiser=opt, patience=1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        tr.fit(_tiny(), [(X, y)], tr.classification_step, epochs=0, optimiser=opt)
+
+
+def test_fit_seeds_global_draws_and_leaves_the_global_generator_alone():
+    """Dropout draws from torch's global generator: inside fit it draws from fit's seed."""
+    X, y = _blobs()
+
+    models = [init_weights_(nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2)), 0) for _ in range(3)]
+    before = torch.get_rng_state()  # building a module draws from the global generator: build first
+    for model, seed in zip(models, (1, 1, 2)):
+        tr.fit(model, [(X, y)], tr.classification_step, epochs=3, progress=False, seed=seed,
+               optimiser=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert torch.equal(before, torch.get_rng_state())
+    a, b, c = (m[2].weight for m in models)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_shuffled_batches_cover_every_row_once_per_pass_and_skip_short_batches():
+    X = torch.arange(10)
+    g = torch.Generator().manual_seed(0)
+    batches = tr.ShuffledBatches((X, X * 10), 4, g)
+    first = [b for b in batches]
+    assert [len(a) for a, _ in first] == [4, 4, 2] and len(batches) == 3
+    assert sorted(torch.cat([a for a, _ in first]).tolist()) == list(range(10))
+    assert all(torch.equal(a * 10, b) for a, b in first)
+    second = torch.cat([a for a, _ in batches])
+    assert not torch.equal(second, torch.cat([a for a, _ in first]))  # a fresh order each pass
+    assert [len(b[0]) for b in tr.ShuffledBatches((torch.arange(9),), 4, g, min_size=2)] == [4, 4]
+    with pytest.raises(ValueError, match="one length"):
+        tr.ShuffledBatches((X, X[:3]), 4, g)

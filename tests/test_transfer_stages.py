@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from visrec_helpers.core.rng import init_weights_
+from visrec_helpers.vision.training import fit
 from visrec_helpers.vision.transfer import (
     epochs_for_steps,
     finetune_in_stages,
@@ -71,14 +72,33 @@ def test_set_trainable_rejects_a_name_with_no_parameters():
         set_trainable(two_part_net(), {"classifier": 1e-2})
 
 
-def test_train_step_lowers_the_loss_on_its_batch():
+def test_train_step_is_the_cross_entropy_and_fit_lowers_it():
     net = two_part_net()
     x, y = torch.randn(16, 5, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 3
+    loss = train_step(net, (x, y))
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(net(x), y)) and loss.requires_grad
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    first = train_step(net, x, y, opt)
-    for _ in range(20):
-        last = train_step(net, x, y, opt)
-    assert last < first
+    history = fit(net, [(x, y)], train_step, epochs=20, optimiser=opt, progress=False)
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+
+
+def test_finetune_in_stages_equals_the_hand_written_loop():
+    """The staged run through training.fit gives the weights of the plain loop it replaced."""
+    x, y = torch.randn(70, 5, generator=torch.Generator().manual_seed(4)), torch.arange(70) % 3
+    stages = [{"epochs": 2, "lr": {"head": 1e-2}}, {"epochs": 1, "lr": {"head": 1e-3, "body": 1e-4}}]
+    got, want = two_part_net(), two_part_net()
+    finetune_in_stages(got, x, y, stages, batch_size=32, seed=5)
+    generator = torch.Generator().manual_seed(5)
+    for stage in stages:
+        optimizer = torch.optim.AdamW(set_trainable(want, stage["lr"]), weight_decay=1e-4)
+        for _ in range(stage["epochs"]):
+            want.train()
+            for idx in torch.randperm(len(x), generator=generator).split(32):
+                loss = torch.nn.functional.cross_entropy(want(x[idx]), y[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    assert all(torch.equal(p, q) for p, q in zip(got.parameters(), want.parameters()))
 
 
 def test_finetune_in_stages_moves_only_what_each_stage_unfreezes():

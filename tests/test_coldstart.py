@@ -77,3 +77,13 @@ def test_env_and_policy_errors():
         C.EpsilonGreedy(1.5)
     with pytest.raises(ValueError, match="n_rounds"):
         C.simulate_new_users(C.PopularityPolicy(), world(), n_rounds=0)
+
+
+def test_arm_values_greedy_rates_and_thompson_posterior_draws():
+    greedy = C.EpsilonGreedy(0.0)
+    greedy.wins, greedy.pulls, greedy.rng = np.array([1.0, 0.0, 3.0]), np.array([2.0, 0.0, 4.0]), np.random.default_rng(0)
+    assert greedy.arm_values().tolist() == [0.5, 0.0, 0.75]
+    ts = C.ThompsonSampling(prior=(2.0, 3.0))
+    ts.wins, ts.pulls, ts.rng = np.array([0.0, 3.0]), np.array([2.0, 4.0]), np.random.default_rng(7)
+    want = np.random.default_rng(7).beta(np.array([2.0, 5.0]), np.array([5.0, 4.0]))
+    assert np.allclose(ts.arm_values(), want)

@@ -172,9 +172,9 @@ def test_property_a_pil_image_reads_as_load_image_reads_its_file(grey, mode):
 @given(x=arrays(np.uint8, st.tuples(st.integers(1, 3), SIDE, SIDE, st.just(3))))
 def test_property_the_pretrained_input_is_the_same_for_arrays_pil_and_floats(x):
     size = 32
-    want = pretrained._to_tensor(as_image_batch(x), size)
-    as_pil = pretrained._to_tensor(as_image_batch([Image.fromarray(a) for a in x]), size)
-    as_float = pretrained._to_tensor(as_image_batch(x / 255.0), size)
+    want = pretrained.to_backbone_input(as_image_batch(x), size)
+    as_pil = pretrained.to_backbone_input(as_image_batch([Image.fromarray(a) for a in x]), size)
+    as_float = pretrained.to_backbone_input(as_image_batch(x / 255.0), size)
     assert torch.equal(want, as_pil) and torch.equal(want, as_float)
     assert want.shape == (len(x), 3, size, size)
 

@@ -271,6 +271,23 @@ def test_latent_search_rejects_bad_input():
         g.latent_search(gan, enc, np.ones(5), k=2, n_candidates=10)
 
 
+def test_profile_scores_are_cosines_to_the_profile_and_inputs_are_checked():
+    X, _ = _digits(64)
+    gan = _tiny().fit(X, epochs=1, progress=False)
+    enc = DigitCNN(embed_dim=16).eval()
+    profile = np.random.default_rng(1).normal(size=16)
+    prof, center = g.latent_search_inputs(gan, enc, profile, 2, 10, None)
+    assert center is None and torch.allclose(prof.norm(), torch.tensor(1.0)) and prof.device == gan.device_
+    z = torch.randn(5, gan.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = g.profile_scores(gan, enc, z, prof)
+        e = F.normalize(enc.embed(gan.generate(z)), dim=1)
+    assert torch.allclose(got, e @ prof, atol=1e-6) and got.abs().max() <= 1 + 1e-6
+    with pytest.raises(ValueError, match="center has shape"):
+        g.latent_search_inputs(gan, enc, profile, 2, 10, np.zeros(3))
+    assert isinstance(gan.opt_g_, torch.optim.Adam) and isinstance(gan.opt_d_, torch.optim.Adam)
+
+
 def test_nearest_items_finds_each_reference_image_itself():
     X, _ = _digits(40)
     assert np.array_equal(g.nearest_items(X[:8], X)[:, 0], np.arange(8))
@@ -408,7 +425,7 @@ def test_fit_equals_the_shown_epoch_function():
     X, y = _digits(64)
     gan = _tiny(n_classes=4).fit(X, y, epochs=1, progress=False)
     ref = _tiny(n_classes=4).reset()
-    g.gan_epoch(ref.generator_, ref.discriminator_, ref._opt_g, ref._opt_d, g.to_gan_range(X), torch.from_numpy(y),
+    g.gan_epoch(ref.generator_, ref.discriminator_, ref.opt_g_, ref.opt_d_, g.to_gan_range(X), torch.from_numpy(y),
                 16, ref._rng, 4, 0.9)
     for a, b in zip(gan.generator_.state_dict().values(), ref.generator_.state_dict().values()):
         assert torch.equal(a, b)

@@ -141,3 +141,13 @@ def test_layer_features_without_pooling_keep_the_maps():
     maps = _layer_features(Enc, images, ["3"], 2, False, pool=False)["3"]
     pooled = _layer_features(Enc, images, ["3"], 2, False)["3"]
     assert maps.shape == (3, 6, 4, 4) and np.allclose(maps.mean(axis=(2, 3)), pooled, atol=1e-6)
+
+
+def test_forward_hook_count_sees_hooks_inside_record_layers_and_none_after():
+    from visrec_helpers.vision.hooks import forward_hook_count
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert forward_hook_count(net) == 0
+    with record_layers(net, ["0", "2"]):
+        assert forward_hook_count(net) == 2
+    assert forward_hook_count(net) == 0

@@ -355,3 +355,11 @@ def test_beyond_accuracy_metrics_refuse_or_lie_in_range(recs, n_items):
         except M.RecsysError:
             continue
         assert low - 1e-12 <= value <= high + 1e-12
+
+
+def test_prepare_ranking_cuts_to_k_and_hit_flags_marks_relevant_ids():
+    rec, rel, k = M.prepare_ranking([5, 3, 9, 1], [3, 1, 1], 3)
+    assert rec == [5, 3, 9] and rel == {1, 3} and k == 3
+    assert M.hit_flags(rec, rel).tolist() == [False, True, False]
+    with pytest.raises(ValueError):
+        M.prepare_ranking([1, 1], [1], 2)  # a repeated recommendation would count a hit twice

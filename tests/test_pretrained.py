@@ -291,3 +291,14 @@ def test_the_backbone_is_reachable_from_the_features_module():
     assert top is features
     assert top.pretrained_encoder is pretrained.pretrained_encoder
     assert top.catalog_embeddings is pretrained.catalog_embeddings
+
+
+def test_to_backbone_input_resizes_repeats_grey_and_maps_to_minus_one_one():
+    grey = np.zeros((2, 10, 12), np.uint8)
+    grey[:, :, 6:] = 255
+    x = pretrained.to_backbone_input(grey, 16)
+    assert x.shape == (2, 3, 16, 16) and x.dtype == torch.float32
+    assert torch.equal(x[:, 0], x[:, 2]) and x.min() == -1.0 and x.max() == 1.0
+    rgb = [np.full((8, 8, 3), 255, np.uint8), np.zeros((20, 10, 3), np.uint8)]  # sizes may differ in a list
+    y = pretrained.to_backbone_input(rgb, 4)
+    assert y.shape == (2, 3, 4, 4) and torch.all(y[0] == 1.0) and torch.all(y[1] == -1.0)

@@ -553,3 +553,26 @@ def test_the_session_variant_of_the_gru_takes_the_same_trailing_arguments():
 
     params = list(inspect.signature(GRURecommender.recommend_sessions).parameters)
     assert params == ["self", "histories", "k", "exclude_seen", "candidates"]
+
+
+def test_bpr_sample_triples_pairs_a_seen_item_with_an_unseen_one():
+    m = blocks()
+    model = BPR(factors=4, epochs=2).fit(m)
+    u, i, j = model.sample_triples(np.random.default_rng(0), 500)
+    dense = m.toarray()
+    assert u.shape == i.shape == j.shape == (500,)
+    assert dense[u, i].all() and not dense[u, j].any()
+    again = model.sample_triples(np.random.default_rng(0), 500)
+    assert all(np.array_equal(a, b) for a, b in zip((u, i, j), again))
+
+
+def test_check_hyper_names_the_argument_and_the_bound():
+    from visrec_helpers.recsys.base import check_hyper
+
+    check_hyper("factors", 4, low=1, integer=True)
+    with pytest.raises(RecsysError, match="factors must be an integer >= 1, got 0"):
+        check_hyper("factors", 0, low=1, integer=True)
+    with pytest.raises(RecsysError, match="alpha must be a number > 0"):
+        check_hyper("alpha", 0.0, strict=True)
+    with pytest.raises(RecsysError, match="True"):
+        check_hyper("k", True, integer=True)

@@ -234,12 +234,47 @@ def test_command_line_exits_1_on_drift_and_0_after_sync(tree):
     assert export.main(["check", *args]) == 0
 
 
+PRIVATE_CELLS = {
+    "from pkg.mod import _helper": "imports the private name '_helper' from pkg.mod",
+    "from pkg.mod import double, _helper as h": "imports the private name '_helper' from pkg.mod",
+    "import pkg._impl": "imports the private module pkg._impl",
+    "y = model._opt.step()": "reads the private attribute model._opt",
+    "%time z = bpr._sample(rng, 5)": "reads the private attribute bpr._sample",
+}
+
+
+@pytest.mark.parametrize("planted", sorted(PRIVATE_CELLS))
+def test_a_private_import_or_attribute_read_in_any_cell_fails(tree, planted):
+    root, nbs, _ = tree
+    write_notebook(nbs / "a.ipynb", "x = 1", planted)
+    problems = run_check(root, nbs).problems
+    assert len(problems) == 1 and PRIVATE_CELLS[planted] in problems[0] and "a.ipynb cell 2" in problems[0]
+    assert export.main(["check", "--notebooks", str(nbs), "--root", str(root)]) == 1
+
+
+def test_a_private_read_inside_a_marked_cell_fails_but_self_and_dunders_pass(tree):
+    root, nbs, mod = tree
+    mod.write_text(MODULE + """
+
+def peek(obj):
+    return obj._state
+""")
+    write_notebook(nbs / "a.ipynb", CELL, "#| export pkg.mod\ndef peek(obj):\n    return obj._state\n")
+    problems = run_check(root, nbs).problems
+    assert len(problems) == 1 and "obj._state" in problems[0]
+    fine = ("class C:\n    def f(self):\n        return self._g() + type(self).__name__\n\n"
+            "    @classmethod\n    def h(cls):\n        return cls._x\n\nimport io as _io\nprint(__name__, _io)\n")
+    write_notebook(nbs / "a.ipynb", CELL, fine)
+    assert run_check(root, nbs).problems == []
+
+
 def test_the_workbook_notebooks_match_the_package():
     root = Path(export.__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-m", "visrec_book.export", "check"], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     report = export.check(root / "notebooks", root)
+    assert export.check_private(root / "notebooks") == []
     assert report.cells >= 1 and report.definitions >= 1, "no marked cells: the check would be vacuous"
     assert any(cell.module == "visrec_helpers.recsys.factorisation"
                for cell in export.read_marked_cells(root / "notebooks" / "t03_collaborative_filtering_program.ipynb"))

@@ -157,8 +157,8 @@ def test_als_job_ignores_columns_other_than_user_item_rating(spark):
     plain = vs.als_job(spark.createDataFrame(pdf), factors=3, iterations=3)
     pdf["image_features"] = list(rng.normal(size=(120, 4)))
     with_features = vs.als_job(spark.createDataFrame(pdf), factors=3, iterations=3)
-    a = vs._factors(plain.itemFactors, 10, 3)
-    b = vs._factors(with_features.itemFactors, 10, 3)
+    a = vs.factor_matrix(plain.itemFactors, 10, 3)
+    b = vs.factor_matrix(with_features.itemFactors, 10, 3)
     np.testing.assert_array_equal(a, b)
 
 

@@ -64,3 +64,12 @@ def test_bad_inputs_raise():
         T.propagate_tags(TAGS, np.ones((3, 2)))
     with pytest.raises(ValueError, match="expansion"):
         T.TagRecommender(expansion=-1).fit(m, item_features=TAGS)
+
+
+def test_check_tags_copies_good_lists_and_names_the_bad_item():
+    tags = [("a", "b"), []]
+    assert T.check_tags(tags) == [["a", "b"], []]
+    with pytest.raises(T.RecsysError, match=r"item_tags\[1\]"):
+        T.check_tags([["a"], "ab"])
+    with pytest.raises(T.RecsysError, match="one list of tag strings per item"):
+        T.check_tags("a b")

@@ -269,3 +269,9 @@ def test_shuffled_batches_cover_every_row_once_per_pass_and_skip_short_batches()
     assert [len(b[0]) for b in tr.ShuffledBatches((torch.arange(9),), 4, g, min_size=2)] == [4, 4]
     with pytest.raises(ValueError, match="one length"):
         tr.ShuffledBatches((X, X[:3]), 4, g)
+
+
+def test_batch_norms_are_every_batch_norm_layer_and_nothing_else():
+    layers = [nn.BatchNorm1d(2), nn.BatchNorm2d(2), nn.BatchNorm3d(2), nn.SyncBatchNorm(2), nn.LazyBatchNorm2d()]
+    assert all(isinstance(m, tr.BATCH_NORMS) for m in layers)
+    assert not any(isinstance(m, tr.BATCH_NORMS) for m in (nn.LayerNorm(2), nn.GroupNorm(1, 2), nn.InstanceNorm2d(2)))

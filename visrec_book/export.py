@@ -18,6 +18,12 @@ Rules for a marked cell (anything else is reported as a problem):
   ``import numpy as np`` in the module), so a name in the shown code means the same thing
   in both places.
 
+Public names only: every code cell of a notebook (marked or not) may not import a private name
+(``from m import _name``, ``import a._b``) nor read a private attribute of another object
+(``obj._name``; ``self._name`` and ``cls._name`` inside a shown class are the class's own). A
+helper that shown code needs is made public or shown in its own marked cell; dunder names
+(``__name__``) are not private. The check reports each use with its cell and line.
+
 Command line (from the repository root)::
 
     python -m visrec_book.export check                    # exit 1 and a diff on drift
@@ -221,6 +227,66 @@ def read_marked_cells(notebook: Path) -> list[MarkedCell]:
     return cells
 
 
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _without_magic(line: str) -> str:
+    """A line as Python: a line magic's statement (when it parses on its own) or ``pass``."""
+    stripped = line.lstrip()
+    if not stripped.startswith(("%", "!")):
+        return line
+    indent = line[: len(line) - len(stripped)]
+    rest = stripped.split(None, 1)[1] if stripped.startswith("%") and not stripped.startswith("%%") \
+        and len(stripped.split(None, 1)) == 2 else ""
+    try:
+        ast.parse(rest)
+    except SyntaxError:
+        rest = ""
+    return indent + (rest or "pass")
+
+
+def private_uses(source: str) -> list[tuple[int, str]]:
+    """``(line, what)`` for every private name a cell's code imports or reads (see the module doc).
+
+    A line magic keeps the Python after it (``%time y = f._g()`` is read as ``y = f._g()``); other
+    magics and shell escapes (``%%time``, ``!ls``) are skipped; a cell that is not valid Python gives
+    nothing here (the notebook run reports it).
+    """
+    lines = [_without_magic(line) for line in source.splitlines()]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            found += [(node.lineno, f"imports the private name {a.name!r} from {node.module}")
+                      for a in node.names if _is_private(a.name)]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, f"imports the private module {a.name}")
+                      for a in node.names if any(_is_private(part) for part in a.name.split("."))]
+        elif isinstance(node, ast.Attribute) and _is_private(node.attr):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append((node.lineno, f"reads the private attribute {ast.unparse(node)}"))
+    return sorted(found)
+
+
+def check_private(notebooks: Path | str = ROOT / "notebooks") -> list[str]:
+    """A problem line for every private name any code cell of the notebooks imports or reads."""
+    problems = []
+    for notebook in list_notebooks(Path(notebooks)):
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        for index, cell in enumerate(nb.get("cells", [])):
+            if cell.get("cell_type") != "code":
+                continue
+            ident = f" (id {cell['id']})" if cell.get("id") else ""
+            for line, what in private_uses("".join(cell.get("source", ""))):
+                problems.append(f"{Path(notebook).name} cell {index}{ident} line {line}: {what}; make it public "
+                                "(with a docstring and a test) or show it in its own marked cell")
+    return problems
+
+
 def _diff(module_text: str, cell_text: str, module_label: str, cell_label: str) -> str:
     lines = difflib.unified_diff(normalise(module_text).splitlines(), normalise(cell_text).splitlines(),
                                  fromfile=module_label, tofile=cell_label, lineterm="")
@@ -235,7 +301,8 @@ class Report:
 
 
 def check(notebooks: Path | str = ROOT / "notebooks", root: Path | str = ROOT) -> Report:
-    """Compare every marked cell of the notebooks in ``notebooks`` with the modules under ``root``."""
+    """Compare every marked cell of the notebooks in ``notebooks`` with the modules under ``root``, and
+    refuse private names in every code cell (``check_private``)."""
     report = Report()
     modules: dict[str, tuple] = {}
     for notebook in list_notebooks(Path(notebooks)):
@@ -257,6 +324,7 @@ def check(notebooks: Path | str = ROOT / "notebooks", root: Path | str = ROOT) -
             path, _, defs, imports = loaded
             report.problems.extend(_compare_cell(cell, path, defs, imports))
             report.definitions += len(cell.definitions)
+    report.problems.extend(check_private(notebooks))
     return report
 
 

@@ -72,7 +72,7 @@ def throughput_table(input_size: int = pretrained.DEFAULT_INPUT_SIZE, n_images: 
     def resnet_embed(x: np.ndarray) -> None:
         with torch.inference_mode():
             for s in range(0, len(x), batch_size):
-                net(pretrained._to_tensor(x[s : s + batch_size], input_size))
+                net(pretrained.to_backbone_input(x[s : s + batch_size], input_size))
 
     rows.append({"model": "ResNet-18 (random weights)", "path": "eager", "images/s":
                  _images_per_s(resnet_embed, images, repeats), "top-5 = eager": None})

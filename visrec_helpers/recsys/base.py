@@ -156,7 +156,9 @@ def check_timestamps(timestamps, X: sp.csr_matrix, owner: str) -> sp.csr_matrix:
     return sp.csr_matrix((values, X.indices.copy(), X.indptr.copy()), shape=X.shape)
 
 
-def _check_hyper(name: str, value, low: float = 0.0, integer: bool = False, strict: bool = False):
+def check_hyper(name: str, value, low: float = 0.0, integer: bool = False, strict: bool = False):
+    """Check a recommender's hyper-parameter: a finite number (an int with ``integer``) ``>= low``
+    (``> low`` with ``strict``); raises ``RecsysError`` naming ``name`` and the value otherwise."""
     ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
     if isinstance(value, bool) or not ok or not np.isfinite(value) or value < low or (strict and value == low):
         kind = "an integer" if integer else "a number"

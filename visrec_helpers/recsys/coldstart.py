@@ -150,7 +150,7 @@ class _ArmPolicy:
                          for items in self.env.arm_items])
 
     def next_item(self, shown):
-        values = self._values()
+        values = self.arm_values()
         values = np.where(self._open_arms(shown), values, -np.inf)
         best = np.flatnonzero(values == values.max())
         self.last_arm = int(self.rng.choice(best))  # random tie-break
@@ -171,7 +171,9 @@ class EpsilonGreedy(_ArmPolicy):
         self.epsilon = epsilon
         self.name = f"epsilon-greedy ({epsilon:g})"
 
-    def _values(self):
+    def arm_values(self):
+        """This step's value of each arm (cluster): a random vector with probability ``epsilon``,
+        else each arm's observed like rate (0 before its first pull)."""
         if self.rng.random() < self.epsilon:
             return self.rng.random(self.env.n_arms)
         return np.where(self.pulls > 0, self.wins / np.maximum(self.pulls, 1), 0.0)
@@ -187,7 +189,8 @@ class ThompsonSampling(_ArmPolicy):
             raise RecsysError(f"Beta prior parameters must be > 0, got {prior}")
         self.prior = prior
 
-    def _values(self):
+    def arm_values(self):
+        """This step's value of each arm: a like rate drawn from its Beta posterior (the policy's ``rng``)."""
         a, b = self.prior
         return self.rng.beta(a + self.wins, b + self.pulls - self.wins)
 

@@ -9,7 +9,7 @@ from visrec_helpers.core.validation import as_ids, as_k
 from visrec_helpers.recsys.base import (
     Recommender,
     RecsysError,
-    _check_hyper,
+    check_hyper,
     check_item_features,
     check_timestamps,
     check_user_items,
@@ -131,8 +131,8 @@ class ProfileRecommender(Recommender):
         ``timestamps`` shaped like ``X`` (required by ``strategy="recency"``, else unused)."""
         if self.strategy not in ("mean", "recency", "multi"):
             raise RecsysError(f"unknown strategy {self.strategy!r}; use 'mean', 'recency' or 'multi'")
-        _check_hyper("half_life", self.half_life, 0.0, strict=True)
-        _check_hyper("n_interests", self.n_interests, 1, integer=True)
+        check_hyper("half_life", self.half_life, 0.0, strict=True)
+        check_hyper("n_interests", self.n_interests, 1, integer=True)
         m = check_user_items(X)
         feats = check_item_features(item_features, m.shape[1], type(self).__name__, np.float32)
         if self.strategy == "recency":

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from visrec_helpers.recsys.base import (
     Recommender,
     RecsysError,
-    _check_hyper,
+    check_hyper,
     check_item_features,
     check_user_items,
 )
@@ -154,11 +154,11 @@ class ALS(Recommender):
     def fit(self, X, *, item_features=None, timestamps=None):
         from tqdm.auto import tqdm
 
-        _check_hyper("factors", self.factors, 1, integer=True)
-        _check_hyper("iterations", self.iterations, 1, integer=True)
-        _check_hyper("cg_steps", self.cg_steps, 1, integer=True)
-        _check_hyper("regularization", self.regularization)
-        _check_hyper("alpha", self.alpha)
+        check_hyper("factors", self.factors, 1, integer=True)
+        check_hyper("iterations", self.iterations, 1, integer=True)
+        check_hyper("cg_steps", self.cg_steps, 1, integer=True)
+        check_hyper("regularization", self.regularization)
+        check_hyper("alpha", self.alpha)
         if self.solver not in ("cg", "exact"):
             raise RecsysError(f"unknown solver {self.solver!r}; use 'cg' or 'exact'")
         self.user_items_ = check_user_items(X)
@@ -258,7 +258,10 @@ class BPR(Recommender):
         self.item_bias_[cold] = 0.0
 
     # -- shared training loop ---------------------------------------------
-    def _sample(self, rng, n):
+    def sample_triples(self, rng, n):
+        """``n`` training triples ``(u, i, j)`` drawn with ``rng`` (a NumPy ``Generator``): a seen
+        (user, item) pair and an item ``j`` the user has not seen (negatives that clash with the
+        user's history are redrawn). Needs a fitted model; three ``(n,)`` int arrays."""
         m = self.user_items_
         pick = rng.integers(0, m.nnz, n)
         u, i = self.rows_[pick], m.indices[pick]
@@ -274,11 +277,11 @@ class BPR(Recommender):
     def _fit(self, X):
         from tqdm.auto import tqdm
 
-        _check_hyper("factors", self.factors, 1, integer=True)
-        _check_hyper("epochs", self.epochs, 1, integer=True)
-        _check_hyper("batch_size", self.batch_size, 1, integer=True)
-        _check_hyper("learning_rate", self.learning_rate, 0.0, strict=True)
-        _check_hyper("regularization", self.regularization)
+        check_hyper("factors", self.factors, 1, integer=True)
+        check_hyper("epochs", self.epochs, 1, integer=True)
+        check_hyper("batch_size", self.batch_size, 1, integer=True)
+        check_hyper("learning_rate", self.learning_rate, 0.0, strict=True)
+        check_hyper("regularization", self.regularization)
         self.user_items_ = m = check_user_items(X)
         n_users, n_items = m.shape
         counts = np.diff(m.tocsc().indptr)
@@ -292,11 +295,11 @@ class BPR(Recommender):
                               "that has interactions")
         rng = np.random.default_rng(self.seed)
         self._init_params(rng, n_users, n_items)
-        eval_u, eval_i, eval_j = self._sample(np.random.default_rng(self.seed + 1), min(20_000, 4 * m.nnz))
+        eval_u, eval_i, eval_j = self.sample_triples(np.random.default_rng(self.seed + 1), min(20_000, 4 * m.nnz))
         self.train_auc_ = []
         bar = tqdm(range(self.epochs), desc=type(self).__name__, disable=not self.progress, leave=False)
         for _ in bar:
-            u, i, j = self._sample(rng, m.nnz)
+            u, i, j = self.sample_triples(rng, m.nnz)
             for lo in range(0, len(u), self.batch_size):
                 sl = slice(lo, lo + self.batch_size)
                 self._sgd_step(u[sl], i[sl], j[sl], self.learning_rate, self.regularization)

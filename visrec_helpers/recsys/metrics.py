@@ -47,8 +47,10 @@ def _id_list(values, name: str, *, unique: bool) -> list[int]:
     return check_ids(values, _NO_UPPER_BOUND, name, unique=unique, allow_empty=True).tolist()
 
 
-def _prep(recommended, relevant, k: int):
-    """``recommended``: distinct item ids, best first (repeats refused: they would count a hit twice);
+def prepare_ranking(recommended, relevant, k: int):
+    """The checked inputs of a ranking metric: ``(top-k list, relevant set, k)``.
+
+    ``recommended``: distinct item ids, best first (repeats refused: they would count a hit twice);
     ``relevant``: item ids, read as a set (repeats count once)."""
     k = _check_k(k)
     rec = _id_list(recommended, "recommended", unique=True)[:k]
@@ -56,30 +58,31 @@ def _prep(recommended, relevant, k: int):
     return rec, rel, k
 
 
-def _hits(rec, rel) -> np.ndarray:
+def hit_flags(rec, rel) -> np.ndarray:
+    """``(len(rec),)`` bool: which recommended ids are in the relevant set ``rel``."""
     return np.array([i in rel for i in rec], dtype=bool)
 
 
 def precision_at_k(recommended, relevant, k: int) -> float:
     """Hits in the top ``k`` divided by ``k``."""
-    rec, rel, k = _prep(recommended, relevant, k)
-    return float(_hits(rec, rel).sum() / k) if rel else 0.0
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
+    return float(hit_flags(rec, rel).sum() / k) if rel else 0.0
 
 
 def recall_at_k(recommended, relevant, k: int) -> float:
     """Share of the relevant items found in the top ``k``; 0 when nothing is relevant."""
-    rec, rel, k = _prep(recommended, relevant, k)
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
     if not rel:
         return 0.0
-    return float(_hits(rec, rel).sum() / len(rel))
+    return float(hit_flags(rec, rel).sum() / len(rel))
 
 
 def ndcg_at_k(recommended, relevant, k: int) -> float:
     """Normalised discounted cumulative gain at ``k`` with binary gains and a log2 discount."""
-    rec, rel, k = _prep(recommended, relevant, k)
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
     if not rel:
         return 0.0
-    hits = _hits(rec, rel)
+    hits = hit_flags(rec, rel)
     discounts = 1.0 / np.log2(np.arange(2, len(rec) + 2))
     dcg = float((hits * discounts).sum())
     ideal = float((1.0 / np.log2(np.arange(2, min(k, len(rel)) + 2))).sum())
@@ -88,24 +91,24 @@ def ndcg_at_k(recommended, relevant, k: int) -> float:
 
 def average_precision_at_k(recommended, relevant, k: int) -> float:
     """AP@k normalised by ``min(k, len(relevant))`` (Microsoft Recommenders ``map_at_k``)."""
-    rec, rel, k = _prep(recommended, relevant, k)
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
     if not rel:
         return 0.0
-    hits = _hits(rec, rel)
+    hits = hit_flags(rec, rel)
     precisions = np.cumsum(hits) / np.arange(1, len(rec) + 1)
     return float((precisions * hits).sum() / min(k, len(rel)))
 
 
 def hit_rate_at_k(recommended, relevant, k: int) -> float:
     """1.0 when any relevant item is in the top ``k``, else 0.0."""
-    rec, rel, k = _prep(recommended, relevant, k)
-    return float(_hits(rec, rel).any()) if rel else 0.0
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
+    return float(hit_flags(rec, rel).any()) if rel else 0.0
 
 
 def reciprocal_rank(recommended, relevant, k: int) -> float:
     """1 / (rank of the first relevant item), counting only the top ``k``; 0 when none."""
-    rec, rel, k = _prep(recommended, relevant, k)
-    hits = _hits(rec, rel)
+    rec, rel, k = prepare_ranking(recommended, relevant, k)
+    hits = hit_flags(rec, rel)
     return float(1.0 / (np.argmax(hits) + 1)) if hits.any() else 0.0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from visrec_helpers.recsys.base import Recommender, _check_hyper, check_user_items
+from visrec_helpers.recsys.base import Recommender, check_hyper, check_user_items
 
 
 def _top_k_per_row(m: sp.csr_matrix, k: int, progress: bool = False, desc: str = "pruning") -> sp.csr_matrix:
@@ -57,8 +57,8 @@ class ItemKNN(Recommender):
         self.progress = progress
 
     def fit(self, X, *, item_features=None, timestamps=None):
-        _check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
-        _check_hyper("shrinkage", self.shrinkage)
+        check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
+        check_hyper("shrinkage", self.shrinkage)
         self.user_items_ = check_user_items(X)
         sim = cosine_similarity_sparse(self.user_items_.T.tocsr(), self.shrinkage)
         self.similarity_ = _top_k_per_row(sim, self.k_neighbors, self.progress, "item neighbours")
@@ -82,8 +82,8 @@ class UserKNN(Recommender):
         self.shrinkage = shrinkage
 
     def fit(self, X, *, item_features=None, timestamps=None):
-        _check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
-        _check_hyper("shrinkage", self.shrinkage)
+        check_hyper("k_neighbors", self.k_neighbors, 1, integer=True)
+        check_hyper("shrinkage", self.shrinkage)
         self.user_items_ = check_user_items(X)
         m = self.user_items_
         self.norms_ = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())

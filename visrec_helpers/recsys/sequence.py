@@ -29,7 +29,7 @@ from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.recsys.base import (
     Recommender,
     RecsysError,
-    _check_hyper,
+    check_hyper,
     check_ids,
     check_item_features,
     check_recommendations,
@@ -369,10 +369,10 @@ class GRURecommender(Recommender):
         import pandas as pd
         from tqdm.auto import tqdm
 
-        _check_hyper("hidden", self.hidden, 1, integer=True)
-        _check_hyper("epochs", self.epochs, 1, integer=True)
-        _check_hyper("batch_size", self.batch_size, 1, integer=True)
-        _check_hyper("lr", self.lr, 0.0, strict=True)
+        check_hyper("hidden", self.hidden, 1, integer=True)
+        check_hyper("epochs", self.epochs, 1, integer=True)
+        check_hyper("batch_size", self.batch_size, 1, integer=True)
+        check_hyper("lr", self.lr, 0.0, strict=True)
         m = check_user_items(X)
         emb = check_item_features(item_features, m.shape[1], type(self).__name__, np.float32)
         ts = check_timestamps(timestamps, m, type(self).__name__)

@@ -10,7 +10,8 @@ import scipy.sparse as sp
 from visrec_helpers.recsys.base import Recommender, RecsysError, check_user_items
 
 
-def _check_tags(item_tags) -> list[list[str]]:
+def check_tags(item_tags) -> list[list[str]]:
+    """``item_tags`` checked and copied: one list of non-empty tag strings per item (``RecsysError`` otherwise)."""
     if isinstance(item_tags, (str, bytes)) or not hasattr(item_tags, "__len__"):
         raise RecsysError("item_tags must be a list with one list of tag strings per item")
     out = []
@@ -27,7 +28,7 @@ def tag_matrix(item_tags, vocabulary=None, idf: bool = True) -> tuple[sp.csr_mat
     Rare tags (a digit's class: 10% of items) then weigh more than common ones (a stroke
     style shared by a third). Untagged items are all-zero rows. Returns ``(matrix, vocabulary)``.
     """
-    tags = _check_tags(item_tags)
+    tags = check_tags(item_tags)
     vocab = sorted({t for ts in tags for t in ts}) if vocabulary is None else list(vocabulary)
     if not vocab:
         raise RecsysError("no tags at all: every item is untagged")
@@ -72,7 +73,7 @@ class TagRecommender(Recommender):
         m = check_user_items(X)
         if item_features is None:
             raise RecsysError("TagRecommender.fit needs item_features: one list of tag strings per item")
-        tags = _check_tags(item_features)
+        tags = check_tags(item_features)
         if len(tags) != m.shape[1]:
             raise RecsysError(f"item_features has tags for {len(tags)} items but X has {m.shape[1]} items")
         if not (np.isfinite(self.expansion) and self.expansion >= 0):
@@ -102,7 +103,7 @@ class TagRecommender(Recommender):
 
 def hide_tags(item_tags, fraction: float = 0.3, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
     """Remove every tag of a random ``fraction`` of items (untagged uploads). Returns ``(tags, hidden_ids)``."""
-    tags = _check_tags(item_tags)
+    tags = check_tags(item_tags)
     if not 0.0 <= fraction < 1.0:
         raise RecsysError(f"fraction must be in [0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
@@ -120,7 +121,7 @@ def propagate_tags(item_tags, embeddings, k: int = 10, min_share: float = 0.5) -
     ``min_share``; the single best tag is always kept, so no item stays untagged.
     Tagged items are returned unchanged.
     """
-    tags = _check_tags(item_tags)
+    tags = check_tags(item_tags)
     e = np.asarray(embeddings, dtype=np.float64)
     if e.ndim != 2 or len(e) != len(tags):
         raise RecsysError(f"embeddings must be (n_items={len(tags)}, d), got shape {e.shape}")

@@ -263,8 +263,8 @@ class SparkALS(Recommender):
                               regularization=self.regularization, alpha=self.alpha,
                               iterations=self.iterations, seed=self.seed)
         n_users, n_items = self.user_items_.shape
-        self.user_factors_ = _factors(self.model_.userFactors, n_users, self.factors)
-        self.item_factors_ = _factors(self.model_.itemFactors, n_items, self.factors)
+        self.user_factors_ = factor_matrix(self.model_.userFactors, n_users, self.factors)
+        self.item_factors_ = factor_matrix(self.model_.itemFactors, n_items, self.factors)
         return self
 
     def score(self, users):
@@ -272,7 +272,7 @@ class SparkALS(Recommender):
         return self.user_factors_[users] @ self.item_factors_.T
 
 
-def _factors(frame, n: int, rank: int) -> np.ndarray:
+def factor_matrix(frame, n: int, rank: int) -> np.ndarray:
     """Spark's ``id, features`` factor table as a dense ``(n, rank)`` array (missing ids get 0)."""
     pdf = frame.toPandas()
     out = np.zeros((n, rank))

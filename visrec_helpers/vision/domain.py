@@ -30,7 +30,13 @@ from visrec_helpers.core.arrays import as_matrix
 from visrec_helpers.core.device import get_device
 from visrec_helpers.core.rng import init_weights_, torch_generator
 from visrec_helpers.vision.models import DigitCNN
-from visrec_helpers.vision.training import accuracy, images_to_tensor, predict, train_classifier  # noqa: F401
+from visrec_helpers.vision.training import (  # noqa: F401
+    BATCH_NORMS,
+    accuracy,
+    images_to_tensor,
+    predict,
+    train_classifier,
+)
 
 DOMAINS = ("mnist", "digits8x8")
 
@@ -268,12 +274,12 @@ def adapt_batchnorm(model: nn.Module, X_target: np.ndarray, batch_size: int = 25
     the training inputs themselves, the same call repairs statistics that lag behind
     after a short run.
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [m for m in model.modules() if isinstance(m, BATCH_NORMS)]
     if not bns:
         raise ValueError(f"{type(model).__name__} has no batch-norm layers: AdaBN has nothing to adapt")
     adapted = copy.deepcopy(model).cpu()
     X = features_to_tensor(X_target) if np.ndim(X_target) == 2 else images_to_tensor(X_target)
-    bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [m for m in adapted.modules() if isinstance(m, BATCH_NORMS)]
     momenta = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()

@@ -326,22 +326,22 @@ class GAN:
         if self.latent_dim < 1 or self.hidden < 8 or self.batch_size < 2:
             raise ValueError(f"latent_dim >= 1, hidden >= 8 and batch_size >= 2 are needed, got "
                              f"{self.latent_dim}, {self.hidden}, {self.batch_size}")
-        self._dev = get_device(self.device)
-        if self._dev.type == "cuda":
+        self.device_ = get_device(self.device)
+        if self.device_.type == "cuda":
             # Exact resume needs deterministic kernels; cuDNN's transposed-convolution backward
             # is not deterministic by default.
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         init = weights_generator(self.seed)  # one stream initialises G, then D
         self.generator_ = init_weights_(Generator(self.latent_dim, self.hidden, self.arch, self.n_classes),
-                                        init).to(self._dev)
-        self.discriminator_ = init_weights_(Discriminator(self.hidden, self.arch, self.n_classes), init).to(self._dev)
+                                        init).to(self.device_)
+        self.discriminator_ = init_weights_(Discriminator(self.hidden, self.arch, self.n_classes), init).to(self.device_)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         self.generator_ema_ = copy.deepcopy(self.generator_).eval() if self.ema_decay else None
         betas = (self.beta1, 0.999)
-        self._opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=betas)
-        self._opt_d = torch.optim.Adam(self.discriminator_.parameters(), lr=self.lr, betas=betas)
+        self.opt_g_ = torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=betas)
+        self.opt_d_ = torch.optim.Adam(self.discriminator_.parameters(), lr=self.lr, betas=betas)
         # All training randomness (shuffling, noise, fake labels) comes from this one generator,
         # whose state is checkpointed, so a resumed run continues exactly.
         self._rng = torch_generator(self.seed)
@@ -359,7 +359,7 @@ class GAN:
         extra = {
             "config": self._config(), "epochs_done": self.epochs_done_, "history": list(self.history_),
             "grids": [torch.from_numpy(g) for g in self.grids_], "rng": self._rng.get_state(),
-            "opt_g": self._opt_g.state_dict(), "opt_d": self._opt_d.state_dict(),
+            "opt_g": self.opt_g_.state_dict(), "opt_d": self.opt_d_.state_dict(),
         }
         return _Pair(self.generator_, self.discriminator_, self.generator_ema_), extra
 
@@ -381,13 +381,13 @@ class GAN:
         self._build()
         pair = _Pair(self.generator_, self.discriminator_, self.generator_ema_)
         path = Path(path)
-        extra = load_checkpoint(pair, path, device=str(self._dev))
+        extra = load_checkpoint(pair, path, device=str(self.device_))
         if extra.get("config") != self._config():
             raise CheckpointError(f"{path}: saved with hyper-parameters {extra.get('config')}, "
                                   f"this GAN has {self._config()}")
         if restore_state:
-            self._opt_g.load_state_dict(extra["opt_g"])
-            self._opt_d.load_state_dict(extra["opt_d"])
+            self.opt_g_.load_state_dict(extra["opt_g"])
+            self.opt_d_.load_state_dict(extra["opt_d"])
             self._rng.set_state(extra["rng"])
         self.epochs_done_ = int(extra["epochs_done"])
         self.history_ = list(extra["history"])
@@ -443,11 +443,11 @@ class GAN:
             raise ValueError("resume=True needs a checkpoint path or a GAN that was fitted or loaded")
         else:
             self._build()
-        G, D, dev = self.generator_, self.discriminator_, self._dev
+        G, D, dev = self.generator_, self.discriminator_, self.device_
         bar = tqdm(range(self.epochs_done_, epochs), desc="GAN epochs", disable=not progress, leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
-            means = gan_epoch(G, D, self._opt_g, self._opt_d, X, Y, self.batch_size, self._rng, self.n_classes,
+            means = gan_epoch(G, D, self.opt_g_, self.opt_d_, X, Y, self.batch_size, self._rng, self.n_classes,
                               1.0 - self.label_smoothing, self.generator_ema_, self.ema_decay, dev,
                               self.mode_seeking, self.class_weight)
             self.epochs_done_ = epoch + 1
@@ -488,8 +488,8 @@ class GAN:
         G = self.sampler_
         was_training = G.training
         G.eval()
-        y = self._grid_y.to(self._dev) if self._grid_y is not None else None
-        out = from_gan_range(G(self._grid_z.to(self._dev), y))
+        y = self._grid_y.to(self.device_) if self._grid_y is not None else None
+        out = from_gan_range(G(self._grid_z.to(self.device_), y))
         G.train(was_training)
         return out
 
@@ -500,8 +500,8 @@ class GAN:
             raise ValueError(f"z must have shape (b, {self.latent_dim}), got {tuple(z.shape)}")
         G = self.sampler_.eval()
         if self.n_classes and labels is not None:
-            labels = labels.to(self._dev)
-        return (G(z.to(self._dev), labels) + 1.0) / 2.0
+            labels = labels.to(self.device_)
+        return (G(z.to(self.device_), labels) + 1.0) / 2.0
 
     def sample(self, n: int, labels=None, seed: int = 0) -> np.ndarray:
         """``n`` new digits as ``(n, 28, 28)`` uint8. A conditional GAN takes ``labels``
@@ -562,7 +562,7 @@ def cached_gan(images, labels=None, epochs: int = 10, *, data_key: str, on_epoch
 
     params = {"config": gan._config(), "epochs": int(epochs), "data": data_key, "measure": measure_key}
     pair, extra = cached_model("gan", params, build, train, version=1, cache=cache)
-    pair.to(gan._dev)
+    pair.to(gan.device_)
     gan.history_ = [dict(row) for row in extra["history"]]
     gan.grids_ = [g.numpy() for g in extra["grids"]]
     gan.epochs_done_ = len(gan.history_)
@@ -768,8 +768,8 @@ def collapse_generator(gan: GAN, steps: int = 100, lr: float = 3e-3, batch_size:
     rng = torch_generator(gan.seed + 7)
     try:
         for _ in tqdm(range(steps), desc="generator vs frozen critic", disable=not progress, leave=False):
-            z = torch.randn(batch_size, gan.latent_dim, generator=rng).to(gan._dev)
-            y = (torch.randint(0, gan.n_classes, (batch_size,), generator=rng).to(gan._dev)
+            z = torch.randn(batch_size, gan.latent_dim, generator=rng).to(gan.device_)
+            y = (torch.randint(0, gan.n_classes, (batch_size,), generator=rng).to(gan.device_)
                  if gan.n_classes else None)
             logit, _ = D(out.generator_(z, y))
             loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
@@ -814,8 +814,11 @@ def preference_profile(history_embeddings, weights=None, center=None) -> np.ndar
     return (p / norm).astype(np.float32)
 
 
-def _scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor,
-            center: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+def profile_scores(gan: GAN, encoder: nn.Module, z: torch.Tensor, profile: torch.Tensor,
+                   center: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``(n,)`` preference scores of the images ``G(z)`` (with ``labels`` for a conditional GAN):
+    the cosine of each normalised embedding (minus ``center``, then re-normalised) to the unit
+    ``profile``. Differentiable in ``z`` (``latent_search`` ascends it)."""
     e = F.normalize(encoder.embed(gan.generate(z, labels)), dim=1)
     if center is not None:
         e = F.normalize(e - center, dim=1)
@@ -840,7 +843,7 @@ class LatentSearchResult:
     labels: np.ndarray | None = None
 
 
-def _search_inputs(gan: GAN, encoder: nn.Module, profile, k: int, n_candidates: int, center):
+def latent_search_inputs(gan: GAN, encoder: nn.Module, profile, k: int, n_candidates: int, center):
     """Checked inputs of ``latent_search``: the unit profile and the centre as tensors on the GAN's device."""
     gan._check_fitted()
     if not 1 <= k <= n_candidates:
@@ -848,15 +851,15 @@ def _search_inputs(gan: GAN, encoder: nn.Module, profile, k: int, n_candidates: 
     p = np.asarray(profile, dtype=np.float32)
     if p.ndim != 1 or not np.isfinite(p).all():
         raise ValueError(f"profile must be a finite 1-D vector, got shape {p.shape}")
-    encoder.to(gan._dev).eval()
-    prof = F.normalize(torch.from_numpy(p).to(gan._dev), dim=0)
+    encoder.to(gan.device_).eval()
+    prof = F.normalize(torch.from_numpy(p).to(gan.device_), dim=0)
     with torch.no_grad():
         y0 = torch.zeros(1, dtype=torch.long) if gan.n_classes else None
         dim = encoder.embed(gan.generate(torch.zeros(1, gan.latent_dim), y0)).shape[1]
     if prof.numel() != dim:
         raise ValueError(f"profile has length {prof.numel()} but the encoder's embeddings have {dim}")
     if center is not None:
-        center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(gan._dev)
+        center = torch.as_tensor(np.asarray(center, dtype=np.float32)).to(gan.device_)
         if center.shape != prof.shape:
             raise ValueError(f"center has shape {tuple(center.shape)}, expected {tuple(prof.shape)}")
     return prof, center
@@ -875,11 +878,11 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
     ``preference_profile``). ``encoder`` needs ``.embed``; only ``z`` is updated."""
     from tqdm.auto import tqdm
 
-    prof, center = _search_inputs(gan, encoder, profile, k, n_candidates, center)
-    z = torch.randn(n_candidates, gan.latent_dim, generator=torch_generator(seed)).to(gan._dev)
-    y = (torch.arange(n_candidates) % gan.n_classes).to(gan._dev) if gan.n_classes else None
+    prof, center = latent_search_inputs(gan, encoder, profile, k, n_candidates, center)
+    z = torch.randn(n_candidates, gan.latent_dim, generator=torch_generator(seed)).to(gan.device_)
+    y = (torch.arange(n_candidates) % gan.n_classes).to(gan.device_) if gan.n_classes else None
     with torch.no_grad():  # 1. score the random candidates, keep the best k
-        rand = torch.cat([_scores(gan, encoder, z[s:s + 500], prof, center, None if y is None else y[s:s + 500])
+        rand = torch.cat([profile_scores(gan, encoder, z[s:s + 500], prof, center, None if y is None else y[s:s + 500])
                           for s in range(0, len(z), 500)])
     top = torch.argsort(rand, descending=True)[:k]
     zk, yk = z[top].clone().requires_grad_(True), (None if y is None else y[top])
@@ -887,12 +890,12 @@ def latent_search(gan: GAN, encoder: nn.Module, profile, k: int = 8, n_candidate
     radius = float(np.sqrt(gan.latent_dim))
     for _ in tqdm(range(steps), desc="latent search", disable=not progress, leave=False):
         # 2. gradient ascent on z alone (no gradient reaches the networks), then back onto the shell
-        (zk.grad,) = torch.autograd.grad(-_scores(gan, encoder, zk, prof, center, yk).sum(), zk)
+        (zk.grad,) = torch.autograd.grad(-profile_scores(gan, encoder, zk, prof, center, yk).sum(), zk)
         opt.step()
         with torch.no_grad():
             zk.mul_(radius / zk.norm(dim=1, keepdim=True))
     with torch.no_grad():
-        final = _scores(gan, encoder, zk, prof, center, yk)
+        final = profile_scores(gan, encoder, zk, prof, center, yk)
         order = torch.argsort(final, descending=True)
         images = to_uint8(gan.generate(zk[order], None if yk is None else yk[order])[:, 0])
         start_images = to_uint8(gan.generate(z[top], yk)[:, 0])

@@ -57,6 +57,13 @@ def record_layers(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str,
             handle.remove()
 
 
+def forward_hook_count(model: nn.Module) -> int:
+    """How many forward hooks are registered on ``model`` and all its sub-modules (0 after a
+    ``record_layers`` block: the check that no hook was left behind). torch has no public
+    listing of hooks; this reads each module's hook registry."""
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
 def pooled_layer_features(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """One forward pass of ``x`` ``(b, 3, H, W)``: each layer's ``(b, C, h, w)`` map averaged to ``(b, C)``.
 
@@ -73,11 +80,11 @@ def _layer_features(encoder, images, layers: list[str], batch_size: int, progres
                     preprocess=None, pool: bool = True) -> dict[str, np.ndarray]:
     from tqdm.auto import tqdm
 
-    from visrec_helpers.vision.pretrained import _to_tensor, as_image_batch
+    from visrec_helpers.vision.pretrained import as_image_batch, to_backbone_input
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
-    to_tensor = preprocess or (lambda b: _to_tensor(b, encoder.input_size))
+    to_tensor = preprocess or (lambda b: to_backbone_input(b, encoder.input_size))
     batch = as_image_batch(images)
     show = progress if progress is not None else len(batch) > 256
     parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}

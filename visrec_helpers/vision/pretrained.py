@@ -123,8 +123,13 @@ def efficientnet_lite0(weights: bool = True) -> nn.Module:
 # Input checking: the data layer's one rule (``data.as_image_batch``), any size
 # ---------------------------------------------------------------------------
 
-def _to_tensor(batch, size: int) -> torch.Tensor:
-    """uint8 images -> (b, 3, size, size) float32, resized (bilinear, antialiased), normalised to [-1, 1]."""
+def to_backbone_input(batch, size: int) -> torch.Tensor:
+    """uint8 images -> (b, 3, size, size) float32, resized (bilinear, antialiased), normalised to [-1, 1].
+
+    ``batch``: an ``(b, H, W[, C])`` uint8 array or a list of ``(H, W[, C])`` arrays (sizes may
+    differ); grayscale is repeated to three channels. No checks: ``PretrainedEncoder.preprocess``
+    is the checked entry point (it calls this after ``as_image_batch``).
+    """
     def resize(x: torch.Tensor) -> torch.Tensor:  # x: (b, C, H, W) float 0..255
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
@@ -231,7 +236,7 @@ class PretrainedEncoder:
         pooled, logits = [], []
         with torch.inference_mode():
             for s in tqdm(starts, desc=desc, unit="batch", disable=not show, leave=False):
-                p, z = self._forward(_to_tensor(batch[s : s + batch_size], self.input_size))
+                p, z = self._forward(to_backbone_input(batch[s : s + batch_size], self.input_size))
                 pooled.append(p.float().cpu())
                 logits.append(z.float().cpu())
         return torch.cat(pooled), torch.cat(logits)
@@ -240,7 +245,7 @@ class PretrainedEncoder:
     def preprocess(self, images) -> torch.Tensor:
         """The network's input for ``images``: ``(n, 3, input_size, input_size)`` float32 on the CPU,
         resized (bilinear, antialiased, no crop) and normalised to [-1, 1]."""
-        return _to_tensor(as_image_batch(images), self.input_size)
+        return to_backbone_input(as_image_batch(images), self.input_size)
 
     def embed(self, images, *, batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
         """``(n, dim)`` float32 embeddings with L2-normalised rows: the pooled penultimate features.
@@ -294,7 +299,7 @@ class PretrainedEncoder:
         try:
             with torch.inference_mode():
                 for s in range(0, len(batch), batch_size):
-                    self.model(_to_tensor(batch[s : s + batch_size], self.input_size).to(self.device))
+                    self.model(to_backbone_input(batch[s : s + batch_size], self.input_size).to(self.device))
         finally:
             for h in handles:
                 h.remove()

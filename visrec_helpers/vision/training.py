@@ -44,13 +44,13 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if arr.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def _keep_frozen_norms_in_eval(model: nn.Module) -> None:
     """A frozen batch-norm layer must not update its running statistics either."""
     for m in model.modules():
-        if isinstance(m, _BATCH_NORMS):
+        if isinstance(m, BATCH_NORMS):
             ps = list(m.parameters(recurse=False))
             if ps and not any(p.requires_grad for p in ps):
                 m.eval()

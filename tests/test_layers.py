@@ -8,6 +8,10 @@
    ``set_seed`` is for notebooks).
 3. One definition per name: a public function or class is defined (``def``/``class`` at module
    level) in one library module only.
+4. Public API between modules: no library module imports another module's private name
+   (``from visrec_helpers.x import _name``) or reads one through a module (``x._name``).
+5. Short functions: no library function or method is longer than ``MAX_FUNCTION_LINES`` lines
+   (from ``def`` to its last line); a longer one is split into named steps.
 
 Each checker is also run on a planted violation, so a checker that finds nothing cannot pass silently.
 """
@@ -32,6 +36,13 @@ CONTRACT_NAMES = {"main", "run"}
 # Known duplicates in modules other engineers are still merging (issue 11); remove each entry when
 # its modules define the name once. Any duplicate not listed here fails the test.
 PENDING_DUPLICATES: dict[str, list[str]] = {}
+MAX_FUNCTION_LINES = 80
+# Functions over the limit that another engineer owns this round (issue 22: the user simulator,
+# h22c); remove each entry when its function is split or deleted. Any other long function fails.
+PENDING_LONG: dict[str, str] = {
+    "visrec_helpers.data.simulate.simulate_users": "h22c (issue 22: one user simulator)",
+    "visrec_helpers.data.interactions.simulate_interactions": "h22c (issue 22: simulator v1 retired)",
+}
 GLOBAL_SEEDERS = {
     "torch.manual_seed", "torch.random.manual_seed", "torch.seed", "torch.random.seed",
     "torch.cuda.manual_seed", "torch.cuda.manual_seed_all", "torch.cuda.seed", "torch.cuda.seed_all",
@@ -154,6 +165,48 @@ def duplicate_definitions(sources: dict[str, str]) -> dict[str, list[str]]:
     return {name: mods for name, mods in sorted(where.items()) if len(mods) > 1}
 
 
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_imports(source: str, module: str) -> list[str]:
+    """Private names of another library module that ``source`` (module ``module``) imports or reads."""
+    tree = ast.parse(source)
+    bad, modules = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("visrec_helpers") and not node.level:
+            for a in node.names:
+                if _is_private(a.name) and node.module != module:
+                    bad.append(f"{module}:{node.lineno} imports {node.module}.{a.name}")
+                elif not _is_private(a.name):
+                    modules[a.asname or a.name] = f"{node.module}.{a.name}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("visrec_helpers") and a.asname:
+                    modules[a.asname] = a.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and _is_private(node.attr) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and modules[node.value.id] != module):
+            bad.append(f"{module}:{node.lineno} reads {modules[node.value.id]}.{node.attr}")
+    return bad
+
+
+def long_functions(source: str, module: str, limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
+    """``module.qualified.name -> lines`` of every function or method in ``source`` longer than ``limit``."""
+    found = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}.{child.name}"
+                if not isinstance(child, ast.ClassDef) and child.end_lineno - child.lineno + 1 > limit:
+                    found[name] = child.end_lineno - child.lineno + 1
+                visit(child, name)
+
+    visit(ast.parse(source), module)
+    return found
+
+
 def _sources() -> dict[str, str]:
     return {m: p.read_text(encoding="utf-8") for m, p in library_modules().items()}
 
@@ -179,6 +232,19 @@ def test_each_public_name_is_defined_once():
     dups = {name: mods for name, mods in duplicate_definitions(_sources()).items()
             if PENDING_DUPLICATES.get(name) != mods}
     assert not dups, "\n".join(f"{name}: {', '.join(mods)}" for name, mods in dups.items())
+
+
+def test_no_library_module_uses_another_modules_private_names():
+    bad = [v for m, src in _sources().items() for v in private_imports(src, m)]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_library_function_is_longer_than_the_limit():
+    long = {name: n for m, src in _sources().items() for name, n in long_functions(src, m).items()
+            if name not in PENDING_LONG}
+    assert not long, "\n".join(f"{name}: {n} lines (split it into named steps)" for name, n in long.items())
+    stale = [name for name in PENDING_LONG if not any(name in long_functions(src, m) for m, src in _sources().items())]
+    assert not stale, f"split or gone: remove from PENDING_LONG: {stale}"
 
 
 # -- the checkers catch what they are for ----------------------------------------
@@ -235,3 +301,28 @@ def test_duplicate_checker_catches_a_second_definition():
                "visrec_book.x": "def main():\n    pass\n",
                "visrec_book.y": "def main():\n    pass\n"}
     assert duplicate_definitions(sources) == {"to_uint8": ["visrec_helpers.vision.a", "visrec_helpers.vision.b"]}
+
+
+@pytest.mark.parametrize("source", [
+    "from visrec_helpers.vision.features import _train_simclr\n",
+    "def f():\n    from visrec_helpers.recsys.base import _check_hyper\n",
+    "from visrec_helpers.vision import pretrained\nx = pretrained._to_tensor\n",
+    "import visrec_helpers.serving.spark as vs\ny = vs._factors(1, 2, 3)\n",
+])
+def test_private_import_checker_catches_a_planted_use(source):
+    assert private_imports(source, "visrec_helpers.vision.transfer")
+
+
+def test_private_import_checker_allows_public_names_own_module_and_dunders():
+    source = ("from visrec_helpers.vision.training import fit\nfrom visrec_helpers.vision import training\n"
+              "x = training.__name__\nfrom visrec_helpers.vision.transfer import _own\nself._x = 1\n")
+    assert private_imports(source, "visrec_helpers.vision.transfer") == []
+
+
+def test_long_function_checker_catches_a_planted_long_function_and_method():
+    body = "".join(f"    x{i} = {i}\n" for i in range(80))
+    source = f"def short():\n    pass\n\n\ndef long():\n{body}\n\nclass A:\n    def m(self):\n" + body.replace(
+        "    ", "        ") + "\n    def ok(self):\n        pass\n"
+    assert long_functions(source, "visrec_helpers.vision.x") == {"visrec_helpers.vision.x.long": 81,
+                                                               "visrec_helpers.vision.x.A.m": 81}
+    assert long_functions(f"def f():\n{body[: body.index('    x79')]}", "m") == {}  # 80 lines pass

@@ -300,29 +300,22 @@ def _select(table: pd.DataFrame, include_skin_tones: bool, include_flags: bool, 
     return out.reset_index(drop=True)
 
 
-def _build(style: str, size: int, include_skin_tones: bool, include_flags: bool, subgroups,
-           progress: bool) -> Catalog:
-    from tqdm.auto import tqdm
-
-    emoji = _require("emoji")
-    emoji.config.load_language("zh")  # adds the "zh" names to emoji.EMOJI_DATA
-    table = _read_emoji_test()
+def _check_subgroups(table: pd.DataFrame, subgroups) -> None:
     known = set(table["subgroup"])
     if subgroups is not None:
         unknown = [s for s in subgroups if s not in known]
         if unknown:
             raise ValueError(f"subgroups={list(subgroups)!r}: unknown subgroup(s) {unknown}; "
                              f"known: {sorted(known)}")
-    # The base of a skin-tone variant: the same sequence without modifiers (ignoring FE0F),
-    # else the emoji named like the variant's name before the colon ("handshake: light
-    # skin tone, dark skin tone" -> "handshake", a different code point).
-    base_of_key = {tuple(c for c in cps if c != "FE0F"): cps for cps in table["cps"]}
-    base_of_name = {n: cps for n, cps in zip(table["name_test"], table["cps"])}
-    items = _select(table, include_skin_tones, include_flags, subgroups)
-    if len(items) == 0:
-        raise ValueError(f"no emoji left with subgroups={subgroups!r}, include_flags={include_flags}")
 
-    # Items must exist in BOTH styles so item i is the same emoji in both.
+
+def _draw(items: pd.DataFrame, style: str, size: int, progress: bool) -> tuple[list, list, list]:
+    """Each item drawn in ``style`` at ``size`` px on white: ``(rgb images, alphas, kept row labels)``.
+
+    Items must exist in BOTH styles so item i is the same emoji in both.
+    """
+    from tqdm.auto import tqdm
+
     tw = _Twemoji()
     om = _OpenMoji(size) if style == "openmoji" else None
     # Whether the font draws a sequence as one glyph does not depend on the size: one
@@ -354,9 +347,16 @@ def _build(style: str, size: int, include_skin_tones: bool, include_flags: bool,
         images.append(rgb)
         alphas.append(alpha)
         kept.append(i)
-    dropped = len(items) - len(kept)
-    items = items.loc[kept].reset_index(drop=True)
+    return images, alphas, kept
 
+
+def _attributes(items: pd.DataFrame, table: pd.DataFrame, images: list, alphas: list, emoji) -> pd.DataFrame:
+    """One row of names, tags, versions, colour and skin tone per drawn item."""
+    # The base of a skin-tone variant: the same sequence without modifiers (ignoring FE0F),
+    # else the emoji named like the variant's name before the colon ("handshake: light
+    # skin tone, dark skin tone" -> "handshake", a different code point).
+    base_of_key = {tuple(c for c in cps if c != "FE0F"): cps for cps in table["cps"]}
+    base_of_name = {n: cps for n, cps in zip(table["name_test"], table["cps"])}
     rows = []
     for k, r in items.iterrows():
         char = _char(r["cps"])
@@ -384,7 +384,22 @@ def _build(style: str, size: int, include_skin_tones: bool, include_flags: bool,
                                + _words(r["subgroup"].replace("-", " "))),
             "tags_zh": _dedup(p.strip() for p in re.split(r"[_:：,，]", name_zh)),
         })
-    attributes = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _build(style: str, size: int, include_skin_tones: bool, include_flags: bool, subgroups,
+           progress: bool) -> Catalog:
+    emoji = _require("emoji")
+    emoji.config.load_language("zh")  # adds the "zh" names to emoji.EMOJI_DATA
+    table = _read_emoji_test()
+    _check_subgroups(table, subgroups)
+    items = _select(table, include_skin_tones, include_flags, subgroups)
+    if len(items) == 0:
+        raise ValueError(f"no emoji left with subgroups={subgroups!r}, include_flags={include_flags}")
+    images, alphas, kept = _draw(items, style, size, progress)
+    dropped = len(items) - len(kept)
+    items = items.loc[kept].reset_index(drop=True)
+    attributes = _attributes(items, table, images, alphas, emoji)
     label_names = list(dict.fromkeys(attributes["subgroup"]))
     labels = attributes["subgroup"].map({s: j for j, s in enumerate(label_names)}).to_numpy(np.int64)
     tags = [

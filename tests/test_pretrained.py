@@ -301,4 +301,4 @@ def test_to_backbone_input_resizes_repeats_grey_and_maps_to_minus_one_one():
     assert torch.equal(x[:, 0], x[:, 2]) and x.min() == -1.0 and x.max() == 1.0
     rgb = [np.full((8, 8, 3), 255, np.uint8), np.zeros((20, 10, 3), np.uint8)]  # sizes may differ in a list
     y = pretrained.to_backbone_input(rgb, 4)
-    assert y.shape == (2, 3, 4, 4) and torch.all(y[0] == 1.0) and torch.all(y[1] == -1.0)
+    assert y.shape == (2, 3, 4, 4) and torch.allclose(y[0], torch.ones(3, 4, 4)) and torch.all(y[1] == -1.0)

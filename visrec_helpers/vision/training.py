@@ -44,7 +44,8 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if arr.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LazyBatchNorm1d, nn.LazyBatchNorm2d,
+               nn.LazyBatchNorm3d, nn.SyncBatchNorm)  # every batch-norm layer torch has
 
 
 def _keep_frozen_norms_in_eval(model: nn.Module) -> None:

@@ -320,3 +320,36 @@ def test_contour_grid_draws_outlines_not_tints_and_skips_empty_masks():
     assert len(first.collections) == 4   # truth and prediction, each an underlay plus a line
     assert len(fig.axes[1].collections) == 0  # empty masks: nothing drawn
     plt.close(fig)
+
+
+def test_train_unet_equals_the_hand_written_loop():
+    """Through training.fit and unet_step, the weights of the plain loop it replaced: one generator
+    for the batch order and the flips, Adam, one-cycle per batch."""
+    import torch
+
+    from visrec_helpers.core.rng import init_weights_
+
+    g = torch.Generator().manual_seed(0)
+    X, M = torch.rand(45, 3, 16, 16, generator=g), (torch.rand(45, 1, 16, 16, generator=g) > 0.5).float()
+    got, want = (init_weights_(S.SmallUNet(base=4, depth=1), 0) for _ in "ab")
+    history = S.train_unet(got, X, M, epochs=2, batch_size=16, seed=2, device="cpu", progress=False)
+    gen = torch.Generator().manual_seed(2)
+    opt = torch.optim.Adam(want.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=2 * 3)
+    losses = []
+    for _ in range(2):
+        want.train()
+        total = 0.0
+        for idx in torch.randperm(len(X), generator=gen).split(16):
+            x, y = X[idx], M[idx]
+            if torch.rand(1, generator=gen) < 0.5:
+                x, y = x.flip(-1), y.flip(-1)
+            loss = S.segmentation_loss(want(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+    assert all(torch.equal(p, q) for p, q in zip(got.parameters(), want.parameters()))
+    assert list(history.columns) == ["epoch", "loss", "seconds"] and history["loss"].tolist() == losses

@@ -354,42 +354,40 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return bce + dice_loss(torch.sigmoid(logits), target)
 
 
+def unet_step(model: nn.Module, batch, *, generator: torch.Generator) -> torch.Tensor:
+    """The U-Net's step for ``training.fit``: a random left-right flip of the whole batch ``(x, y)``
+    (the same flip for the images and their masks, drawn from ``generator``), then
+    ``segmentation_loss``."""
+    x, y = batch
+    if torch.rand(1, generator=generator) < 0.5:  # the same flip for image and mask
+        x, y = x.flip(-1), y.flip(-1)
+    return segmentation_loss(model(x), y)
+
+
 def train_unet(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, epochs: int = 10, lr: float = 3e-3,
                batch_size: int = 32, seed: int = 0, device: str = "auto", progress: bool = True) -> pd.DataFrame:
     """Train ``model`` in place with Adam, a one-cycle schedule and random flips; one row per epoch.
 
-    ``images``: ``(n, 3, H, W)`` float in [0, 1]; ``masks``: ``(n, 1, H, W)`` 0/1. Returns a
-    DataFrame with ``epoch, loss`` (mean training loss) and ``seconds``.
+    ``training.fit`` with ``unet_step``; batch order and flips come from one generator seeded
+    with ``seed``. ``images``: ``(n, 3, H, W)`` float in [0, 1]; ``masks``: ``(n, 1, H, W)`` 0/1.
+    Returns a DataFrame with ``epoch, loss`` (mean training loss) and ``seconds``.
     """
-    import time
-
-    from tqdm.auto import tqdm
+    import functools
 
     from visrec_helpers.core.device import get_device
     from visrec_helpers.core.rng import torch_generator
+    from visrec_helpers.vision.training import ShuffledBatches, fit
 
     dev = get_device(device)
-    model.to(dev).train()
+    model.to(dev)
     gen = torch_generator(seed)
     steps = epochs * -(-len(images) // batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    rows = []
-    for epoch in tqdm(range(1, epochs + 1), desc="U-Net epochs", disable=not progress, leave=False):
-        start, total = time.perf_counter(), 0.0
-        for batch in torch.randperm(len(images), generator=gen).split(batch_size):
-            x, y = images[batch].to(dev), masks[batch].to(dev)
-            if torch.rand(1, generator=gen) < 0.5:  # the same flip for image and mask
-                x, y = x.flip(-1), y.flip(-1)
-            loss = segmentation_loss(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(batch)
-        rows.append({"epoch": epoch, "loss": total / len(images), "seconds": time.perf_counter() - start})
-    model.eval()
-    return pd.DataFrame(rows)
+    history = fit(model, ShuffledBatches((images, masks), batch_size, gen), functools.partial(unet_step, generator=gen),
+                  epochs=epochs, optimiser=opt, scheduler=sched, device=dev, seed=seed, progress=progress,
+                  desc="U-Net epochs")
+    return history.rename(columns={"train_loss": "loss"})
 
 
 class UNetSegmenter:

@@ -72,6 +72,31 @@ def test_init_weights_follows_torch_default_bounds():
     assert lin.bias.abs().max() <= 0.1
 
 
+def test_seeded_draws_from_the_seed_and_restores_the_global_state():
+    before = torch.get_rng_state()
+    with rng.seeded(3):
+        a = torch.rand(4)
+    with rng.seeded(3):
+        b = torch.rand(4)
+    assert torch.equal(a, b) and torch.equal(before, torch.get_rng_state())
+    g = torch.Generator().manual_seed(9)
+    with rng.seeded(g):
+        c = torch.rand(4)
+    with rng.seeded(g):  # the generator was advanced: the stream goes on
+        d = torch.rand(4)
+    ref = torch.Generator().manual_seed(9)
+    assert torch.equal(c, torch.rand(4, generator=ref)) and torch.equal(d, torch.rand(4, generator=ref))
+    with pytest.raises(ValueError, match="seed"):
+        with rng.seeded(-1):
+            pass
+
+
+def test_init_weights_uses_reset_parameters_for_other_layers_from_the_seed():
+    a, b = rng.init_weights_(nn.GRU(3, 4), 1), rng.init_weights_(nn.GRU(3, 4), 1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.weight_hh_l0, rng.init_weights_(nn.GRU(3, 4), 2).weight_hh_l0)
+
+
 def test_init_weights_refuses_a_layer_it_cannot_initialise():
     class Scale(nn.Module):
         def __init__(self):

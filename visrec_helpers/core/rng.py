@@ -89,7 +89,7 @@ def seeded(seed):
     import torch
 
     gen = seed if isinstance(seed, torch.Generator) else None
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []  # all: manual_seed seeds all
     with torch.random.fork_rng(devices=devices):
         if gen is None:
             torch.manual_seed(_check_seed(seed))

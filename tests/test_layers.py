@@ -41,7 +41,6 @@ MAX_FUNCTION_LINES = 80
 # h22c); remove each entry when its function is split or deleted. Any other long function fails.
 PENDING_LONG: dict[str, str] = {
     "visrec_helpers.data.simulate.simulate_users": "h22c (issue 22: one user simulator)",
-    "visrec_helpers.data.interactions.simulate_interactions": "h22c (issue 22: simulator v1 retired)",
 }
 GLOBAL_SEEDERS = {
     "torch.manual_seed", "torch.random.manual_seed", "torch.seed", "torch.random.seed",

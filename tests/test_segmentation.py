@@ -203,12 +203,21 @@ def test_unet_keeps_spatial_size_and_rejects_sizes_the_pooling_cannot_halve():
 def test_unet_skip_connections_carry_full_resolution_detail():
     import torch
 
-    net = S.SmallUNet(base=4, depth=2).eval()
-    x = torch.zeros(1, 3, 16, 16)
-    y = x.clone()
-    y[..., 5, 5] = 1.0   # one pixel changes: the output changes most at that pixel
-    diff = (net(y) - net(x)).abs()[0, 0]
-    assert diff.argmax().item() in {r * 16 + c for r in range(4, 7) for c in range(4, 7)}
+    from visrec_helpers.core.rng import init_weights_
+
+    # Weights from their own seeds (not the global generator, whose state depends on earlier tests).
+    # One input pixel changes: the output changes at that pixel, and around it at least twice as much
+    # as over the whole image (the full-resolution skip path; without it the change would be spread
+    # over a 4x4 block by the pooling). Where the single largest change lands is not a property of a
+    # random network (it held for 8 of 20 seeds), so it is not asserted.
+    for seed in range(5):
+        net = init_weights_(S.SmallUNet(base=4, depth=2), seed).eval()
+        x = torch.zeros(1, 3, 16, 16)
+        y = x.clone()
+        y[..., 5, 5] = 1.0
+        diff = (net(y) - net(x)).abs()[0, 0]
+        assert diff[5, 5] > 0, seed
+        assert diff[4:7, 4:7].mean() > 2 * diff.mean(), seed
 
 
 def test_dice_loss_golden_values():

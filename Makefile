@@ -35,7 +35,7 @@ lab: venv
 		$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 lint: venv
-	$(BIN)/ruff check visrec_helpers tests notebooks scripts
+	$(BIN)/ruff check visrec_helpers visrec_book tests notebooks scripts
 
 hygiene: venv
 	$(PY) -m visrec_book.hygiene notebooks

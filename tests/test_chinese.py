@@ -143,11 +143,19 @@ def test_all_25_notebooks_have_their_chinese_sections():
     assert len(notebooks) == 25 and hygiene.missing_chinese(NOTEBOOK_DIR) == []
 
 
-def test_make_hygiene_requires_chinese_of_every_notebook(tmp_path):
+def test_make_hygiene_requires_chinese_of_every_notebook(tmp_path, monkeypatch, capsys):
+    from visrec_book import workbook
+
+    # A folder of two notebooks: their committed records come along (the prose figures are checked
+    # against them) and the workbook-wide pending list is emptied (it names notebooks not copied here).
+    shutil.copytree(NOTEBOOK_DIR / "records", tmp_path / "records")
+    monkeypatch.setattr(workbook, "PENDING", set())
     shutil.copy(NOTEBOOK_DIR / "t01_cnn_image_classification.ipynb", tmp_path)
     assert hygiene.main([str(tmp_path)]) == 0
+    capsys.readouterr()
     _copy_q01(tmp_path, lambda cells: [cells.pop(_index(cells, h)) for h in ("60 秒回答", "追问")])
     assert hygiene.main([str(tmp_path)]) == 1
+    assert "60 秒回答" in capsys.readouterr().out
 
 
 def test_every_flashcard_reads_in_both_languages():
